@@ -1,0 +1,90 @@
+import type { CompiledRule } from '../core/types.js';
+import type { Algorithm, RuleState } from './types.js';
+
+/**
+ * Sub-windows per window. Usage is counted per sub-window of `step = floor(window / 200)` ms (≥ 1 ms),
+ * so the state stays under ~200 pairs even for 1,000,000 tokens per minute.
+ */
+export const SLIDING_SUBWINDOWS = 200;
+
+/** Sub-window length for a window: a whole number of ms so that bucket arithmetic is exact. */
+export function slidingStep(windowMs: number): number {
+  return Math.max(1, Math.floor(windowMs / SLIDING_SUBWINDOWS));
+}
+
+/**
+ * Sliding window, conservative sub-window log.
+ *
+ * Guarantee: in **every** interval of length `window` (not only aligned ones), admitted ≤ `limit`.
+ * Usage in sub-window `b` (times `[b·step, (b+1)·step)`) is counted until `(b+1)·step + window`,
+ * i.e. as if it happened at the end of its sub-window — never earlier than it did — so no interval
+ * can see more than `limit`. The price: a caller that saturates the rule gets `window / (window + step)`
+ * of the limit (≥ 99.5 %).
+ *
+ * State: `[b0, used0, b1, used1, …]` with sub-window indexes ascending.
+ */
+export const slidingWindow: Algorithm = {
+  name: 'sliding-window',
+
+  wait(state, now, cost, rule) {
+    if (cost > rule.capacity) return Number.POSITIVE_INFINITY;
+    if (cost <= 0) return 0;
+    if (!state || state.length === 0) return 0;
+    const first = firstLive(state, now, rule);
+    let used = 0;
+    for (let i = first; i < state.length; i += 2) used += state[i + 1]!;
+    let excess = used + cost - rule.limit;
+    if (excess <= 0) return 0;
+    for (let i = first; i < state.length; i += 2) {
+      excess -= state[i + 1]!;
+      if (excess <= 0) return (state[i]! + 1) * rule.step + rule.windowMs - now;
+    }
+    // Unreachable while cost <= limit: all live usage expiring always frees enough.
+    return (state[state.length - 2]! + 1) * rule.step + rule.windowMs - now;
+  },
+
+  remaining(state, now, rule) {
+    if (!state || state.length === 0) return rule.limit;
+    let used = 0;
+    for (let i = firstLive(state, now, rule); i < state.length; i += 2) used += state[i + 1]!;
+    return Math.max(0, rule.limit - used);
+  },
+
+  charge(state, now, cost, rule) {
+    return slidingWindow.adjust(state, now, cost, rule);
+  },
+
+  adjust(state, now, delta, rule): RuleState {
+    const bucket = Math.floor(now / rule.step);
+    const first = state ? firstLive(state, now, rule) : 0;
+    const next: number[] = state ? state.slice(first) : [];
+    if (delta >= 0) {
+      const last = next.length - 2;
+      // A bucket at or after ours (clock skew between processes): add to it, which only delays expiry.
+      if (last >= 0 && next[last]! >= bucket) next[last + 1]! += delta;
+      else next.push(bucket, delta);
+      return next;
+    }
+    // Refund from the newest usage backwards.
+    let refund = -delta;
+    for (let i = next.length - 2; i >= 0 && refund > 0; i -= 2) {
+      const take = Math.min(refund, next[i + 1]!);
+      next[i + 1]! -= take;
+      refund -= take;
+      if (next[i + 1] === 0) next.splice(i, 2);
+    }
+    return next;
+  },
+
+  idleAt(state, rule) {
+    if (state.length === 0) return Number.NEGATIVE_INFINITY;
+    return (state[state.length - 2]! + 1) * rule.step + rule.windowMs;
+  },
+};
+
+/** Index of the first pair still counted at `now`. */
+function firstLive(state: RuleState, now: number, rule: CompiledRule): number {
+  let i = 0;
+  while (i < state.length && (state[i]! + 1) * rule.step + rule.windowMs <= now) i += 2;
+  return i;
+}

@@ -1,0 +1,113 @@
+import { algorithms } from '../../algorithms/index.js';
+import type { RuleState } from '../../algorithms/types.js';
+import type { Decision, RuleStats } from '../../core/types.js';
+import { describeStates, evaluate } from '../../limiter/evaluate.js';
+import type { Plan, PlanItem } from '../../limiter/plan.js';
+import type { LimitStore } from '../types.js';
+
+interface Entry {
+  state: RuleState;
+  /** From this time the state equals "never used" and the entry may be deleted. */
+  idleAt: number;
+}
+
+const NO_BLOCKS: readonly number[] = [];
+
+/**
+ * Limit state in a `Map`, for one process. Synchronous, so every decision is trivially atomic.
+ * Memory stays bounded: idle entries are swept a few at a time as operations run.
+ */
+export class MemoryLimitStore implements LimitStore {
+  readonly sync = true;
+  readonly #states = new Map<string, Entry>();
+  readonly #blocks = new Map<string, number>();
+  #ops = 0;
+  #sweeper: Iterator<[string, Entry]> | undefined;
+
+  /** Number of rule states held (for tests of bounded memory). */
+  get size(): number {
+    return this.#states.size;
+  }
+
+  decide(plan: Plan, now: number): Decision {
+    return this.#decide(plan, now, true);
+  }
+
+  peek(plan: Plan, now: number): Decision {
+    return this.#decide(plan, now, false);
+  }
+
+  #decide(plan: Plan, now: number, charge: boolean): Decision {
+    if ((++this.#ops & 1023) === 0) this.#sweep(now);
+    const items = plan.items;
+    const states: Array<RuleState | undefined> = new Array(items.length);
+    for (let i = 0; i < items.length; i++) states[i] = this.#states.get(items[i]!.key)?.state;
+    const decision = evaluate(plan, states, this.#blocks.size === 0 ? NO_BLOCKS : this.#blocksOf(plan), now);
+    if (charge && decision.allowed) {
+      for (let i = 0; i < items.length; i++) {
+        const item = items[i]!;
+        this.#store(item, algorithms[item.rule.algorithm].charge(states[i], now, item.cost, item.rule));
+      }
+    }
+    return decision;
+  }
+
+  adjust(items: readonly PlanItem[], now: number): void {
+    for (const item of items) {
+      const algorithm = algorithms[item.rule.algorithm];
+      this.#store(item, algorithm.adjust(this.#states.get(item.key)?.state, now, item.cost, item.rule));
+    }
+  }
+
+  block(scopes: readonly string[], until: number): void {
+    for (const scope of scopes) {
+      if ((this.#blocks.get(scope) ?? 0) < until) this.#blocks.set(scope, until);
+    }
+  }
+
+  inspect(plan: Plan, now: number): RuleStats[] {
+    const states = plan.items.map((item) => this.#states.get(item.key)?.state);
+    return describeStates(plan, states, this.#blocks, now);
+  }
+
+  reset(scope?: string): void {
+    if (scope === undefined) {
+      this.#states.clear();
+      this.#blocks.clear();
+      return;
+    }
+    this.#blocks.delete(scope);
+    const prefix = `${scope}|`;
+    for (const key of this.#states.keys()) if (key.startsWith(prefix)) this.#states.delete(key);
+  }
+
+  #store(item: PlanItem, state: RuleState): void {
+    const entry = this.#states.get(item.key);
+    const idleAt = algorithms[item.rule.algorithm].idleAt(state, item.rule);
+    if (entry) {
+      entry.state = state;
+      entry.idleAt = idleAt;
+    } else {
+      this.#states.set(item.key, { state, idleAt });
+    }
+  }
+
+  #blocksOf(plan: Plan): number[] {
+    return plan.scopes.map((scope) => this.#blocks.get(scope) ?? 0);
+  }
+
+  /** Deletes up to 256 idle entries, resuming where the last sweep stopped. */
+  #sweep(now: number): void {
+    this.#sweeper ??= this.#states.entries();
+    for (let i = 0; i < 256; i++) {
+      const next = this.#sweeper.next();
+      if (next.done) {
+        this.#sweeper = undefined;
+        break;
+      }
+      const [key, entry] = next.value;
+      if (entry.idleAt <= now) this.#states.delete(key);
+    }
+    for (const [scope, until] of this.#blocks) if (until <= now) this.#blocks.delete(scope);
+  }
+}

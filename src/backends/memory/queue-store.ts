@@ -1,0 +1,323 @@
+import { DuplicateMessageError } from '../../core/errors.js';
+import { matchesDeadLetter } from '../filter.js';
+import {
+  type ClaimQuery,
+  type DeadLetter,
+  type DeadLetterFilter,
+  type Job,
+  type JobInput,
+  type MessageRecord,
+  type MessageStatus,
+  PRIORITIES,
+  PRIORITY_RANK,
+  type Priority,
+  type QueueCounters,
+  type QueueStats,
+  type QueueStore,
+} from '../types.js';
+
+interface Entry<T> extends Job<T> {
+  seq: number;
+  state: 'ready' | 'leased' | 'dead';
+  owner: string | null;
+  leaseUntil: number;
+  failedAt: number;
+}
+
+/**
+ * A queue in this process's memory: nothing survives a restart. Jobs keep their place in their
+ * priority's line while leased or waiting for a retry, so a job released after a refusal is not overtaken
+ * by later jobs of its lane.
+ */
+export class MemoryQueueStore<T = unknown> implements QueueStore<T> {
+  #seq = 0;
+  /** Waiting and leased jobs per priority, in arrival order. */
+  readonly #lines: Record<Priority, Map<string, Entry<T>>> = {
+    critical: new Map(),
+    normal: new Map(),
+    optional: new Map(),
+  };
+  readonly #leased = new Map<string, Entry<T>>();
+  readonly #dead = new Map<string, Entry<T>>();
+  /** Message id → job id, for every message of a live (queued, leased or dead) job. */
+  readonly #live = new Map<string, string>();
+  readonly #records = new Map<string, MessageRecord>();
+  readonly #holds = new Map<string, number>();
+  readonly #counters: QueueCounters = { delivered: 0, dropped: 0, deadLettered: 0, retried: 0 };
+
+  add(jobs: ReadonlyArray<JobInput<T>>, now: number, lease?: { owner: string; until: number }): Job<T>[] {
+    const seen = new Set<string>();
+    const taken: string[] = [];
+    for (const job of jobs) {
+      for (const { id } of job.messages) {
+        if (this.#live.has(id) || seen.has(id)) taken.push(id);
+        seen.add(id);
+      }
+    }
+    if (taken.length > 0) throw new DuplicateMessageError(taken);
+    const status: MessageStatus = lease ? 'passed-to-sender' : 'enqueued';
+    return jobs.map((input) => {
+      const seq = ++this.#seq;
+      const entry: Entry<T> = {
+        id: String(seq),
+        seq,
+        priority: input.priority,
+        lane: input.lane,
+        scopes: input.scopes,
+        messages: input.messages,
+        attempts: 0,
+        enqueuedAt: now,
+        notBefore: now,
+        lastError: null,
+        state: lease ? 'leased' : 'ready',
+        owner: lease?.owner ?? null,
+        leaseUntil: lease?.until ?? 0,
+        failedAt: 0,
+      };
+      if (lease) this.#leased.set(entry.id, entry);
+      else this.#lines[entry.priority].set(entry.id, entry);
+      for (const { id } of input.messages) {
+        this.#live.set(id, entry.id);
+        this.#records.set(id, {
+          id,
+          status,
+          priority: input.priority,
+          attempts: 0,
+          lastError: null,
+          createdAt: now,
+          updatedAt: now,
+          deliveredAt: null,
+        });
+      }
+      return toJob(entry);
+    });
+  }
+
+  record(
+    ids: readonly string[],
+    status: MessageStatus,
+    priority: Priority,
+    now: number,
+    error?: string,
+  ): void {
+    for (const id of ids) {
+      const before = this.#records.get(id);
+      this.#records.set(id, {
+        id,
+        status,
+        priority,
+        attempts: before?.attempts ?? 0,
+        lastError: error ?? null,
+        createdAt: before?.createdAt ?? now,
+        updatedAt: now,
+        deliveredAt: null,
+      });
+    }
+    if (status.startsWith('dropped')) this.#counters.dropped += ids.length;
+  }
+
+  hasClaimable(priority: Priority, now: number): boolean {
+    for (const p of PRIORITIES) {
+      if (PRIORITY_RANK[p] > PRIORITY_RANK[priority]) break;
+      for (const entry of this.#lines[p].values()) if (this.#claimable(entry, now)) return true;
+    }
+    return false;
+  }
+
+  claim(query: ClaimQuery): Job<T>[] {
+    const claimed: Job<T>[] = [];
+    let left = query.remaining;
+    for (const priority of PRIORITIES) {
+      for (const entry of this.#lines[priority].values()) {
+        if (claimed.length >= query.maxJobs) return claimed;
+        if (priority !== 'critical' && left <= query.reserve) break;
+        if (!this.#claimable(entry, query.now)) continue;
+        const size = entry.messages.length;
+        if (size > left) break;
+        left -= size;
+        entry.state = 'leased';
+        entry.owner = query.owner;
+        entry.leaseUntil = query.leaseUntil;
+        this.#leased.set(entry.id, entry);
+        this.#setStatus(entry, 'passed-to-sender', query.now);
+        claimed.push(toJob(entry));
+      }
+    }
+    return claimed;
+  }
+
+  complete(jobIds: readonly string[], now: number): void {
+    for (const jobId of jobIds) {
+      const entry = this.#leased.get(jobId);
+      if (!entry) continue;
+      this.#leased.delete(jobId);
+      this.#lines[entry.priority].delete(jobId);
+      for (const { id } of entry.messages) {
+        this.#live.delete(id);
+        const record = this.#records.get(id);
+        if (record) {
+          record.status = 'passed-to-sender';
+          record.updatedAt = now;
+          record.deliveredAt = now;
+        }
+      }
+      this.#counters.delivered += entry.messages.length;
+    }
+  }
+
+  release(jobId: string, now: number, options: { notBefore: number; failed: boolean; error?: string }): void {
+    const entry = this.#leased.get(jobId);
+    if (!entry) return;
+    this.#leased.delete(jobId);
+    entry.state = 'ready';
+    entry.owner = null;
+    entry.notBefore = options.notBefore;
+    if (options.failed) {
+      entry.attempts++;
+      entry.lastError = options.error ?? null;
+      this.#counters.retried++;
+    }
+    // A job added already leased (direct send) joins the end of its line: retries keep no place.
+    const line = this.#lines[entry.priority];
+    if (!line.has(jobId)) line.set(jobId, entry);
+    this.#setStatus(entry, options.failed ? 'retrying' : 'enqueued', now);
+  }
+
+  bury(jobId: string, now: number, error: string): void {
+    const entry = this.#leased.get(jobId);
+    if (!entry) return;
+    this.#leased.delete(jobId);
+    this.#lines[entry.priority].delete(jobId);
+    entry.state = 'dead';
+    entry.owner = null;
+    entry.attempts++;
+    entry.lastError = error;
+    entry.failedAt = now;
+    this.#dead.set(jobId, entry);
+    this.#setStatus(entry, 'dead-lettered', now);
+    this.#counters.deadLettered += entry.messages.length;
+  }
+
+  extend(jobIds: readonly string[], owner: string, until: number): void {
+    for (const jobId of jobIds) {
+      const entry = this.#leased.get(jobId);
+      if (entry && entry.owner === owner && entry.leaseUntil < until) entry.leaseUntil = until;
+    }
+  }
+
+  recover(now: number): number {
+    let count = 0;
+    for (const entry of [...this.#leased.values()]) {
+      if (entry.leaseUntil > now) continue;
+      this.release(entry.id, now, { notBefore: now, failed: false });
+      count++;
+    }
+    return count;
+  }
+
+  holdLane(lane: string, until: number): void {
+    if ((this.#holds.get(lane) ?? 0) < until) this.#holds.set(lane, until);
+  }
+
+  getRecord(id: string): MessageRecord | undefined {
+    const record = this.#records.get(id);
+    return record && { ...record };
+  }
+
+  stats(now: number): QueueStats {
+    const queued: Record<Priority, number> = { critical: 0, normal: 0, optional: 0 };
+    let retrying = 0;
+    for (const priority of PRIORITIES) {
+      for (const entry of this.#lines[priority].values()) {
+        if (entry.state !== 'ready') continue;
+        if (entry.attempts > 0 && entry.notBefore > now) retrying += entry.messages.length;
+        else queued[priority] += entry.messages.length;
+      }
+    }
+    let inFlight = 0;
+    for (const entry of this.#leased.values()) inFlight += entry.messages.length;
+    let deadLettered = 0;
+    for (const entry of this.#dead.values()) deadLettered += entry.messages.length;
+    return { queued, retrying, inFlight, deadLettered, counters: { ...this.#counters } };
+  }
+
+  deadLetters(filter: DeadLetterFilter = {}, limit = 100): DeadLetter<T>[] {
+    const out: DeadLetter<T>[] = [];
+    for (const entry of [...this.#dead.values()].sort((a, b) => a.failedAt - b.failedAt || a.seq - b.seq)) {
+      if (out.length >= limit) break;
+      if (matchesDeadLetter(entry, filter)) out.push({ ...toJob(entry), failedAt: entry.failedAt });
+    }
+    return out;
+  }
+
+  replay(filter: DeadLetterFilter, now: number): number {
+    let count = 0;
+    for (const entry of [...this.#dead.values()]) {
+      if (!matchesDeadLetter(entry, filter)) continue;
+      this.#dead.delete(entry.id);
+      entry.state = 'ready';
+      entry.attempts = 0;
+      entry.notBefore = now;
+      this.#lines[entry.priority].set(entry.id, entry);
+      this.#setStatus(entry, 'enqueued', now);
+      count++;
+    }
+    return count;
+  }
+
+  purge(filter: DeadLetterFilter): number {
+    let count = 0;
+    for (const entry of [...this.#dead.values()]) {
+      if (!matchesDeadLetter(entry, filter)) continue;
+      this.#dead.delete(entry.id);
+      for (const { id } of entry.messages) {
+        this.#live.delete(id);
+        this.#records.delete(id);
+      }
+      count++;
+    }
+    return count;
+  }
+
+  prune(before: number): number {
+    let count = 0;
+    for (const [id, record] of this.#records) {
+      if (record.updatedAt >= before || this.#live.has(id)) continue;
+      this.#records.delete(id);
+      count++;
+    }
+    return count;
+  }
+
+  #claimable(entry: Entry<T>, now: number): boolean {
+    if (entry.state !== 'ready' || entry.notBefore > now) return false;
+    if (this.#holds.size === 0) return true;
+    const until = this.#holds.get(entry.lane);
+    return until === undefined || until <= now;
+  }
+
+  #setStatus(entry: Entry<T>, status: MessageStatus, now: number): void {
+    for (const { id } of entry.messages) {
+      const record = this.#records.get(id);
+      if (!record) continue;
+      record.status = status;
+      record.updatedAt = now;
+      record.attempts = entry.attempts;
+      record.lastError = entry.lastError;
+    }
+  }
+}
+
+function toJob<T>(entry: Entry<T>): Job<T> {
+  return {
+    id: entry.id,
+    priority: entry.priority,
+    lane: entry.lane,
+    scopes: entry.scopes,
+    messages: entry.messages,
+    attempts: entry.attempts,
+    enqueuedAt: entry.enqueuedAt,
+    notBefore: entry.notBefore,
+    lastError: entry.lastError,
+  };
+}

@@ -1,0 +1,224 @@
+import type { Decision, RuleStats } from '../core/types.js';
+import type { Plan, PlanItem } from '../limiter/plan.js';
+
+/** A value or a promise of it: memory and SQLite answer synchronously, Redis asynchronously. */
+export type MaybePromise<T> = T | Promise<T>;
+
+/**
+ * Where limit state lives. Every method is atomic on its own: `decide` checks every item of the plan
+ * and charges all of them, or none, in one step (one transaction, one Lua script).
+ */
+export interface LimitStore {
+  /** True when every method returns synchronously (enables `RateLimiter#tryAcquireSync`). */
+  readonly sync: boolean;
+  /** Checks the plan at `now`; if every scope is unblocked and every item fits, charges all items. */
+  decide(plan: Plan, now: number): MaybePromise<Decision>;
+  /** Like `decide` but never charges. */
+  peek(plan: Plan, now: number): MaybePromise<Decision>;
+  /** Adds each item's `cost` (which may be negative: a refund) without checking limits. */
+  adjust(items: readonly PlanItem[], now: number): MaybePromise<void>;
+  /** Blocks scopes until `until` (ms since epoch). A block only ever extends an existing one. */
+  block(scopes: readonly string[], until: number): MaybePromise<void>;
+  /** Usage of every item of the plan, plus blocks. */
+  inspect(plan: Plan, now: number): MaybePromise<RuleStats[]>;
+  /** Forgets the state and block of one scope, or of every scope. */
+  reset(scope?: string): MaybePromise<void>;
+}
+
+/** Delivery priorities, most urgent first. */
+export type Priority = 'critical' | 'normal' | 'optional';
+export const PRIORITIES: readonly Priority[] = ['critical', 'normal', 'optional'];
+/** Sort rank of a priority: critical 0, normal 1, optional 2. */
+export const PRIORITY_RANK: Readonly<Record<Priority, number>> = { critical: 0, normal: 1, optional: 2 };
+
+/**
+ * What happened to a message, latest first:
+ * - `passed-to-sender`: handed to the sender (the record's `deliveredAt` tells when the sender resolved);
+ * - `enqueued`: waiting for quota;
+ * - `retrying`: the sender failed; it waits for its next attempt;
+ * - `dead-lettered`: out of attempts or failed permanently; see the dead-letter queue;
+ * - `dropped`: an optional message refused under low or exhausted quota;
+ * - `dropped-batch-too-large`: its batch was larger than `maxBatchFraction` of capacity;
+ * - `dropped-failed-to-enqueue`: writing it to the queue failed (the record says why).
+ */
+export type MessageStatus =
+  | 'passed-to-sender'
+  | 'enqueued'
+  | 'dropped'
+  | 'dropped-batch-too-large'
+  | 'dropped-failed-to-enqueue'
+  | 'retrying'
+  | 'dead-lettered';
+
+/** One message: an id unique among unfinished messages, and the user's payload. */
+export interface QueuedMessage<T = unknown> {
+  id: string;
+  payload: T;
+}
+
+/** A batch to queue: delivered all at once, never split. */
+export interface JobInput<T = unknown> {
+  priority: Priority;
+  /**
+   * FIFO lane: jobs of one lane are claimed in order; a held lane never delays others (no head-of-line
+   * blocking). The manager uses the sorted scopes of the batch, `''` when it has none.
+   */
+  lane: string;
+  /** Limiter scopes the batch passes through besides the manager's own quota. */
+  scopes: readonly string[];
+  messages: ReadonlyArray<QueuedMessage<T>>;
+}
+
+/** A queued batch. */
+export interface Job<T = unknown> extends JobInput<T> {
+  /** Unique job id (assigned by the store). */
+  id: string;
+  /** Failed deliveries so far (retry-after answers are not counted). */
+  attempts: number;
+  /** When it was first queued. */
+  enqueuedAt: number;
+  /** Not claimable before this time (retry backoff). */
+  notBefore: number;
+  lastError: string | null;
+}
+
+/** The latest known state of one message id. */
+export interface MessageRecord {
+  id: string;
+  status: MessageStatus;
+  priority: Priority;
+  attempts: number;
+  lastError: string | null;
+  createdAt: number;
+  updatedAt: number;
+  /** When the sender resolved for it (null while not yet delivered). */
+  deliveredAt: number | null;
+}
+
+/** A dead-lettered batch with what is needed to replay it. */
+export interface DeadLetter<T = unknown> extends Job<T> {
+  failedAt: number;
+}
+
+/** Selects dead letters; every given field must match. No field selects all. */
+export interface DeadLetterFilter {
+  /** Job ids. */
+  jobIds?: readonly string[];
+  /** Any message id of the batch. */
+  messageIds?: readonly string[];
+  priority?: Priority;
+  lane?: string;
+  /** Failed before this time. */
+  failedBefore?: number;
+}
+
+export interface ClaimQuery {
+  now: number;
+  /** Who holds the lease (one id per manager instance). */
+  owner: string;
+  /** Lease expiry: after it, `recover` returns the job to the queue (the owner is presumed dead). */
+  leaseUntil: number;
+  /** Most jobs to claim. */
+  maxJobs: number;
+  /**
+   * Messages the manager's quota has left. Jobs are taken in priority order, FIFO within a priority;
+   * a job is taken only if its size fits in what is left, and a priority stops at the first job that
+   * does not fit (so a big batch is not overtaken forever).
+   */
+  remaining: number;
+  /** Normal and optional jobs are taken only while what is left exceeds this (the critical reserve). */
+  reserve: number;
+}
+
+export interface QueueCounters {
+  /** Messages whose sender call resolved. */
+  delivered: number;
+  /** Messages dropped (any `dropped*` status). */
+  dropped: number;
+  /** Messages moved to dead letters. */
+  deadLettered: number;
+  /** Failed attempts that were scheduled for retry. */
+  retried: number;
+}
+
+export interface QueueStats {
+  /** Messages waiting per priority (not retrying, not in flight). */
+  queued: Record<Priority, number>;
+  /** Messages waiting for a retry attempt. */
+  retrying: number;
+  /** Messages leased to a sender right now. */
+  inFlight: number;
+  /** Messages in the dead-letter queue. */
+  deadLettered: number;
+  /** Lifetime counters of this queue. */
+  counters: QueueCounters;
+}
+
+/**
+ * Where a manager's queue lives: batches, leases, statuses, dead letters and counters. Every method is
+ * atomic. Payloads must survive the store's serialisation (JSON for SQLite and Redis).
+ */
+export interface QueueStore<T = unknown> {
+  /**
+   * Adds batches atomically: all or none. Without `lease` they wait (`enqueued`); with it they are already
+   * in flight to `lease.owner` (`passed-to-sender`).
+   * @throws DuplicateMessageError when an id is queued, in flight, retrying or dead-lettered; nothing is written.
+   */
+  add(
+    jobs: ReadonlyArray<JobInput<T>>,
+    now: number,
+    lease?: { owner: string; until: number },
+  ): MaybePromise<Job<T>[]>;
+  /** Records a status for messages that are not queued (the `dropped*` statuses). */
+  record(
+    ids: readonly string[],
+    status: MessageStatus,
+    priority: Priority,
+    now: number,
+    error?: string,
+  ): MaybePromise<void>;
+  /** True when a job of this priority or a more urgent one could be claimed now (due, lane not held). */
+  hasClaimable(priority: Priority, now: number): MaybePromise<boolean>;
+  /** Leases due jobs in order, within the budget (see {@link ClaimQuery}); statuses become `passed-to-sender`. */
+  claim(query: ClaimQuery): MaybePromise<Job<T>[]>;
+  /** The sender resolved: removes the jobs, records `deliveredAt`, counts them delivered. */
+  complete(jobIds: readonly string[], now: number): MaybePromise<void>;
+  /**
+   * Returns a claimed job to its place in the queue, claimable from `notBefore`.
+   * `failed` counts an attempt and records `error` (status `retrying`); otherwise status `enqueued`.
+   */
+  release(
+    jobId: string,
+    now: number,
+    options: { notBefore: number; failed: boolean; error?: string },
+  ): MaybePromise<void>;
+  /** Moves a job to the dead letters (status `dead-lettered`). */
+  bury(jobId: string, now: number, error: string): MaybePromise<void>;
+  /** Extends the leases `owner` holds on these jobs. */
+  extend(jobIds: readonly string[], owner: string, until: number): MaybePromise<void>;
+  /** Returns jobs whose lease expired to the queue (at-least-once redelivery). Returns how many. */
+  recover(now: number): MaybePromise<number>;
+  /** Holds a lane: none of its jobs is claimed before `until` (extends only). */
+  holdLane(lane: string, until: number): MaybePromise<void>;
+  getRecord(id: string): MaybePromise<MessageRecord | undefined>;
+  stats(now: number): MaybePromise<QueueStats>;
+  /** Dead letters, oldest failure first. */
+  deadLetters(filter?: DeadLetterFilter, limit?: number): MaybePromise<DeadLetter<T>[]>;
+  /** Puts matching dead letters back in the queue with attempts reset. Returns how many jobs. */
+  replay(filter: DeadLetterFilter, now: number): MaybePromise<number>;
+  /** Deletes matching dead letters (and their messages' records). Returns how many jobs. */
+  purge(filter: DeadLetterFilter): MaybePromise<number>;
+  /** Deletes records of finished messages (delivered or dropped) last updated before `before`. Returns how many. */
+  prune(before: number): MaybePromise<number>;
+}
+
+/** A storage backend: the limit state and any number of named queues. */
+export interface Backend {
+  /** `'memory' | 'sqlite' | 'redis'`. */
+  readonly kind: string;
+  readonly limits: LimitStore;
+  /** The named queue (created on first use). */
+  queue<T = unknown>(name?: string): QueueStore<T>;
+  /** Releases connections and timers. Idempotent. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,86 @@
+import type { Duration } from './duration.js';
+
+/** The algorithms a {@link Rule} can use. */
+export type AlgorithmName = 'sliding-window' | 'token-bucket' | 'fixed-window';
+
+/**
+ * At most `limit` units of `unit` per `window`.
+ * @example { limit: 30, window: '1s' }                       // 30 requests per second, sliding window
+ * @example { limit: 1_000_000, window: '1m', unit: 'tokens' } // a TPM limit
+ * @example { limit: 10, window: '1s', algorithm: 'token-bucket', burst: 20 }
+ */
+export interface Rule {
+  /** Units admitted per window. A non-negative finite number. */
+  limit: number;
+  /** Length of the window (ms or `'1m'`-style string). Greater than zero. */
+  window: Duration;
+  /** @default 'sliding-window' */
+  algorithm?: AlgorithmName;
+  /** What the limit counts; matched against the request's cost. @default 'requests' */
+  unit?: string;
+  /** Token bucket only: the bucket's capacity. @default limit */
+  burst?: number;
+  /** Identifies the rule's stored state; changing `limit` keeps it. @default `${unit}/${windowMs}ms` */
+  name?: string;
+}
+
+/** A rule with every default applied and its constants precomputed. Produced by `compileRule`. */
+export interface CompiledRule {
+  readonly name: string;
+  readonly algorithm: AlgorithmName;
+  readonly unit: string;
+  readonly limit: number;
+  readonly windowMs: number;
+  /** Largest cost one request may have: `burst` for token buckets, `limit` otherwise. */
+  readonly capacity: number;
+  /** Sliding window: sub-window length in ms. Token bucket: ms per unit (emission interval). */
+  readonly step: number;
+}
+
+/** What a request costs, per unit. A number is shorthand for `{ requests: n }`. */
+export type Cost = number | Readonly<Record<string, number>>;
+
+/** A request passing through one or more scopes. */
+export interface LimitRequest {
+  /** The scope keys it passes through, e.g. `['global', 'chat:42']`. */
+  scopes: string | readonly string[];
+  /** @default { requests: 1 } */
+  cost?: Cost;
+}
+
+/** Why a request was refused. */
+export interface BlockedBy {
+  scope: string;
+  /** The rule's name, or `'block'` when the scope was blocked by `block()`. */
+  rule: string;
+  unit: string;
+}
+
+/** The answer to one admission request. */
+export interface Decision {
+  allowed: boolean;
+  /** 0 when allowed; otherwise the exact wait until this request would be admitted (Infinity if never). */
+  retryAfterMs: number;
+  /** Units left (after this charge, if allowed) in the tightest rule: the blocking one, or the one nearest its limit. */
+  remaining: number;
+  /** The limit of that same rule. */
+  limit: number;
+  /** The rule or block that refused the request; null when allowed. */
+  blockedBy: BlockedBy | null;
+}
+
+/** Usage of one rule of one scope at a moment. */
+export interface RuleStats {
+  scope: string;
+  rule: string;
+  unit: string;
+  algorithm: AlgorithmName;
+  limit: number;
+  windowMs: number;
+  used: number;
+  remaining: number;
+  /** ms until the rule is fully replenished (0 when unused). */
+  resetMs: number;
+  /** ms until a `block()` on the scope ends (0 when not blocked). */
+  blockedMs: number;
+}

@@ -1,0 +1,59 @@
+/**
+ * ratekeeper: deliver messages and API calls without ever breaking the receiver's rate limits.
+ * @packageDocumentation
+ */
+export {
+  type Algorithm,
+  algorithms,
+  fixedWindow,
+  type RuleState,
+  slidingWindow,
+  tokenBucket,
+} from './algorithms/index.js';
+export { MemoryBackend } from './backends/memory/index.js';
+export type {
+  Backend,
+  ClaimQuery,
+  DeadLetter,
+  DeadLetterFilter,
+  Job,
+  JobInput,
+  LimitStore,
+  MaybePromise,
+  MessageRecord,
+  MessageStatus,
+  Priority,
+  QueueCounters,
+  QueuedMessage,
+  QueueStats,
+  QueueStore,
+} from './backends/types.js';
+export { PRIORITIES } from './backends/types.js';
+export { type Clock, FakeClock, systemClock } from './core/clock.js';
+export { type Duration, formatDuration, parseDuration } from './core/duration.js';
+export {
+  AbortError,
+  BackendError,
+  ClosedError,
+  CostExceedsCapacityError,
+  DuplicateMessageError,
+  type ErrorCode,
+  InvalidArgumentError,
+  isInvalidArgumentError,
+  isRateKeeperError,
+  NotADatabaseError,
+  RateKeeperError,
+  TimeoutError,
+} from './core/errors.js';
+export type {
+  AlgorithmName,
+  BlockedBy,
+  CompiledRule,
+  Cost,
+  Decision,
+  LimitRequest,
+  Rule,
+  RuleStats,
+} from './core/types.js';
+export { type AcquireOptions, RateLimiter, type RateLimiterOptions } from './limiter/rate-limiter.js';
+export { compileRule, ScopeRules } from './limiter/rules.js';

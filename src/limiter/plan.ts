@@ -1,0 +1,95 @@
+import { InvalidArgumentError } from '../core/errors.js';
+import type { CompiledRule, Cost, LimitRequest } from '../core/types.js';
+import type { ScopeRules } from './rules.js';
+
+/** One rule of one scope that a request charges. */
+export interface PlanItem {
+  readonly scope: string;
+  /** Storage key of the rule's state: `${scope}|${rule.name}`. */
+  readonly key: string;
+  readonly rule: CompiledRule;
+  /** Units charged in the rule's unit (> 0). */
+  readonly cost: number;
+}
+
+/** A request resolved against the rules: what a backend evaluates atomically. */
+export interface Plan {
+  /** Distinct scopes, in request order (checked for blocks). */
+  readonly scopes: readonly string[];
+  readonly items: readonly PlanItem[];
+}
+
+/** Storage key of a rule's state. */
+export function stateKey(scope: string, rule: string): string {
+  return `${scope}|${rule}`;
+}
+
+export function normalizeScopes(scopes: LimitRequest['scopes'], field = 'scopes'): readonly string[] {
+  const list = typeof scopes === 'string' ? [scopes] : scopes;
+  if (!Array.isArray(list) || list.length === 0) {
+    throw new InvalidArgumentError(field, 'a scope key or a non-empty array of scope keys', scopes);
+  }
+  for (const scope of list) {
+    if (typeof scope !== 'string' || scope.length === 0) {
+      throw new InvalidArgumentError(field, 'non-empty strings', scope);
+    }
+  }
+  return list.length > 1 && new Set(list).size !== list.length ? [...new Set(list)] : list;
+}
+
+/** The cost of a request in one unit. */
+export function costIn(cost: Cost | undefined, unit: string, field = 'cost'): number {
+  if (cost === undefined) return unit === 'requests' ? 1 : 0;
+  if (typeof cost === 'number') {
+    if (!Number.isFinite(cost) || cost < 0)
+      throw new InvalidArgumentError(field, 'a finite number >= 0', cost);
+    return unit === 'requests' ? cost : 0;
+  }
+  const value = cost[unit];
+  if (value === undefined) return 0;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new InvalidArgumentError(`${field}.${unit}`, 'a finite number >= 0', value);
+  }
+  return value;
+}
+
+function validateCost(cost: Cost | undefined): void {
+  if (cost === undefined || typeof cost === 'number') {
+    costIn(cost, 'requests');
+    return;
+  }
+  if (cost === null || typeof cost !== 'object') {
+    throw new InvalidArgumentError('cost', 'a number or an object of unit → amount', cost);
+  }
+  for (const unit of Object.keys(cost)) costIn(cost, unit);
+}
+
+/**
+ * Resolves a request into the rule items it charges. Rules whose unit the request does not cost are left
+ * out (they admit anything of cost 0), so a token-only estimate never touches request counters.
+ */
+export function buildPlan(request: LimitRequest, rules: ScopeRules, field = 'request'): Plan {
+  if (request === null || typeof request !== 'object') {
+    throw new InvalidArgumentError(field, 'an object { scopes, cost? }', request);
+  }
+  const scopes = normalizeScopes(request.scopes, `${field}.scopes`);
+  validateCost(request.cost);
+  const items: PlanItem[] = [];
+  for (const scope of scopes) {
+    for (const rule of rules.resolve(scope)) {
+      const cost = costIn(request.cost, rule.unit);
+      if (cost > 0) items.push({ scope, key: stateKey(scope, rule.name), rule, cost });
+    }
+  }
+  return { scopes, items };
+}
+
+/** Every rule item of the given scopes, with cost 0 (for stats and peeks). */
+export function inspectPlan(scopes: readonly string[], rules: ScopeRules): Plan {
+  const items: PlanItem[] = [];
+  for (const scope of scopes) {
+    for (const rule of rules.resolve(scope))
+      items.push({ scope, key: stateKey(scope, rule.name), rule, cost: 0 });
+  }
+  return { scopes, items };
+}
