@@ -13,6 +13,12 @@ export interface LimitStore {
   readonly sync: boolean;
   /** Checks the plan at `now`; if every scope is unblocked and every item fits, charges all items. */
   decide(plan: Plan, now: number): MaybePromise<Decision>;
+  /**
+   * `decide` for several plans in ONE atomic step (one transaction / one script), in order: each plan is
+   * admitted or refused on its own and sees the charges of the plans before it. Used to coalesce many
+   * decisions into one round trip.
+   */
+  decideMany(plans: readonly Plan[], now: number): MaybePromise<Decision[]>;
   /** Like `decide` but never charges. */
   peek(plan: Plan, now: number): MaybePromise<Decision>;
   /** Adds each item's `cost` (which may be negative: a refund) without checking limits. */

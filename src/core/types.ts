@@ -46,6 +46,11 @@ export interface LimitRequest {
   scopes: string | readonly string[];
   /** @default { requests: 1 } */
   cost?: Cost;
+  /**
+   * Per-scope costs overriding `cost` for the scopes named, e.g. a batch of 3 messages, 2 of them to
+   * `chat:1`: `{ scopes: ['global', 'chat:1', 'chat:2'], cost: 3, costs: { 'chat:1': 2, 'chat:2': 1 } }`.
+   */
+  costs?: Readonly<Record<string, Cost>>;
 }
 
 /** Why a request was refused. */

@@ -74,10 +74,18 @@ export function buildPlan(request: LimitRequest, rules: ScopeRules, field = 'req
   }
   const scopes = normalizeScopes(request.scopes, `${field}.scopes`);
   validateCost(request.cost);
+  const costs = request.costs;
+  if (costs !== undefined) {
+    if (costs === null || typeof costs !== 'object') {
+      throw new InvalidArgumentError(`${field}.costs`, 'an object of scope → cost', costs);
+    }
+    for (const c of Object.values(costs)) validateCost(c);
+  }
   const items: PlanItem[] = [];
   for (const scope of scopes) {
+    const scopeCost = costs?.[scope] ?? request.cost;
     for (const rule of rules.resolve(scope)) {
-      const cost = costIn(request.cost, rule.unit);
+      const cost = costIn(scopeCost, rule.unit);
       if (cost > 0) items.push({ scope, key: stateKey(scope, rule.name), rule, cost });
     }
   }

@@ -82,6 +82,20 @@ export class RateLimiter {
   }
 
   /**
+   * Decides several requests in one store round trip (one transaction, one script), in order: each is
+   * admitted or refused on its own, seeing the charges of those before it.
+   */
+  async tryAcquireMany(requests: readonly LimitRequest[]): Promise<Decision[]> {
+    if (!Array.isArray(requests))
+      throw new InvalidArgumentError('requests', 'an array of requests', requests);
+    if (requests.length === 0) return [];
+    return this.#store.decideMany(
+      requests.map((r) => this.#plan(r)),
+      this.clock.now(),
+    );
+  }
+
+  /**
    * The synchronous form of {@link tryAcquire}, for backends that answer synchronously (memory, SQLite).
    * @throws InvalidArgumentError on an asynchronous backend (Redis).
    */
@@ -279,7 +293,7 @@ export class RateLimiter {
 
   /** Resolves a request to its plan; plans of single-scope, default-cost requests are cached. */
   #plan(request: LimitRequest): Plan {
-    if (typeof request?.scopes === 'string' && request.cost === undefined) {
+    if (typeof request?.scopes === 'string' && request.cost === undefined && request.costs === undefined) {
       let plan = this.#plans.get(request.scopes);
       if (!plan) {
         plan = buildPlan(request, this.rules);

@@ -33,6 +33,10 @@ export class MemoryLimitStore implements LimitStore {
     return this.#decide(plan, now, true);
   }
 
+  decideMany(plans: readonly Plan[], now: number): Decision[] {
+    return plans.map((plan) => this.#decide(plan, now, true));
+  }
+
   peek(plan: Plan, now: number): Decision {
     return this.#decide(plan, now, false);
   }
