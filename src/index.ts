@@ -57,3 +57,20 @@ export type {
 } from './core/types.js';
 export { type AcquireOptions, RateLimiter, type RateLimiterOptions } from './limiter/rate-limiter.js';
 export { compileRule, ScopeRules } from './limiter/rules.js';
+export {
+  classifyFailure,
+  isPermanentError,
+  isRetryAfterError,
+  type ManagerEvents,
+  type ManagerMessage,
+  type ManagerStats,
+  PermanentError,
+  type Quota,
+  RateLimitManager,
+  type RateLimitManagerOptions,
+  RetryAfterError,
+  type RetryOptions,
+  type SendContext,
+  type Sender,
+  type StopOptions,
+} from './manager/index.js';

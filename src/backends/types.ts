@@ -72,6 +72,8 @@ export interface JobInput<T = unknown> {
   lane: string;
   /** Limiter scopes the batch passes through besides the manager's own quota. */
   scopes: readonly string[];
+  /** Messages per scope (a batch may mix chats). Absent: every scope is charged the batch size. Stores keep it. */
+  costs?: Readonly<Record<string, number>>;
   messages: ReadonlyArray<QueuedMessage<T>>;
 }
 

@@ -1,0 +1,193 @@
+import type { Backend, Priority, QueuedMessage } from '../backends/types.js';
+import { PRIORITIES } from '../backends/types.js';
+import type { Clock } from '../core/clock.js';
+import { type Duration, parseDuration, parsePositiveDuration } from '../core/duration.js';
+import { InvalidArgumentError } from '../core/errors.js';
+import type { AlgorithmName, Rule } from '../core/types.js';
+import { type Backoff, compileBackoff, type RetryOptions } from './backoff.js';
+
+/** What the sender is told besides the batch. */
+export interface SendContext {
+  /** Store id of the batch. */
+  jobId: string;
+  priority: Priority;
+  /** 1 for the first delivery, 2 for the first retry, … */
+  attempt: number;
+  /** Limiter scopes of the batch (besides the manager's quota). */
+  scopes: readonly string[];
+}
+
+/**
+ * Delivers a batch. Resolve when the receiver accepted it; throw to retry (see `classifyFailure`):
+ * `RetryAfterError` / 429 answers wait exactly as told, `PermanentError` / 4xx go to dead letters.
+ */
+export type Sender<T> = (batch: Array<QueuedMessage<T>>, context: SendContext) => unknown;
+
+/** A message offered to {@link RateLimitManager.sendOrEnqueue}. */
+export interface ManagerMessage<T> {
+  /** Unique among messages not yet finished (queued, in flight, retrying or dead-lettered). */
+  id: string;
+  payload: T;
+  /** Limiter scopes this message passes through besides the manager's quota, e.g. `'chat:42'`. */
+  scopes?: string | readonly string[];
+}
+
+export interface RateLimitManagerOptions<T> {
+  /** Delivers batches. */
+  sender: Sender<T>;
+  /** Messages per `duration`: the manager's own quota. */
+  capacity: number;
+  /** The quota's window, e.g. `'10m'`. */
+  duration: Duration;
+  /** Pause between background passes. @default '100ms' */
+  sleep?: Duration;
+  /** @default new MemoryBackend() */
+  backend?: Backend;
+  /** @default systemClock */
+  clock?: Clock;
+  /** Algorithm of the manager's own quota. `'fixed-window'` gives RLN epochs. @default 'sliding-window' */
+  algorithm?: AlgorithmName;
+  /** Names this manager's queue and quota in a shared backend. @default 'default' */
+  name?: string;
+  /** Rules of the per-message scopes, by pattern (as in `RateLimiter`), e.g. `{ 'chat:*': { limit: 1, window: '1s' } }`. */
+  scopes?: Readonly<Record<string, Rule | readonly Rule[]>>;
+  /** Quota is low when what is left is at most this share of capacity. @default 0.3 */
+  lowQuotaThreshold?: number;
+  /** Batches larger than this share of capacity are dropped (`dropped-batch-too-large`). @default 0.3 */
+  maxBatchFraction?: number;
+  /** @default { maxAttempts: 5, baseDelay: '1s', maxDelay: '1m' } */
+  retry?: RetryOptions;
+  /** Batches in the sender at once. @default 16 */
+  concurrency?: number;
+  /** How long a batch handed to the sender stays leased before another process may redeliver it. @default '30s' */
+  leaseTime?: Duration;
+  /** How long statuses of finished messages are kept. @default '1d' */
+  retention?: Duration;
+  /** Source of jitter in [0, 1). @default Math.random */
+  random?: () => number;
+}
+
+export interface ResolvedOptions<T> {
+  sender: Sender<T>;
+  capacity: number;
+  durationMs: number;
+  sleepMs: number;
+  algorithm: AlgorithmName;
+  name: string;
+  lowQuotaThreshold: number;
+  maxBatchFraction: number;
+  backoff: Backoff;
+  concurrency: number;
+  leaseMs: number;
+  retentionMs: number;
+  random: () => number;
+}
+
+function fraction(value: unknown, field: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !(value >= 0 && value <= 1)) {
+    throw new InvalidArgumentError(field, 'a number between 0 and 1', value);
+  }
+  return value;
+}
+
+export function resolveOptions<T>(options: RateLimitManagerOptions<T>): ResolvedOptions<T> {
+  if (options === null || typeof options !== 'object') {
+    throw new InvalidArgumentError(
+      'options',
+      'an options object with sender, capacity and duration',
+      options,
+    );
+  }
+  if (typeof options.sender !== 'function') {
+    throw new InvalidArgumentError('sender', 'an async function (batch, context) => void', options.sender);
+  }
+  const { capacity } = options;
+  if (typeof capacity !== 'number' || !Number.isInteger(capacity) || capacity < 1) {
+    throw new InvalidArgumentError('capacity', 'an integer >= 1', capacity);
+  }
+  const concurrency = options.concurrency ?? 16;
+  if (!Number.isInteger(concurrency) || concurrency < 1) {
+    throw new InvalidArgumentError('concurrency', 'an integer >= 1', concurrency);
+  }
+  const name = options.name ?? 'default';
+  if (typeof name !== 'string' || name.length === 0)
+    throw new InvalidArgumentError('name', 'a non-empty string', name);
+  const random = options.random ?? Math.random;
+  if (typeof random !== 'function')
+    throw new InvalidArgumentError('random', 'a function returning [0, 1)', random);
+  return {
+    sender: options.sender,
+    capacity,
+    durationMs: parsePositiveDuration(options.duration, 'duration'),
+    sleepMs: parsePositiveDuration(options.sleep ?? '100ms', 'sleep'),
+    algorithm: options.algorithm ?? 'sliding-window',
+    name,
+    lowQuotaThreshold: fraction(options.lowQuotaThreshold, 'lowQuotaThreshold', 0.3),
+    maxBatchFraction: fraction(options.maxBatchFraction, 'maxBatchFraction', 0.3),
+    backoff: compileBackoff(options.retry),
+    concurrency,
+    leaseMs: parsePositiveDuration(options.leaseTime ?? '30s', 'leaseTime'),
+    retentionMs: parseDuration(options.retention ?? '1d', 'retention'),
+    random,
+  };
+}
+
+export function assertPriority(priority: unknown): asserts priority is Priority {
+  if (!PRIORITIES.includes(priority as Priority)) {
+    throw new InvalidArgumentError('priority', `one of ${PRIORITIES.join(', ')}`, priority);
+  }
+}
+
+function scopeList(scopes: unknown, field: string): readonly string[] {
+  if (scopes === undefined) return [];
+  const list = typeof scopes === 'string' ? [scopes] : scopes;
+  if (!Array.isArray(list) || list.some((s) => typeof s !== 'string' || s.length === 0)) {
+    throw new InvalidArgumentError(field, 'a scope key or an array of scope keys', scopes);
+  }
+  return list;
+}
+
+/** A validated batch: messages stripped to `{ id, payload }`, and its scopes with each one's share. */
+export interface PreparedBatch<T> {
+  messages: Array<QueuedMessage<T>>;
+  ids: string[];
+  /** Distinct scopes, sorted. */
+  scopes: string[];
+  /** Messages per scope. */
+  costs: Record<string, number>;
+  /** FIFO lane: the sorted scopes joined with ','. */
+  lane: string;
+}
+
+export function prepareBatch<T>(batch: unknown, extraScopes: readonly string[]): PreparedBatch<T> {
+  if (!Array.isArray(batch) || batch.length === 0) {
+    throw new InvalidArgumentError('batch', 'a non-empty array of { id, payload }', batch);
+  }
+  const messages: Array<QueuedMessage<T>> = new Array(batch.length);
+  const ids: string[] = new Array(batch.length);
+  const seen = new Set<string>();
+  const costs: Record<string, number> = {};
+  for (let i = 0; i < batch.length; i++) {
+    const message = batch[i] as ManagerMessage<T>;
+    if (message === null || typeof message !== 'object') {
+      throw new InvalidArgumentError(`batch[${i}]`, 'an object { id, payload }', message);
+    }
+    const { id } = message;
+    if (typeof id !== 'string' || id.length === 0) {
+      throw new InvalidArgumentError(`batch[${i}].id`, 'a non-empty string', id);
+    }
+    if (seen.has(id)) throw new InvalidArgumentError(`batch[${i}].id`, 'ids distinct within the batch', id);
+    seen.add(id);
+    ids[i] = id;
+    messages[i] = { id, payload: message.payload };
+    const own = scopeList(message.scopes, `batch[${i}].scopes`);
+    for (const scope of new Set([...own, ...extraScopes])) costs[scope] = (costs[scope] ?? 0) + 1;
+  }
+  const scopes = Object.keys(costs).sort();
+  return { messages, ids, scopes, costs, lane: scopes.join(',') };
+}
+
+export function batchOptionScopes(scopes: unknown): readonly string[] {
+  return scopeList(scopes, 'options.scopes');
+}
