@@ -11,6 +11,13 @@ export {
   tokenBucket,
 } from './algorithms/index.js';
 export { MemoryBackend } from './backends/memory/index.js';
+export {
+  RedisBackend,
+  type RedisBackendOptions,
+  type RedisClient,
+  type RedisFallbackOptions,
+  type RedisHealth,
+} from './backends/redis/index.js';
 export type {
   Backend,
   ClaimQuery,

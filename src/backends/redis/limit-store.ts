@@ -1,0 +1,255 @@
+import type { RuleState } from '../../algorithms/types.js';
+import type { AlgorithmName, CompiledRule, Decision, RuleStats } from '../../core/types.js';
+import { describeStates } from '../../limiter/evaluate.js';
+import type { Plan, PlanItem } from '../../limiter/plan.js';
+import type { LimitStore } from '../types.js';
+import type { Connection } from './connection.js';
+import { toBackendError, withTimeout } from './errors.js';
+import type { LimitKeys } from './keys.js';
+import { script } from './scripts.js';
+
+const ALGORITHM_CODE: Readonly<Record<AlgorithmName, number>> = {
+  'sliding-window': 1,
+  'token-bucket': 2,
+  'fixed-window': 3,
+};
+
+type Arg = string | number;
+
+/** Decisions asked for together (one `decide`, or one `decideMany` that must stay in one script call). */
+interface Pending {
+  plans: readonly Plan[];
+  now: number;
+  resolve(decisions: Decision[]): void;
+  reject(error: unknown): void;
+}
+
+export interface RedisLimitStoreOptions {
+  /** ms a key is kept past the moment its state becomes idle (absorbs clock skew between processes). */
+  graceMs: number;
+  /** Most requests sent in one script call. */
+  maxBatch: number;
+  /** ms to wait for an answer before treating Redis as unreachable. */
+  timeoutMs: number;
+}
+
+/**
+ * Limit state in Redis: every operation is one Lua script, one round trip. Decisions issued in the
+ * same tick are coalesced into one `limit-decide` call that evaluates them in order, so N concurrent
+ * decisions cost one round trip and keep exactly the semantics of N sequential ones.
+ */
+export class RedisLimitStore implements LimitStore {
+  readonly sync = false;
+  readonly #connection: Connection;
+  readonly #keys: LimitKeys;
+  readonly #options: RedisLimitStoreOptions;
+  #pending: Pending[] = [];
+  #scheduled = false;
+
+  constructor(connection: Connection, keys: LimitKeys, options: RedisLimitStoreOptions) {
+    this.#connection = connection;
+    this.#keys = keys;
+    this.#options = options;
+  }
+
+  async decide(plan: Plan, now: number): Promise<Decision> {
+    const [decision] = await this.decideMany([plan], now);
+    return decision!;
+  }
+
+  decideMany(plans: readonly Plan[], now: number): Promise<Decision[]> {
+    if (plans.length === 0) return Promise.resolve([]);
+    return new Promise<Decision[]>((resolve, reject) => {
+      this.#pending.push({ plans, now, resolve, reject });
+      if (!this.#scheduled) {
+        this.#scheduled = true;
+        process.nextTick(this.#flush);
+      }
+    });
+  }
+
+  async peek(plan: Plan, now: number): Promise<Decision> {
+    const [decision] = await this.#run('limit-peek.v1', [{ plans: [plan], now }]);
+    return decision!;
+  }
+
+  async adjust(items: readonly PlanItem[], now: number): Promise<void> {
+    if (items.length === 0) return;
+    const keys = [this.#keys.blocks];
+    const index = new Map<string, number>();
+    const args: Arg[] = [this.#options.graceMs, now, items.length];
+    for (const item of items) {
+      args.push(keyIndex(keys, index, this.#keys.state(item.scope)), item.rule.name);
+      pushRule(args, item.rule);
+      args.push(item.cost);
+    }
+    await this.#call('limit-adjust.v1', keys, args);
+  }
+
+  async block(scopes: readonly string[], until: number): Promise<void> {
+    if (scopes.length === 0) return;
+    await this.#call('limit-block.v1', [this.#keys.blocks], [until, ...scopes]);
+  }
+
+  async inspect(plan: Plan, now: number): Promise<RuleStats[]> {
+    const keys = [this.#keys.blocks];
+    const index = new Map<string, number>();
+    const args: Arg[] = [plan.scopes.length, ...plan.scopes];
+    for (const item of plan.items) {
+      args.push(keyIndex(keys, index, this.#keys.state(item.scope)), item.rule.name);
+    }
+    const reply = (await this.#call('limit-inspect.v1', keys, args)) as Array<string | null>;
+    const blocks = new Map<string, number>();
+    plan.scopes.forEach((scope, i) => {
+      const until = Number(reply[i]);
+      if (until > 0) blocks.set(scope, until);
+    });
+    const states = plan.items.map((_, i) => parseState(reply[plan.scopes.length + i]));
+    return describeStates(plan, states, blocks, now);
+  }
+
+  async reset(scope?: string): Promise<void> {
+    if (scope === undefined) {
+      await this.#call('limit-reset.v1', [this.#keys.blocks], ['all', this.#keys.pattern]);
+    } else {
+      await this.#call('limit-reset.v1', [this.#keys.blocks, this.#keys.state(scope)], ['scope', scope]);
+    }
+  }
+
+  /**
+   * Sends every decision queued this tick, in arrival order, about `maxBatch` per script call (the plans
+   * of one `decideMany` are never split).
+   */
+  readonly #flush = (): void => {
+    this.#scheduled = false;
+    const pending = this.#pending;
+    this.#pending = [];
+    let batch: Pending[] = [];
+    let size = 0;
+    for (const request of pending) {
+      if (size > 0 && size + request.plans.length > this.#options.maxBatch) {
+        this.#send(batch);
+        batch = [];
+        size = 0;
+      }
+      batch.push(request);
+      size += request.plans.length;
+    }
+    if (batch.length > 0) this.#send(batch);
+  };
+
+  #send(batch: Pending[]): void {
+    this.#run('limit-decide.v1', batch).then(
+      (decisions) => {
+        let at = 0;
+        for (const request of batch) {
+          request.resolve(decisions.slice(at, at + request.plans.length));
+          at += request.plans.length;
+        }
+      },
+      (error: unknown) => {
+        for (const request of batch) request.reject(error);
+      },
+    );
+  }
+
+  /** Runs decide or peek over every plan of `requests`, in order, in one script call. */
+  async #run(
+    name: string,
+    requests: ReadonlyArray<{ plans: readonly Plan[]; now: number }>,
+  ): Promise<Decision[]> {
+    const keys = [this.#keys.blocks];
+    const index = new Map<string, number>();
+    let count = 0;
+    for (const request of requests) count += request.plans.length;
+    const args: Arg[] = [this.#options.graceMs, count];
+    const plans: Plan[] = [];
+    for (const { plans: group, now } of requests) {
+      for (const plan of group) {
+        plans.push(plan);
+        args.push(now, plan.scopes.length, ...plan.scopes, plan.items.length);
+        for (const item of plan.items) {
+          args.push(keyIndex(keys, index, this.#keys.state(item.scope)), item.rule.name);
+          pushRule(args, item.rule);
+          args.push(item.cost);
+        }
+      }
+    }
+    const reply = (await this.#call(name, keys, args)) as string[];
+    return plans.map((plan, i) => parseDecision(reply[i]!, plan));
+  }
+
+  async #call(name: string, keys: string[], args: Arg[]): Promise<unknown> {
+    try {
+      const connecting = this.#connection.ready();
+      if (connecting) await connecting;
+      return await withTimeout(
+        script(name).run(this.#connection.client, keys, args),
+        this.#options.timeoutMs,
+        name,
+      );
+    } catch (error) {
+      throw toBackendError(error, name);
+    }
+  }
+}
+
+/** 1-based index of `key` in `keys` (Lua's KEYS), adding it on first use. */
+function keyIndex(keys: string[], index: Map<string, number>, key: string): number {
+  let i = index.get(key);
+  if (i === undefined) {
+    keys.push(key);
+    i = keys.length;
+    index.set(key, i);
+  }
+  return i;
+}
+
+function pushRule(args: Arg[], rule: CompiledRule): void {
+  args.push(ALGORITHM_CODE[rule.algorithm], rule.limit, rule.windowMs, rule.capacity, rule.step);
+}
+
+/** Parses a number printed by Lua's %.17g (`inf`, `-inf` included). */
+function num(text: string): number {
+  if (text === 'inf') return Number.POSITIVE_INFINITY;
+  if (text === '-inf') return Number.NEGATIVE_INFINITY;
+  return Number(text);
+}
+
+function parseState(text: string | null | undefined): RuleState | undefined {
+  if (text === null || text === undefined) return undefined;
+  return text.split(',').map(num);
+}
+
+/** Turns "allowed,retryAfterMs,remaining,limit,kind,index" into a Decision naming the plan's rule or scope. */
+function parseDecision(text: string, plan: Plan): Decision {
+  const [allowed, retry, remaining, limit, kind, index] = text.split(',') as [
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
+  if (allowed === '1') {
+    return { allowed: true, retryAfterMs: 0, remaining: num(remaining), limit: num(limit), blockedBy: null };
+  }
+  const i = Number(index);
+  if (kind === '1') {
+    const item = plan.items[i]!;
+    return {
+      allowed: false,
+      retryAfterMs: num(retry),
+      remaining: num(remaining),
+      limit: num(limit),
+      blockedBy: { scope: item.scope, rule: item.rule.name, unit: item.rule.unit },
+    };
+  }
+  return {
+    allowed: false,
+    retryAfterMs: num(retry),
+    remaining: num(remaining),
+    limit: num(limit),
+    blockedBy: { scope: plan.scopes[i]!, rule: 'block', unit: 'requests' },
+  };
+}

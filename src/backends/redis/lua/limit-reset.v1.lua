@@ -1,0 +1,20 @@
+-- limit-reset (v1): forgets the rule states and block of one scope, or of the whole namespace.
+--
+-- KEYS[1]      {ns}:l:blocks         sorted set: scope -> blocked until (ms)
+-- KEYS[2]      {ns}:l:s:<scope>      the scope's state hash (one-scope reset only)
+-- ARGV[1]      'scope' or 'all'
+-- ARGV[2]      scope: the scope name; all: a SCAN pattern matching every state hash of the namespace
+-- Returns      the number of keys deleted
+-- A whole-namespace reset scans the namespace's node: it is meant for tests and operators, not hot paths.
+if ARGV[1] == 'scope' then
+  redis.call('ZREM', KEYS[1], ARGV[2])
+  return redis.call('DEL', KEYS[2])
+end
+local deleted = redis.call('DEL', KEYS[1])
+local cursor = '0'
+repeat
+  local page = redis.call('SCAN', cursor, 'MATCH', ARGV[2], 'COUNT', 1000)
+  cursor = page[1]
+  for _, key in ipairs(page[2]) do deleted = deleted + redis.call('DEL', key) end
+until cursor == '0'
+return deleted

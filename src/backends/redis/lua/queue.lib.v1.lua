@@ -1,0 +1,154 @@
+-- ratekeeper queue library (v1), prepended to every queue-*.lua script by the loader.
+-- Mirrors src/backends/memory/queue-store.ts. Every queue script receives the same keys:
+--
+-- KEYS[1]  {q}:seq        counter: job ids and places in line
+-- KEYS[2]  {q}:line:critical   sorted set, place -> job id (waiting and leased jobs keep their place)
+-- KEYS[3]  {q}:line:normal
+-- KEYS[4]  {q}:line:optional
+-- KEYS[5]  {q}:leased     sorted set, lease end -> job id
+-- KEYS[6]  {q}:dead       sorted set, failedAt -> zero-padded job id (ties in id order)
+-- KEYS[7]  {q}:live       hash, message id -> job id, for every queued, leased or dead message
+-- KEYS[8]  {q}:rec        hash, message id -> record, a JSON array of strings:
+--                         [status, priority, attempts, lastError|null, createdAt, updatedAt, deliveredAt|null]
+-- KEYS[9]  {q}:holds      hash, lane -> held until
+-- KEYS[10] {q}:counters   hash: delivered, dropped, deadLettered, retried
+-- ARGV[1]  {q}:j:         prefix of job hashes; {q}:j:<id> holds
+--                         p priority, l lane, s scopes JSON, m messages JSON (opaque), ids message ids JSON,
+--                         n size, a attempts, e enqueuedAt, nb notBefore, err lastError (absent: null),
+--                         st ready|leased|dead, o owner, lu lease end, lo lease order, f failedAt
+-- Times are the caller's clock, passed in ARGV. Numbers are stored with %.17g.
+
+local K_SEQ = KEYS[1]
+local K_LINE = { critical = KEYS[2], normal = KEYS[3], optional = KEYS[4] }
+local K_LEASED = KEYS[5]
+local K_DEAD = KEYS[6]
+local K_LIVE = KEYS[7]
+local K_REC = KEYS[8]
+local K_HOLDS = KEYS[9]
+local K_COUNTERS = KEYS[10]
+local JOB = ARGV[1]
+local PRIORITIES = { 'critical', 'normal', 'optional' }
+local RANK = { critical = 0, normal = 1, optional = 2 }
+local NULL = cjson.null
+
+local function fmt(x)
+  return string.format('%.17g', x)
+end
+
+local function dead_member(id)
+  return string.format('%020d', tonumber(id))
+end
+
+local function next_seq()
+  return redis.call('INCR', K_SEQ)
+end
+
+-- The fields a reply or a decision needs, as a table (nil when the job does not exist).
+local FIELDS = { 'p', 'l', 's', 'm', 'ids', 'n', 'a', 'e', 'nb', 'err', 'st', 'o', 'lu', 'lo', 'f' }
+local function get_job(id)
+  local values = redis.call('HMGET', JOB .. id, unpack(FIELDS))
+  if not values[11] then return nil end
+  local job = { id = id }
+  for i = 1, #FIELDS do job[FIELDS[i]] = values[i] end
+  return job
+end
+
+-- A job as returned to the client: id, priority, lane, scopes, messages, attempts, enqueuedAt,
+-- notBefore, lastError (false = null), failedAt.
+local function job_reply(job)
+  return { job.id, job.p, job.l, job.s, job.m, job.a, job.e, job.nb, job.err or false, job.f or '0' }
+end
+
+-- Sets status, updatedAt, attempts and lastError on the records of a job's messages.
+local function set_status(job, status, now)
+  local ids = cjson.decode(job.ids)
+  for _, id in ipairs(ids) do
+    local raw = redis.call('HGET', K_REC, id)
+    if raw then
+      local rec = cjson.decode(raw)
+      rec[1] = status
+      rec[3] = job.a
+      rec[4] = job.err or NULL
+      rec[6] = fmt(now)
+      redis.call('HSET', K_REC, id, cjson.encode(rec))
+    end
+  end
+end
+
+local hold_cache = {}
+local function claimable(job, now)
+  if job.st ~= 'ready' or tonumber(job.nb) > now then return false end
+  local until_ = hold_cache[job.l]
+  if until_ == nil then
+    until_ = tonumber(redis.call('HGET', K_HOLDS, job.l)) or 0
+    hold_cache[job.l] = until_
+  end
+  return until_ <= now
+end
+
+-- Returns a leased job to its place in line (or the end of the line if it never had one).
+local function release(id, now, not_before, failed, err)
+  local job = get_job(id)
+  if not job or job.st ~= 'leased' then return false end
+  redis.call('ZREM', K_LEASED, id)
+  local key = JOB .. id
+  if failed then
+    job.a = fmt(tonumber(job.a) + 1)
+    job.err = err
+    redis.call('HINCRBY', K_COUNTERS, 'retried', 1)
+  end
+  job.st = 'ready'
+  job.nb = fmt(not_before)
+  redis.call('HSET', key, 'st', 'ready', 'o', '', 'nb', job.nb, 'a', job.a)
+  if job.err then redis.call('HSET', key, 'err', job.err) else redis.call('HDEL', key, 'err') end
+  local line = K_LINE[job.p]
+  if not redis.call('ZSCORE', line, id) then redis.call('ZADD', line, next_seq(), id) end
+  set_status(job, failed and 'retrying' or 'enqueued', now)
+  return true
+end
+
+-- Dead-letter filter from ARGV at position p:
+--   jobIds JSON or '', messageIds JSON or '', priority or '', hasLane '0'|'1', lane, failedBefore or ''
+local function read_filter(p)
+  local filter = {}
+  local function set_of(text)
+    if text == '' then return nil end
+    local set = {}
+    for _, v in ipairs(cjson.decode(text)) do set[v] = true end
+    return set
+  end
+  filter.job_ids = set_of(ARGV[p])
+  filter.message_ids = set_of(ARGV[p + 1])
+  if ARGV[p + 2] ~= '' then filter.priority = ARGV[p + 2] end
+  if ARGV[p + 3] == '1' then filter.lane = ARGV[p + 4] end
+  if ARGV[p + 5] ~= '' then filter.failed_before = tonumber(ARGV[p + 5]) end
+  return filter
+end
+
+local function matches(job, filter)
+  if filter.job_ids and not filter.job_ids[job.id] then return false end
+  if filter.priority and job.p ~= filter.priority then return false end
+  if filter.lane and job.l ~= filter.lane then return false end
+  if filter.failed_before and tonumber(job.f) >= filter.failed_before then return false end
+  if filter.message_ids then
+    for _, id in ipairs(cjson.decode(job.ids)) do
+      if filter.message_ids[id] then return true end
+    end
+    return false
+  end
+  return true
+end
+
+-- Dead jobs matching a filter, oldest failure first (ties in id order).
+local function matching_dead(filter, limit)
+  local out = {}
+  local max = '+inf'
+  if filter.failed_before then max = '(' .. fmt(filter.failed_before) end
+  local members = redis.call('ZRANGEBYSCORE', K_DEAD, '-inf', max)
+  for _, member in ipairs(members) do
+    if limit and #out >= limit then break end
+    local job = get_job(tostring(tonumber(member)))
+    if job and matches(job, filter) then out[#out + 1] = job end
+  end
+  return out
+end

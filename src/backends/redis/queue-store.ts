@@ -1,0 +1,255 @@
+import { DuplicateMessageError } from '../../core/errors.js';
+import type {
+  ClaimQuery,
+  DeadLetter,
+  DeadLetterFilter,
+  Job,
+  JobInput,
+  MessageRecord,
+  MessageStatus,
+  Priority,
+  QueueStats,
+  QueueStore,
+} from '../types.js';
+import type { Connection } from './connection.js';
+import { toBackendError } from './errors.js';
+import { script } from './scripts.js';
+
+type Arg = string | number;
+type JobReply = [
+  id: string,
+  priority: Priority,
+  lane: string,
+  scopes: string,
+  messages: string,
+  attempts: string,
+  enqueuedAt: string,
+  notBefore: string,
+  lastError: string | null,
+  failedAt: string,
+];
+
+/**
+ * A queue in Redis, with the semantics of MemoryQueueStore: every operation is one Lua script over the
+ * queue's keys, which share the hash tag `{prefix:q:name}` (one Cluster slot per queue). Payloads are
+ * stored as JSON and never parsed by Lua. While Redis is unreachable every operation rejects with a
+ * BackendError.
+ */
+export class RedisQueueStore<T = unknown> implements QueueStore<T> {
+  readonly #connection: Connection;
+  readonly #keys: string[];
+  readonly #jobPrefix: string;
+
+  /** `prefix` is the queue's key prefix, `{prefix:q:name}:`. */
+  constructor(connection: Connection, prefix: string) {
+    this.#connection = connection;
+    this.#keys = [
+      'seq',
+      'line:critical',
+      'line:normal',
+      'line:optional',
+      'leased',
+      'dead',
+      'live',
+      'rec',
+      'holds',
+      'counters',
+    ].map((suffix) => prefix + suffix);
+    this.#jobPrefix = `${prefix}j:`;
+  }
+
+  async add(
+    jobs: ReadonlyArray<JobInput<T>>,
+    now: number,
+    lease?: { owner: string; until: number },
+  ): Promise<Job<T>[]> {
+    if (jobs.length === 0) return [];
+    const args: Arg[] = [now, lease?.owner ?? '', lease?.until ?? 0, jobs.length];
+    for (const job of jobs) {
+      args.push(
+        job.priority,
+        job.lane,
+        JSON.stringify(job.scopes),
+        JSON.stringify(job.messages),
+        JSON.stringify(job.messages.map((m) => m.id)),
+        job.messages.length,
+      );
+    }
+    const reply = (await this.#run('queue-add.v1', args)) as string[];
+    if (reply[0] === 'dup') throw new DuplicateMessageError(reply.slice(1));
+    return jobs.map((input, i) => ({
+      id: reply[i + 1]!,
+      priority: input.priority,
+      lane: input.lane,
+      scopes: input.scopes,
+      messages: input.messages,
+      attempts: 0,
+      enqueuedAt: now,
+      notBefore: now,
+      lastError: null,
+    }));
+  }
+
+  async record(
+    ids: readonly string[],
+    status: MessageStatus,
+    priority: Priority,
+    now: number,
+    error?: string,
+  ): Promise<void> {
+    if (ids.length === 0) return;
+    await this.#run('queue-record.v1', [
+      status,
+      priority,
+      now,
+      error ?? '',
+      error === undefined ? '0' : '1',
+      ...ids,
+    ]);
+  }
+
+  async hasClaimable(priority: Priority, now: number): Promise<boolean> {
+    return (await this.#run('queue-has-claimable.v1', [priority, now])) === 1;
+  }
+
+  async claim(query: ClaimQuery): Promise<Job<T>[]> {
+    const reply = (await this.#run('queue-claim.v1', [
+      query.now,
+      query.owner,
+      query.leaseUntil,
+      query.maxJobs,
+      query.remaining,
+      query.reserve,
+    ])) as JobReply[];
+    return reply.map((r) => toJob<T>(r));
+  }
+
+  async complete(jobIds: readonly string[], now: number): Promise<void> {
+    if (jobIds.length === 0) return;
+    await this.#run('queue-complete.v1', [now, ...jobIds]);
+  }
+
+  async release(
+    jobId: string,
+    now: number,
+    options: { notBefore: number; failed: boolean; error?: string },
+  ): Promise<void> {
+    await this.#run('queue-release.v1', [
+      jobId,
+      now,
+      options.notBefore,
+      options.failed ? '1' : '0',
+      options.error ?? '',
+      options.error === undefined ? '0' : '1',
+    ]);
+  }
+
+  async bury(jobId: string, now: number, error: string): Promise<void> {
+    await this.#run('queue-bury.v1', [jobId, now, error]);
+  }
+
+  async extend(jobIds: readonly string[], owner: string, until: number): Promise<void> {
+    if (jobIds.length === 0) return;
+    await this.#run('queue-extend.v1', [owner, until, ...jobIds]);
+  }
+
+  async recover(now: number): Promise<number> {
+    return (await this.#run('queue-recover.v1', [now])) as number;
+  }
+
+  async holdLane(lane: string, until: number): Promise<void> {
+    await this.#run('queue-hold-lane.v1', [lane, until]);
+  }
+
+  async getRecord(id: string): Promise<MessageRecord | undefined> {
+    let raw: string | null;
+    try {
+      await this.#connection.ready();
+      raw = await this.#connection.client.hget(this.#keys[7]!, id);
+    } catch (error) {
+      throw toBackendError(error, 'queue getRecord');
+    }
+    if (raw === null) return undefined;
+    const [status, priority, attempts, lastError, createdAt, updatedAt, deliveredAt] = JSON.parse(raw) as [
+      MessageStatus,
+      Priority,
+      string,
+      string | null,
+      string,
+      string,
+      string | null,
+    ];
+    return {
+      id,
+      status,
+      priority,
+      attempts: Number(attempts),
+      lastError,
+      createdAt: Number(createdAt),
+      updatedAt: Number(updatedAt),
+      deliveredAt: deliveredAt === null ? null : Number(deliveredAt),
+    };
+  }
+
+  async stats(now: number): Promise<QueueStats> {
+    const r = ((await this.#run('queue-stats.v1', [now])) as string[]).map(Number) as number[];
+    return {
+      queued: { critical: r[0]!, normal: r[1]!, optional: r[2]! },
+      retrying: r[3]!,
+      inFlight: r[4]!,
+      deadLettered: r[5]!,
+      counters: { delivered: r[6]!, dropped: r[7]!, deadLettered: r[8]!, retried: r[9]! },
+    };
+  }
+
+  async deadLetters(filter: DeadLetterFilter = {}, limit = 100): Promise<DeadLetter<T>[]> {
+    const reply = (await this.#run('queue-dead-letters.v1', [...filterArgs(filter), limit])) as JobReply[];
+    return reply.map((r) => ({ ...toJob<T>(r), failedAt: Number(r[9]) }));
+  }
+
+  async replay(filter: DeadLetterFilter, now: number): Promise<number> {
+    return (await this.#run('queue-replay.v1', [...filterArgs(filter), now])) as number;
+  }
+
+  async purge(filter: DeadLetterFilter): Promise<number> {
+    return (await this.#run('queue-purge.v1', filterArgs(filter))) as number;
+  }
+
+  async prune(before: number): Promise<number> {
+    return (await this.#run('queue-prune.v1', [before])) as number;
+  }
+
+  async #run(name: string, args: Arg[]): Promise<unknown> {
+    try {
+      await this.#connection.ready();
+      return await script(name).run(this.#connection.client, this.#keys, [this.#jobPrefix, ...args]);
+    } catch (error) {
+      throw toBackendError(error, name);
+    }
+  }
+}
+
+function filterArgs(filter: DeadLetterFilter): Arg[] {
+  return [
+    filter.jobIds ? JSON.stringify(filter.jobIds) : '',
+    filter.messageIds ? JSON.stringify(filter.messageIds) : '',
+    filter.priority ?? '',
+    filter.lane === undefined ? '0' : '1',
+    filter.lane ?? '',
+    filter.failedBefore ?? '',
+  ];
+}
+
+function toJob<T>(r: JobReply): Job<T> {
+  return {
+    id: r[0],
+    priority: r[1],
+    lane: r[2],
+    scopes: JSON.parse(r[3]) as string[],
+    messages: JSON.parse(r[4]) as Job<T>['messages'],
+    attempts: Number(r[5]),
+    enqueuedAt: Number(r[6]),
+    notBefore: Number(r[7]),
+    lastError: r[8],
+  };
+}

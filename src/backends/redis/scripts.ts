@@ -1,0 +1,71 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { Cluster, Redis } from 'ioredis';
+
+/** The ioredis client a Redis backend talks to: a single server or a Cluster. */
+export type RedisClient = Redis | Cluster;
+
+type Arg = string | number;
+
+/** The two calls a script needs; both `Redis` and `Cluster` have them. */
+interface ScriptCaller {
+  evalsha(sha: string, numKeys: number, ...args: Arg[]): Promise<unknown>;
+  eval(script: string, numKeys: number, ...args: Arg[]): Promise<unknown>;
+}
+
+/** Library files prepended to scripts, by the prefix of the scripts that use them. */
+const LIBRARIES: ReadonlyArray<[prefix: string, library: string]> = [
+  ['limit-', 'limits.lib.v1'],
+  ['queue-', 'queue.lib.v1'],
+];
+
+const sources = new Map<string, string>();
+
+function readLua(name: string): string {
+  let source = sources.get(name);
+  if (source === undefined) {
+    source = readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8');
+    sources.set(name, source);
+  }
+  return source;
+}
+
+/**
+ * One Lua script (one atomic operation), read from `lua/<name>.lua` with its library prepended.
+ * Runs by EVALSHA; a server that does not know it yet (first use, restart, failover) gets it
+ * once by EVAL, which also caches it there.
+ */
+export class Script {
+  readonly name: string;
+  readonly source: string;
+  readonly sha: string;
+
+  constructor(name: string) {
+    this.name = name;
+    const library = LIBRARIES.find(([prefix]) => name.startsWith(prefix))?.[1];
+    this.source = (library ? `${readLua(library)}\n` : '') + readLua(name);
+    this.sha = createHash('sha1').update(this.source).digest('hex');
+  }
+
+  async run(client: RedisClient, keys: readonly string[], args: readonly Arg[]): Promise<unknown> {
+    const caller = client as unknown as ScriptCaller;
+    try {
+      return await caller.evalsha(this.sha, keys.length, ...keys, ...args);
+    } catch (error) {
+      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
+      return caller.eval(this.source, keys.length, ...keys, ...args);
+    }
+  }
+}
+
+const scripts = new Map<string, Script>();
+
+/** The script of an operation, read and hashed once per process. Names carry the layout version. */
+export function script(name: string): Script {
+  let found = scripts.get(name);
+  if (!found) {
+    found = new Script(name);
+    scripts.set(name, found);
+  }
+  return found;
+}
