@@ -1,4 +1,5 @@
 import type { Algorithm, RuleState } from './types.js';
+import { msUntil } from './until.js';
 
 /**
  * Fixed window aligned to Unix time, like an RLN epoch: the window containing `now` is
@@ -17,7 +18,7 @@ export const fixedWindow: Algorithm = {
     if (cost <= 0) return 0;
     const start = now - (now % rule.windowMs);
     const used = state && state[0] === start ? state[1]! : 0;
-    return used + cost <= rule.limit ? 0 : start + rule.windowMs - now;
+    return used + cost <= rule.limit ? 0 : msUntil(start + rule.windowMs, now);
   },
 
   remaining(state, now, rule) {

@@ -1,5 +1,6 @@
 import type { CompiledRule } from '../core/types.js';
 import type { Algorithm, RuleState } from './types.js';
+import { msUntil } from './until.js';
 
 /**
  * Sub-windows per window. Usage is counted per sub-window of `step = floor(window / 200)` ms (≥ 1 ms),
@@ -37,10 +38,10 @@ export const slidingWindow: Algorithm = {
     if (excess <= 0) return 0;
     for (let i = first; i < state.length; i += 2) {
       excess -= state[i + 1]!;
-      if (excess <= 0) return (state[i]! + 1) * rule.step + rule.windowMs - now;
+      if (excess <= 0) return msUntil((state[i]! + 1) * rule.step + rule.windowMs, now);
     }
     // Unreachable while cost <= limit: all live usage expiring always frees enough.
-    return (state[state.length - 2]! + 1) * rule.step + rule.windowMs - now;
+    return msUntil((state[state.length - 2]! + 1) * rule.step + rule.windowMs, now);
   },
 
   remaining(state, now, rule) {

@@ -1,4 +1,5 @@
 import type { Algorithm, RuleState } from './types.js';
+import { msUntil } from './until.js';
 
 /**
  * Token bucket as GCRA (generic cell rate algorithm): capacity `burst` (default `limit`), refilled
@@ -16,14 +17,21 @@ export const tokenBucket: Algorithm = {
     if (cost > rule.capacity) return Number.POSITIVE_INFINITY;
     if (cost <= 0) return 0;
     const tat = state ? Math.max(state[0]!, now) : now;
-    // Admit when tat + cost·T - now <= burst·T, i.e. the bucket holds `cost` tokens.
-    const allowAt = tat + cost * rule.step - rule.capacity * rule.step;
-    return allowAt <= now ? 0 : allowAt - now;
+    // Admit when tat + cost·T - now <= burst·T, i.e. the bucket holds `cost` tokens. Written as
+    // tat - (burst - cost)·T so that a full bucket (tat = now) admits exactly, without rounding error.
+    const allowAt = tat - (rule.capacity - cost) * rule.step;
+    return allowAt <= now ? 0 : msUntil(allowAt, now);
   },
 
   remaining(state, now, rule) {
     const tat = state ? Math.max(state[0]!, now) : now;
-    return Math.max(0, Math.floor(rule.capacity - (tat - now) / rule.step + 1e-9));
+    // Whole units that fit now: estimated, then corrected to agree exactly with `wait` (which rounds
+    // differently, notably at epoch-sized times where doubles keep only ~0.2 µs).
+    const fits = (units: number) => tat - (rule.capacity - units) * rule.step <= now;
+    let units = Math.max(0, Math.floor(rule.capacity - (tat - now) / rule.step));
+    if (units + 1 <= rule.capacity && fits(units + 1)) units++;
+    while (units > 0 && !fits(units)) units--;
+    return units;
   },
 
   charge(state, now, cost, rule): RuleState {

@@ -6,6 +6,8 @@ import type { Plan, PlanItem } from '../../limiter/plan.js';
 import type { LimitStore } from '../types.js';
 
 interface Entry {
+  /** The scope the state belongs to (keys cannot be split: scopes and rule names may contain `|`). */
+  readonly scope: string;
   state: RuleState;
   /** From this time the state equals "never used" and the entry may be deleted. */
   idleAt: number;
@@ -22,7 +24,15 @@ export class MemoryLimitStore implements LimitStore {
   readonly #states = new Map<string, Entry>();
   readonly #blocks = new Map<string, number>();
   #ops = 0;
+  /** Entries created since the last sweep: each sweep examines more than that, so it keeps up. */
+  #created = 0;
   #sweeper: Iterator<[string, Entry]> | undefined;
+  /**
+   * Scratch arrays of `#decide`, reused because it is synchronous and never re-entered: the entries and
+   * states of the plan being decided (positions past the plan's length are stale and never read).
+   */
+  readonly #entries: Array<Entry | undefined> = [];
+  readonly #loaded: Array<RuleState | undefined> = [];
 
   /** Number of rule states held (for tests of bounded memory). */
   get size(): number {
@@ -44,13 +54,29 @@ export class MemoryLimitStore implements LimitStore {
   #decide(plan: Plan, now: number, charge: boolean): Decision {
     if ((++this.#ops & 1023) === 0) this.#sweep(now);
     const items = plan.items;
-    const states: Array<RuleState | undefined> = new Array(items.length);
-    for (let i = 0; i < items.length; i++) states[i] = this.#states.get(items[i]!.key)?.state;
+    // One map lookup per item: the entries found are reused to store the charged states.
+    const entries = this.#entries;
+    const states = this.#loaded;
+    for (let i = 0; i < items.length; i++) {
+      const entry = this.#states.get(items[i]!.key);
+      entries[i] = entry;
+      states[i] = entry?.state;
+    }
     const decision = evaluate(plan, states, this.#blocks.size === 0 ? NO_BLOCKS : this.#blocksOf(plan), now);
     if (charge && decision.allowed) {
       for (let i = 0; i < items.length; i++) {
         const item = items[i]!;
-        this.#store(item, algorithms[item.rule.algorithm].charge(states[i], now, item.cost, item.rule));
+        const algorithm = algorithms[item.rule.algorithm];
+        const state = algorithm.charge(states[i], now, item.cost, item.rule);
+        const idleAt = algorithm.idleAt(state, item.rule);
+        const entry = entries[i];
+        if (entry) {
+          entry.state = state;
+          entry.idleAt = idleAt;
+        } else {
+          this.#states.set(item.key, { scope: item.scope, state, idleAt });
+          this.#created++;
+        }
       }
     }
     return decision;
@@ -81,8 +107,7 @@ export class MemoryLimitStore implements LimitStore {
       return;
     }
     this.#blocks.delete(scope);
-    const prefix = `${scope}|`;
-    for (const key of this.#states.keys()) if (key.startsWith(prefix)) this.#states.delete(key);
+    for (const [key, entry] of this.#states) if (entry.scope === scope) this.#states.delete(key);
   }
 
   #store(item: PlanItem, state: RuleState): void {
@@ -92,7 +117,8 @@ export class MemoryLimitStore implements LimitStore {
       entry.state = state;
       entry.idleAt = idleAt;
     } else {
-      this.#states.set(item.key, { state, idleAt });
+      this.#states.set(item.key, { scope: item.scope, state, idleAt });
+      this.#created++;
     }
   }
 
@@ -100,10 +126,16 @@ export class MemoryLimitStore implements LimitStore {
     return plan.scopes.map((scope) => this.#blocks.get(scope) ?? 0);
   }
 
-  /** Deletes up to 256 idle entries, resuming where the last sweep stopped. */
+  /**
+   * Deletes idle entries among the next `256 + 2 × created-since-last-sweep` ones, resuming where the last
+   * sweep stopped: it examines entries faster than they are created, so it keeps finishing passes and the
+   * map stays bounded by the keys live within about one pass, even when every request uses a new key.
+   */
   #sweep(now: number): void {
+    const budget = 256 + 2 * this.#created;
+    this.#created = 0;
     this.#sweeper ??= this.#states.entries();
-    for (let i = 0; i < 256; i++) {
+    for (let i = 0; i < budget; i++) {
       const next = this.#sweeper.next();
       if (next.done) {
         this.#sweeper = undefined;
