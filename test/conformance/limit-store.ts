@@ -208,6 +208,28 @@ export function describeLimitStoreConformance(
         expect(await usedOf(store, multi, 'm', T0)).toEqual([1, 100]);
       });
 
+      it('decideMany decides in order, each plan seeing the charges of those before it', async () => {
+        const planB = buildPlan(request('b'), rules);
+        const both = buildPlan(request(['a', 'b']), rules);
+        const decisions = await store.decideMany(
+          [planA, both, planB, both, planA, buildPlan(request('a', 9), rules)],
+          T0,
+        );
+        expect(decisions.map((d) => d.allowed)).toEqual([true, true, true, false, true, false]);
+        expect(decisions[3]).toMatchObject({ blockedBy: { scope: 'b' }, limit: 2 });
+        expect(decisions[4]).toMatchObject({ remaining: 2, limit: 5 });
+        expect(decisions[5]).toMatchObject({ retryAfterMs: Number.POSITIVE_INFINITY });
+        // The refused plans charged nothing: a got 3 (planA, both, planA), b got 2.
+        expect(await usedOf(store, rules, 'a', T0)).toEqual([3]);
+        expect(await usedOf(store, rules, 'b', T0)).toEqual([2]);
+        expect(await store.decideMany([], T0)).toEqual([]);
+        // Same answers as one decide at a time.
+        const reference = new MemoryLimitStore();
+        const plans = [planA, planA, both, planB, planA, planA];
+        const expected = plans.map((plan) => reference.decide(plan, T0 + 5_000));
+        expect(await store.decideMany(plans, T0 + 5_000)).toEqual(expected);
+      });
+
       it('zero-cost items are admitted even on an exhausted rule and charge nothing', async () => {
         for (let i = 0; i < 5; i++) await store.decide(planA, T0);
         const zero: Plan = { scopes: ['a'], items: planA.items.map((item) => ({ ...item, cost: 0 })) };
@@ -377,6 +399,31 @@ export function describeLimitStoreConformance(
       });
     });
 
+    it('sleeping exactly retryAfterMs is enough, even where now + (at - now) rounds below at', async () => {
+      // Cases where the plain difference lands one ulp short; the algorithms nudge the wait (see msUntil).
+      const cases = [
+        { limit: 7, window: 999, t0: 49.375, now: 147.77019748934987, cost: 5 },
+        { limit: 6, window: 700, t0: 110.125, now: 141.24912448093488, cost: 5 },
+        { limit: 7, window: 60_000, t0: 463.75, now: 3143.705154308762, cost: 7 },
+        { limit: 9, window: 1000, t0: 344.375, now: 430.3812055172842, cost: 6 },
+      ];
+      for (const [i, c] of cases.entries()) {
+        const scope = `exact${i}`;
+        const rules = new ScopeRules({
+          [scope]: { limit: c.limit, window: c.window, algorithm: 'token-bucket' },
+        });
+        const reference = new MemoryLimitStore();
+        const fill = buildPlan(request(scope, c.limit), rules);
+        const ask = buildPlan(request(scope, c.cost), rules);
+        expect((await store.decide(fill, c.t0)).allowed).toBe(true);
+        reference.decide(fill, c.t0);
+        const refused = await store.decide(ask, c.now);
+        expect(refused).toEqual(reference.decide(ask, c.now));
+        expect(refused.allowed).toBe(false);
+        expect((await store.decide(ask, c.now + refused.retryAfterMs)).allowed, JSON.stringify(c)).toBe(true);
+      }
+    });
+
     it('blocks a scope that has no rules', async () => {
       const rules = new ScopeRules({});
       const plan = buildPlan(request('free'), rules);
@@ -405,6 +452,7 @@ export function describeLimitStoreConformance(
 
 type Op =
   | { kind: 'decide' | 'peek' | 'inspect'; dt: number; scopes: number[]; requests: number; tokens: number }
+  | { kind: 'decide-many'; dt: number; plans: Array<{ scopes: number[]; requests: number; tokens: number }> }
   | { kind: 'adjust'; dt: number; scope: number; rule: number; delta: number }
   | { kind: 'block'; dt: number; scopes: number[]; ms: number }
   | { kind: 'wait-retry'; factor: number }
@@ -476,6 +524,17 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
       scopes: scopesArb,
       requests: costArb,
       tokens: costArb,
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('decide-many' as const),
+      dt: dtArb,
+      plans: fc.array(fc.record({ scopes: scopesArb, requests: costArb, tokens: costArb }), {
+        minLength: 1,
+        maxLength: 6,
+      }),
     }),
   },
   {
@@ -566,6 +625,21 @@ function describeDifferential(getStore: () => LimitStore, numRuns: number): void
                 const expected: Decision = reference[op.kind](plan, now);
                 expect(await subject[op.kind](plan, now), at).toEqual(expected);
                 lastRetry = expected.retryAfterMs;
+                break;
+              }
+              case 'decide-many': {
+                const plans = op.plans.map((p) =>
+                  buildPlan(
+                    {
+                      scopes: p.scopes.map((i) => names[i]!),
+                      cost: { requests: p.requests, tokens: p.tokens },
+                    },
+                    rules,
+                  ),
+                );
+                const expected = reference.decideMany(plans, now);
+                expect(await subject.decideMany(plans, now), at).toEqual(expected);
+                lastRetry = expected.at(-1)!.retryAfterMs;
                 break;
               }
               case 'adjust': {

@@ -134,6 +134,18 @@ export function describeQueueStoreConformance(
         });
       });
 
+      it('keeps per-scope costs of a batch, and leaves them absent when not given', async () => {
+        const input = { ...job('normal', ['pc1', 'pc2', 'pc3'], 'chat:1|chat:2', ['chat:1', 'chat:2']) };
+        await q.add([{ ...input, costs: { 'chat:1': 2, 'chat:2': 1 } }, job('normal', ['plain'])], T0);
+        const claimed = await q.claim(query());
+        expect(claimed[0]!.costs).toEqual({ 'chat:1': 2, 'chat:2': 1 });
+        expect(claimed[1]!.costs).toBeUndefined();
+        await q.bury(claimed[0]!.id, T0 + 1, 'x');
+        expect((await q.deadLetters())[0]!.costs).toEqual({ 'chat:1': 2, 'chat:2': 1 });
+        await q.replay({}, T0 + 2);
+        expect((await q.claim(query({ now: T0 + 2 })))[0]!.costs).toEqual({ 'chat:1': 2, 'chat:2': 1 });
+      });
+
       it('with a lease, jobs are in flight at once (passed-to-sender) and not claimable', async () => {
         const [leased] = await q.add([job('normal', ['l1', 'l2'])], T0, { owner: 'w1', until: T0 + 1000 });
         expect((await q.getRecord('l1'))?.status).toBe('passed-to-sender');
