@@ -29,10 +29,18 @@ export class Connection {
     if (!this.owned) return;
     const status = this.client.status;
     if (status === 'end') return;
+    let timer: NodeJS.Timeout | undefined;
+    const ended = new Promise<void>((resolve) => {
+      this.client.once('end', () => resolve());
+      // A client between reconnection attempts has no socket left to close and may not emit 'end'.
+      timer = setTimeout(resolve, 1000);
+    });
     if (status === 'ready') {
       await this.client.quit().catch(() => this.client.disconnect());
     } else {
       this.client.disconnect();
     }
+    if (this.client.status !== 'end') await ended;
+    clearTimeout(timer);
   }
 }

@@ -1,0 +1,178 @@
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RedisBackend } from '../../src/backends/redis/index.js';
+import { FakeClock } from '../../src/core/clock.js';
+import { isRateKeeperError } from '../../src/core/errors.js';
+import { RateLimiter } from '../../src/limiter/rate-limiter.js';
+import {
+  deletePrefix,
+  hasBinary,
+  REDIS_URL,
+  RedisServer,
+  skipRedis,
+  uniquePrefix,
+} from '../helpers/redis.js';
+
+const skip = await skipRedis('RedisBackend tests');
+const T0 = 1_700_000_040_000;
+
+/** Calls of one command since the last CONFIG RESETSTAT. */
+async function calls(client: Redis, command: string): Promise<number> {
+  const info = await client.info('commandstats');
+  const match = new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(info);
+  return match ? Number(match[1]) : 0;
+}
+
+describe.skipIf(skip)('RedisBackend', () => {
+  /** Round trips are counted on a private server when we can start one, so parallel test files do not count. */
+  let server: RedisServer | undefined;
+  let url = REDIS_URL;
+  let admin: Redis;
+  const prefixes: string[] = [];
+
+  beforeAll(async () => {
+    if (hasBinary('redis-server')) {
+      server = await RedisServer.start();
+      url = server.url;
+    }
+    admin = new Redis(url);
+  });
+
+  afterAll(async () => {
+    for (const prefix of prefixes) await deletePrefix(admin, prefix);
+    admin.disconnect();
+    await server?.stop();
+  });
+
+  function backend(options: ConstructorParameters<typeof RedisBackend>[0] = {}): RedisBackend {
+    const prefix = uniquePrefix('unit');
+    prefixes.push(prefix);
+    return new RedisBackend({ url, prefix, ...options });
+  }
+
+  it.runIf(server !== undefined || !process.env.REDIS_URL)(
+    'coalesces concurrent decisions: at most one EVALSHA per decision, far fewer under load',
+    async () => {
+      const b = backend();
+      const clock = new FakeClock(T0);
+      const limiter = new RateLimiter({
+        backend: b,
+        clock,
+        scopes: { global: { limit: 1_000, window: '1m' }, 'chat:*': { limit: 100, window: '1m' } },
+      });
+      await limiter.tryAcquire({ scopes: 'warm-up' }); // loads the script (EVAL once)
+      await admin.config('RESETSTAT');
+      // One decision alone: exactly one round trip.
+      await limiter.tryAcquire({ scopes: ['global', 'chat:1'] });
+      expect(await calls(admin, 'evalsha')).toBe(1);
+      // 128 in flight, 2,000 decisions: each worker issues its next decision as soon as one resolves.
+      await admin.config('RESETSTAT');
+      let issued = 0;
+      let allowed = 0;
+      const worker = async () => {
+        while (issued < 2_000) {
+          issued++;
+          const d = await limiter.tryAcquire({ scopes: ['global', `chat:${issued % 20}`] });
+          if (d.allowed) allowed++;
+        }
+      };
+      await Promise.all(Array.from({ length: 128 }, worker));
+      const evalsha = await calls(admin, 'evalsha');
+      expect(await calls(admin, 'eval')).toBe(0);
+      expect(evalsha).toBeLessThanOrEqual(2_000 / 32);
+      expect(allowed).toBe(999); // global: 1,000 minus the one decided above
+      console.log(`round trips: ${evalsha} EVALSHA for 2,000 decisions (128 in flight)`);
+      await b.close();
+    },
+  );
+
+  it('coalesced decisions keep sequential semantics (in order, each sees those before)', async () => {
+    const b = backend();
+    const clock = new FakeClock(T0);
+    const limiter = new RateLimiter({ backend: b, clock, scopes: { a: { limit: 3, window: '1s' } } });
+    const decisions = await Promise.all(Array.from({ length: 5 }, () => limiter.tryAcquire({ scopes: 'a' })));
+    expect(decisions.map((d) => d.allowed)).toEqual([true, true, true, false, false]);
+    expect(decisions.map((d) => d.remaining)).toEqual([2, 1, 0, 0, 0]);
+    const many = await limiter.tryAcquireMany([{ scopes: 'a' }, { scopes: 'b' }]);
+    expect(many.map((d) => d.allowed)).toEqual([false, true]);
+    await b.close();
+  });
+
+  it('stores doubles exactly and sets TTLs from idleAt, so memory stays bounded', async () => {
+    const b = backend({ idleGrace: 1000 });
+    const clock = new FakeClock(T0 + 0.1 + 0.2);
+    const limiter = new RateLimiter({
+      backend: b,
+      clock,
+      scopes: { tb: { limit: 3, window: 1000, algorithm: 'token-bucket' }, sw: { limit: 10, window: '1m' } },
+    });
+    await limiter.tryAcquire({ scopes: ['tb', 'sw'] });
+    const raw = await admin.hget(`{${b.prefix}}:l:s:tb`, 'requests/1000ms');
+    expect(Number(raw)).toBe(T0 + 0.1 + 0.2 + 1000 / 3);
+    const ttlTb = await admin.pttl(`{${b.prefix}}:l:s:tb`);
+    expect(ttlTb).toBeGreaterThan(1000);
+    expect(ttlTb).toBeLessThanOrEqual(Math.ceil(1000 / 3) + 1000);
+    const ttlSw = await admin.pttl(`{${b.prefix}}:l:s:sw`);
+    expect(ttlSw).toBeGreaterThan(60_000);
+    expect(ttlSw).toBeLessThanOrEqual(60_000 + 300 + 1000 + 1);
+    // A refund back to idle deletes the state at once.
+    await limiter.adjust({ scopes: 'sw', delta: -1 });
+    expect(await admin.exists(`{${b.prefix}}:l:s:sw`)).toBe(0);
+    // Ended blocks are removed by the next decision.
+    await limiter.block('x', 50);
+    expect(await admin.zcard(`{${b.prefix}}:l:blocks`)).toBe(1);
+    await clock.advance(51);
+    await limiter.tryAcquire({ scopes: 'sw' });
+    expect(await admin.zcard(`{${b.prefix}}:l:blocks`)).toBe(0);
+    await b.close();
+  });
+
+  it('keeps every key of a namespace in one hash slot, and each queue in its own', async () => {
+    const b = backend();
+    const limiter = new RateLimiter({
+      backend: b,
+      clock: new FakeClock(T0),
+      scopes: { '*': { limit: 5, window: '1s' } },
+    });
+    await limiter.tryAcquire({ scopes: ['a', 'b', 'chat:42'] });
+    await limiter.block('c', '1s');
+    await b
+      .queue('q1')
+      .add([{ priority: 'normal', lane: '', scopes: [], messages: [{ id: 'm', payload: 1 }] }], T0);
+    const keys = await admin.keys(`*{${b.prefix}*`);
+    // The slot is a function of the hash tag alone: one tag, one slot.
+    const tag = (key: string) => /\{([^}]*)\}/.exec(key)?.[1];
+    const limitTags = new Set(keys.filter((k) => !k.includes(':q:')).map(tag));
+    const queueTags = new Set(keys.filter((k) => k.includes(':q:q1}')).map(tag));
+    expect([...limitTags]).toEqual([b.prefix]);
+    expect([...queueTags]).toEqual([`${b.prefix}:q:q1`]);
+    expect(keys.length).toBeGreaterThanOrEqual(5);
+    await b.close();
+  });
+
+  it("never closes a user's client; closes its own", async () => {
+    const client = new Redis(url);
+    const b = new RedisBackend({ client, prefix: uniquePrefix('own') });
+    await b.limits.block(['x'], T0);
+    await b.close();
+    await b.close();
+    expect(await client.ping()).toBe('PONG');
+    client.disconnect();
+    const own = backend();
+    await own.limits.block(['x'], T0);
+    await own.close();
+    expect(own.client.status).toBe('end');
+  });
+
+  it('rejects bad options with InvalidArgumentError', () => {
+    expect(() => new RedisBackend({ prefix: 'a{b}' })).toThrow(/prefix/);
+    expect(() => new RedisBackend({ fallback: { share: 0 } })).toThrow(/share/);
+    expect(() => new RedisBackend({ maxBatch: 0 })).toThrow(/maxBatch/);
+    expect(() => new RedisBackend({ client: {} as never })).toThrow(/client/);
+    try {
+      new RedisBackend({ commandTimeout: 'soon' as never });
+    } catch (error) {
+      expect(isRateKeeperError(error, 'ERR_INVALID_ARGUMENT')).toBe(true);
+    }
+  });
+});
