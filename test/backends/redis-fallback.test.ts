@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisBackend } from '../../src/backends/redis/index.js';
 import { systemClock } from '../../src/core/clock.js';
 import { isRateKeeperError } from '../../src/core/errors.js';
+import type { Rule } from '../../src/core/types.js';
 import { RateLimiter } from '../../src/limiter/rate-limiter.js';
 import { hasBinary, IN_CI, RedisServer, uniquePrefix, waitFor } from '../helpers/redis.js';
 
@@ -34,7 +35,7 @@ describe.skipIf(skip)('RedisBackend fallback when Redis is unreachable', () => {
     };
     const a = new RedisBackend(options);
     const b = new RedisBackend(options);
-    const scopes = {
+    const scopes: Record<string, Rule> = {
       shared: { limit: 10, window: '1h' },
       again: { limit: 10, window: '1h' },
       'many:*': { limit: 1000, window: '1h' },
