@@ -102,7 +102,10 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
   #running = false;
   #stopping = false;
   #loop: Promise<void> | undefined;
+  /** Aborted to cut the loop's sleep short; only while it sleeps (`#sleeping`), else `#kicked` is set. */
   #wake = new AbortController();
+  #sleeping = false;
+  #kicked = false;
   #more = false;
   #completed: string[] = [];
   #flushing: Promise<void> | undefined;
@@ -160,7 +163,7 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
       if (options.drain) await this.#untilDrained(deadline.signal);
       this.#stopping = true;
       this.#running = false;
-      this.#wake.abort();
+      this.#wakeUp();
       await this.#loop;
       await untilOrAborted(
         Promise.allSettled([...this.#inFlight.values()].map((f) => f.done)),
@@ -316,7 +319,7 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
       if (error instanceof DuplicateMessageError) throw error;
       return this.#drop(batch.ids, priority, now, 'dropped-failed-to-enqueue', errorText(error));
     }
-    this.emit('enqueued', { ids: batch.ids, priority });
+    if (this.listenerCount('enqueued') > 0) this.emit('enqueued', { ids: batch.ids, priority });
     this.#more = true;
     return 'enqueued';
   }
@@ -346,7 +349,9 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
       try {
         await this.#o.sender(batch, { jobId: job.id, priority: job.priority, attempt, scopes: job.scopes });
         this.#completed.push(job.id);
-        this.emit('sent', { ids: batch.map((m) => m.id), priority: job.priority, jobId: job.id, attempt });
+        if (this.listenerCount('sent') > 0) {
+          this.emit('sent', { ids: batch.map((m) => m.id), priority: job.priority, jobId: job.id, attempt });
+        }
         this.#scheduleFlush();
       } catch (error) {
         await this.#failed(job, error).catch((e) => this.#fault(e));
@@ -406,8 +411,14 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
     }
   }
 
+  /** Work may be waiting (a slot freed, a batch was queued): run a pass soon if the last one found any. */
   #kick(): void {
-    if (this.#running && this.#more) this.#wake.abort();
+    if (this.#running && this.#more) this.#wakeUp();
+  }
+
+  #wakeUp(): void {
+    this.#kicked = true;
+    if (this.#sleeping) this.#wake.abort(WAKE);
   }
 
   #fault(error: unknown): void {
@@ -425,12 +436,16 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
       }
       if (!this.#running) break;
       if (this.#drainWaiters.length > 0) await this.#checkDrained();
-      if (this.#wake.signal.aborted) {
-        // Kicked during the pass (a slot freed, work arrived): go again at once.
-        this.#wake = new AbortController();
+      if (this.#kicked) {
+        // Kicked during the pass (a slot freed, work arrived): go again, after letting I/O and timers run.
+        this.#kicked = false;
+        await new Promise<void>((resolve) => setImmediate(resolve));
         continue;
       }
+      this.#sleeping = true;
       await this.clock.sleep(this.#o.sleepMs, this.#wake.signal).catch(() => {});
+      this.#sleeping = false;
+      this.#kicked = false;
       if (this.#wake.signal.aborted) this.#wake = new AbortController();
     }
   }
@@ -439,6 +454,8 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
     const now = this.clock.now();
     await this.#housekeeping(now);
     this.#more = false;
+    // Record deliveries first: it keeps finished batches from piling up ahead of the line.
+    await this.#flush();
     const free = this.#o.concurrency - this.#inFlight.size;
     if (free <= 0) {
       this.#more = true;
@@ -519,7 +536,7 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
   }
 
   #kickAlways(): void {
-    this.#wake.abort();
+    this.#wakeUp();
   }
 
   async #checkDrained(): Promise<void> {
@@ -533,6 +550,8 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
     }
   }
 }
+
+const WAKE = Object.freeze(new Error('wake'));
 
 function capacityText(decision: Decision): string {
   const b = decision.blockedBy;

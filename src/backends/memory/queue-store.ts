@@ -15,9 +15,11 @@ import {
   type QueueStats,
   type QueueStore,
 } from '../types.js';
+import { Line } from './line.js';
 
 interface Entry<T> extends Job<T> {
   seq: number;
+  inLine: boolean;
   state: 'ready' | 'leased' | 'dead';
   owner: string | null;
   leaseUntil: number;
@@ -32,10 +34,10 @@ interface Entry<T> extends Job<T> {
 export class MemoryQueueStore<T = unknown> implements QueueStore<T> {
   #seq = 0;
   /** Waiting and leased jobs per priority, in arrival order. */
-  readonly #lines: Record<Priority, Map<string, Entry<T>>> = {
-    critical: new Map(),
-    normal: new Map(),
-    optional: new Map(),
+  readonly #lines: Record<Priority, Line<Entry<T>>> = {
+    critical: new Line(),
+    normal: new Line(),
+    optional: new Line(),
   };
   readonly #leased = new Map<string, Entry<T>>();
   readonly #dead = new Map<string, Entry<T>>();
@@ -74,9 +76,10 @@ export class MemoryQueueStore<T = unknown> implements QueueStore<T> {
         owner: lease?.owner ?? null,
         leaseUntil: lease?.until ?? 0,
         failedAt: 0,
+        inLine: false,
       };
       if (lease) this.#leased.set(entry.id, entry);
-      else this.#lines[entry.priority].set(entry.id, entry);
+      else this.#lines[entry.priority].push(entry);
       for (const { id } of input.messages) {
         this.#live.set(id, entry.id);
         this.#records.set(id, {
@@ -120,7 +123,12 @@ export class MemoryQueueStore<T = unknown> implements QueueStore<T> {
   hasClaimable(priority: Priority, now: number): boolean {
     for (const p of PRIORITIES) {
       if (PRIORITY_RANK[p] > PRIORITY_RANK[priority]) break;
-      for (const entry of this.#lines[p].values()) if (this.#claimable(entry, now)) return true;
+      let found = false;
+      this.#lines[p].scan((entry) => {
+        found = this.#claimable(entry, now);
+        return !found;
+      });
+      if (found) return true;
     }
     return false;
   }
@@ -129,12 +137,13 @@ export class MemoryQueueStore<T = unknown> implements QueueStore<T> {
     const claimed: Job<T>[] = [];
     let left = query.remaining;
     for (const priority of PRIORITIES) {
-      for (const entry of this.#lines[priority].values()) {
-        if (claimed.length >= query.maxJobs) return claimed;
-        if (priority !== 'critical' && left <= query.reserve) break;
-        if (!this.#claimable(entry, query.now)) continue;
+      if (claimed.length >= query.maxJobs) break;
+      this.#lines[priority].scan((entry) => {
+        if (claimed.length >= query.maxJobs) return false;
+        if (priority !== 'critical' && left <= query.reserve) return false;
+        if (!this.#claimable(entry, query.now)) return true;
         const size = entry.messages.length;
-        if (size > left) break;
+        if (size > left) return false;
         left -= size;
         entry.state = 'leased';
         entry.owner = query.owner;
@@ -142,7 +151,8 @@ export class MemoryQueueStore<T = unknown> implements QueueStore<T> {
         this.#leased.set(entry.id, entry);
         this.#setStatus(entry, 'passed-to-sender', query.now);
         claimed.push(toJob(entry));
-      }
+        return true;
+      });
     }
     return claimed;
   }
@@ -152,7 +162,7 @@ export class MemoryQueueStore<T = unknown> implements QueueStore<T> {
       const entry = this.#leased.get(jobId);
       if (!entry) continue;
       this.#leased.delete(jobId);
-      this.#lines[entry.priority].delete(jobId);
+      this.#lines[entry.priority].remove(entry);
       for (const { id } of entry.messages) {
         this.#live.delete(id);
         const record = this.#records.get(id);
@@ -179,8 +189,7 @@ export class MemoryQueueStore<T = unknown> implements QueueStore<T> {
       this.#counters.retried++;
     }
     // A job added already leased (direct send) joins the end of its line: retries keep no place.
-    const line = this.#lines[entry.priority];
-    if (!line.has(jobId)) line.set(jobId, entry);
+    if (!entry.inLine) this.#lines[entry.priority].push(entry);
     this.#setStatus(entry, options.failed ? 'retrying' : 'enqueued', now);
   }
 
@@ -188,7 +197,7 @@ export class MemoryQueueStore<T = unknown> implements QueueStore<T> {
     const entry = this.#leased.get(jobId);
     if (!entry) return;
     this.#leased.delete(jobId);
-    this.#lines[entry.priority].delete(jobId);
+    this.#lines[entry.priority].remove(entry);
     entry.state = 'dead';
     entry.owner = null;
     entry.attempts++;
@@ -229,7 +238,7 @@ export class MemoryQueueStore<T = unknown> implements QueueStore<T> {
     const queued: Record<Priority, number> = { critical: 0, normal: 0, optional: 0 };
     let retrying = 0;
     for (const priority of PRIORITIES) {
-      for (const entry of this.#lines[priority].values()) {
+      for (const entry of this.#lines[priority].toArray()) {
         if (entry.state !== 'ready') continue;
         if (entry.attempts > 0 && entry.notBefore > now) retrying += entry.messages.length;
         else queued[priority] += entry.messages.length;
@@ -259,7 +268,7 @@ export class MemoryQueueStore<T = unknown> implements QueueStore<T> {
       entry.state = 'ready';
       entry.attempts = 0;
       entry.notBefore = now;
-      this.#lines[entry.priority].set(entry.id, entry);
+      this.#lines[entry.priority].push(entry);
       this.#setStatus(entry, 'enqueued', now);
       count++;
     }

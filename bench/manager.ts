@@ -1,0 +1,214 @@
+/**
+ * RateLimitManager end to end: 100,000 messages of mixed priorities offered through `sendOrEnqueue` while
+ * the quota is exhausted (so all are queued), then drained by the background loop to a no-op sender once
+ * the quota returns. Compared with p-queue (memory) and BullMQ (`addBulk` then a Worker at concurrency 32,
+ * local Redis). Also: the direct path's latency, and RSS with 1,000,000 messages queued on SQLite.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Queue, Worker } from 'bullmq';
+import PQueue from 'p-queue';
+import { SqliteBackend } from '../src/backends/sqlite/index.js';
+import type { Backend } from '../src/backends/types.js';
+import { type Clock, systemClock } from '../src/core/clock.js';
+import { MemoryBackend } from '../src/index.js';
+import { RateLimitManager } from '../src/manager/manager.js';
+import { type BenchRow, median } from './harness.js';
+
+const N = Number(process.env.BENCH_MANAGER_N ?? 100_000);
+const CONCURRENCY = 32;
+const ROUNDS = 3;
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** Wall time with a movable offset: the quota "returns" when we jump past its window. */
+function shiftableClock(): Clock & { jump(ms: number): void } {
+  let offset = 0;
+  return { now: () => Date.now() + offset, sleep: systemClock.sleep, jump: (ms) => (offset += ms) };
+}
+
+/** Offers N messages while exhausted, then drains; returns messages per second (offer + drain). */
+async function ratekeeper(backend: Backend, n: number): Promise<number> {
+  const clock = shiftableClock();
+  const capacity = 10 * n;
+  const manager = new RateLimitManager<number>({
+    backend,
+    clock,
+    capacity,
+    duration: '1h',
+    concurrency: CONCURRENCY,
+    name: `bench-${Math.random().toString(36).slice(2)}`,
+    sender: () => {},
+  });
+  await manager.limiter.adjust({ scopes: manager.scope, delta: capacity });
+  let delivered = 0;
+  let resolveDone!: () => void;
+  const done = new Promise<void>((resolve) => {
+    resolveDone = resolve;
+  });
+  manager.on('sent', ({ ids }) => {
+    delivered += ids.length;
+    if (delivered >= n) resolveDone();
+  });
+  const start = process.hrtime.bigint();
+  const chunk = 1_000;
+  for (let i = 0; i < n; i += chunk) {
+    const offers: Array<Promise<unknown>> = [];
+    for (let j = i; j < Math.min(n, i + chunk); j++) {
+      offers.push(manager.sendOrEnqueue([{ id: `m${j}`, payload: j }], j % 2 ? 'normal' : 'critical'));
+    }
+    await Promise.all(offers);
+  }
+  clock.jump(7_200_000); // past the window and its last sub-window
+  await manager.start();
+  await done;
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  await manager.stop();
+  return n / seconds;
+}
+
+async function pQueue(n: number): Promise<number> {
+  const start = process.hrtime.bigint();
+  const queue = new PQueue({ concurrency: CONCURRENCY, autoStart: false });
+  for (let i = 0; i < n; i++) void queue.add(() => {}, { priority: i % 2 ? 0 : 1 });
+  queue.start();
+  await queue.onIdle();
+  return n / (Number(process.hrtime.bigint() - start) / 1e9);
+}
+
+async function bullmq(n: number): Promise<number> {
+  const url = new URL(REDIS_URL);
+  const connection = { host: url.hostname, port: Number(url.port || 6379), maxRetriesPerRequest: null };
+  const name = `rk-bench-${Math.random().toString(36).slice(2)}`;
+  const queue = new Queue(name, { connection });
+  const start = process.hrtime.bigint();
+  const chunk = 10_000;
+  for (let i = 0; i < n; i += chunk) {
+    await queue.addBulk(
+      Array.from({ length: Math.min(chunk, n - i) }, (_, k) => ({
+        name: 'm',
+        data: i + k,
+        opts: { priority: (i + k) % 2 ? 2 : 1, removeOnComplete: true },
+      })),
+    );
+  }
+  let completed = 0;
+  let resolveDone!: () => void;
+  const done = new Promise<void>((resolve) => {
+    resolveDone = resolve;
+  });
+  const worker = new Worker(name, async () => {}, { connection, concurrency: CONCURRENCY });
+  worker.on('completed', () => {
+    if (++completed >= n) resolveDone();
+  });
+  await done;
+  const rate = n / (Number(process.hrtime.bigint() - start) / 1e9);
+  await worker.close();
+  await queue.obliterate({ force: true });
+  await queue.close();
+  return rate;
+}
+
+function tempDb(dirs: string[]): string {
+  const dir = mkdtempSync(join(tmpdir(), 'rk-bench-manager-'));
+  dirs.push(dir);
+  return join(dir, 'bench.db');
+}
+
+/** Latency from `sendOrEnqueue` to the sender being called, with quota available. */
+async function directLatency(backend: Backend, n: number): Promise<{ p50: number; p99: number }> {
+  let calledAt = 0n;
+  const manager = new RateLimitManager<number>({
+    backend,
+    capacity: 1_000_000_000,
+    duration: '1h',
+    concurrency: CONCURRENCY,
+    name: `latency-${Math.random().toString(36).slice(2)}`,
+    sender: () => {
+      calledAt = process.hrtime.bigint();
+    },
+  });
+  const samples: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const start = process.hrtime.bigint();
+    await manager.sendOrEnqueue([{ id: `d${i}`, payload: i }], 'normal');
+    samples.push(Number(calledAt - start) / 1e3);
+    if (i % 256 === 0) await new Promise((r) => setImmediate(r));
+  }
+  await manager.stop();
+  samples.sort((a, b) => a - b);
+  return { p50: samples[Math.floor(n * 0.5)]!, p99: samples[Math.floor(n * 0.99)]! };
+}
+
+/** RSS after queueing a million messages on SQLite. */
+async function millionQueued(path: string): Promise<{ rssMb: number; seconds: number }> {
+  const backend = new SqliteBackend({ path });
+  const manager = new RateLimitManager<string>({
+    backend,
+    capacity: 10_000_000,
+    duration: '1h',
+    sender: () => {},
+  });
+  await manager.limiter.adjust({ scopes: manager.scope, delta: 10_000_000 });
+  const start = Date.now();
+  const total = 1_000_000;
+  for (let i = 0; i < total; i += 1_000) {
+    const offers: Array<Promise<unknown>> = [];
+    for (let j = i; j < i + 1_000; j++)
+      offers.push(manager.sendOrEnqueue([{ id: `q${j}`, payload: `message ${j}` }], 'normal'));
+    await Promise.all(offers);
+  }
+  const stats = await manager.stats();
+  if (stats.queued.normal !== total) throw new Error(`expected ${total} queued, got ${stats.queued.normal}`);
+  const rssMb = process.memoryUsage().rss / 2 ** 20;
+  await backend.close();
+  return { rssMb, seconds: (Date.now() - start) / 1000 };
+}
+
+export default async function run(): Promise<BenchRow[]> {
+  const dirs: string[] = [];
+  try {
+    const mem = { ours: [] as number[], theirs: [] as number[] };
+    const sql = { ours: [] as number[], theirs: [] as number[] };
+    await ratekeeper(new MemoryBackend(), 10_000); // warm-up
+    await pQueue(10_000);
+    for (let round = 0; round < ROUNDS; round++) {
+      mem.ours.push(await ratekeeper(new MemoryBackend(), N));
+      mem.theirs.push(await pQueue(N));
+      const backend = new SqliteBackend({ path: tempDb(dirs) });
+      sql.ours.push(await ratekeeper(backend, N));
+      await backend.close();
+      sql.theirs.push(await bullmq(N));
+    }
+    const memLatency = await directLatency(new MemoryBackend(), 20_000);
+    const sqlBackend = new SqliteBackend({ path: tempDb(dirs) });
+    const sqlLatency = await directLatency(sqlBackend, 20_000);
+    await sqlBackend.close();
+    const million = process.env.BENCH_SKIP_MILLION ? undefined : await millionQueued(tempDb(dirs));
+    const fmt = (l: { p50: number; p99: number }) => `p50 ${l.p50.toFixed(1)} µs, p99 ${l.p99.toFixed(1)} µs`;
+    return [
+      {
+        name: `manager memory: ${N / 1000}k queued, then drained`,
+        unit: 'messages',
+        ours: median(mem.ours),
+        peer: 'p-queue (same size, concurrency 32)',
+        theirs: median(mem.theirs),
+        target: 2,
+        note: `manager direct path (quota available), sendOrEnqueue → sender: memory ${fmt(memLatency)}; SQLite ${fmt(sqlLatency)}`,
+      },
+      {
+        name: `manager SQLite: ${N / 1000}k queued, then drained`,
+        unit: 'messages',
+        ours: median(sql.ours),
+        peer: 'BullMQ (addBulk, Worker concurrency 32, local Redis)',
+        theirs: median(sql.theirs),
+        target: 2,
+        note: million
+          ? `1,000,000 messages queued on SQLite in ${million.seconds.toFixed(1)}s: RSS ${million.rssMb.toFixed(0)} MB (limit 300 MB)`
+          : 'million-message RSS check skipped (BENCH_SKIP_MILLION)',
+      },
+    ];
+  } finally {
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  }
+}
