@@ -150,7 +150,9 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
    * recorded), nothing queued is lost. With `drain`, keeps delivering until the queue is empty first.
    */
   async stop(options: StopOptions = {}): Promise<void> {
-    if (!this.#running) return;
+    if (!this.#running && this.#inFlight.size === 0 && this.#completed.length === 0) return;
+    // Draining needs the loop, even if the manager was never started.
+    if (options.drain && !this.#running) await this.start();
     const timeoutMs = options.timeout === undefined ? undefined : parseDuration(options.timeout, 'timeout');
     const deadline = new AbortController();
     if (timeoutMs !== undefined) {

@@ -32,14 +32,12 @@ describe('crash recovery with real processes (SQLite)', () => {
     const ids = Array.from({ length: total }, (_, i) => `m${i}`);
     for (let i = 0; i < total; i += 500) {
       await queue.add(
-        ids
-          .slice(i, i + 500)
-          .map((id, j) => ({
-            priority: 'normal' as const,
-            lane: '',
-            scopes: [],
-            messages: [{ id, payload: i + j }],
-          })),
+        ids.slice(i, i + 500).map((id, j) => ({
+          priority: 'normal' as const,
+          lane: '',
+          scopes: [],
+          messages: [{ id, payload: i + j }],
+        })),
         Date.now(),
       );
     }

@@ -254,3 +254,30 @@ describe.each(backendCases())('RateLimitManager delivery on $name', (bc) => {
     expect(stats.counters.delivered).toBe(15);
   });
 });
+
+describe('RateLimitManager stop without start', () => {
+  it('waits for direct sends even when the loop never ran', async () => {
+    const { MemoryBackend } = await import('../../src/index.js');
+    const { RateLimitManager } = await import('../../src/manager/manager.js');
+    let finish!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      finish = resolve;
+    });
+    const manager = new RateLimitManager<string>({
+      capacity: 10,
+      duration: '1s',
+      backend: new MemoryBackend(),
+      sender: () => gate,
+    });
+    expect(await manager.sendOrEnqueue([{ id: 'a', payload: 'x' }], 'normal')).toBe('passed-to-sender');
+    let stopped = false;
+    const stopping = manager.stop().then(() => {
+      stopped = true;
+    });
+    await settle(5);
+    expect(stopped).toBe(false);
+    finish();
+    await stopping;
+    expect((await manager.getMessageRecord('a'))?.deliveredAt).not.toBeNull();
+  });
+});
