@@ -11,8 +11,11 @@ export interface Clock {
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
 }
 
+/** The caller's own reason when it gave one; otherwise (including the DOM's default reason) our AbortError. */
 function abortReason(signal: AbortSignal): Error {
-  return signal.reason instanceof Error ? signal.reason : new AbortError();
+  const reason: unknown = signal.reason;
+  if (reason instanceof Error && reason.name !== 'AbortError') return reason;
+  return reason instanceof AbortError ? reason : new AbortError(undefined, { cause: reason });
 }
 
 /** The wall clock: `Date.now()` and `setTimeout`. */
