@@ -125,13 +125,38 @@ export class RateLimiter {
     const plan = this.#plan(request);
     const timeout = options.timeout === undefined ? undefined : parseDuration(options.timeout, 'timeout');
     if (options.signal?.aborted) throw abortError(options.signal);
+    // Never queue what can never fit, even behind other waiters.
+    const tooBig = plan.items.find((item) => item.cost > item.rule.capacity);
+    if (tooBig) {
+      throw new CostExceedsCapacityError(tooBig.scope, tooBig.rule.name, tooBig.cost, tooBig.rule.capacity);
+    }
     const groupKey = plan.scopes.join('\u0000');
     if (!this.#groups.has(groupKey)) {
-      const decision = await this.#store.decide(plan, this.clock.now());
-      if (decision.allowed) return decision;
-      if (decision.retryAfterMs === Number.POSITIVE_INFINITY) throw capacityError(decision, plan);
+      // Hold the line while deciding, so that a request made meanwhile queues behind this one (FIFO).
+      const line: Group = { waiters: [], wake: new AbortController() };
+      this.#groups.set(groupKey, line);
+      let decision: Decision;
+      try {
+        decision = await this.#store.decide(plan, this.clock.now());
+      } catch (error) {
+        this.#releaseLine(groupKey, line);
+        throw error;
+      }
+      if (decision.allowed || decision.retryAfterMs === Number.POSITIVE_INFINITY) {
+        this.#releaseLine(groupKey, line);
+        if (decision.allowed) return decision;
+        throw capacityError(decision, plan);
+      }
+      return this.#wait(groupKey, plan, options.signal, timeout, line);
     }
     return this.#wait(groupKey, plan, options.signal, timeout);
+  }
+
+  /** Gives up a line held by `acquire`: the waiters that queued in it meanwhile are served; else it is dropped. */
+  #releaseLine(groupKey: string, line: Group): void {
+    if (this.#groups.get(groupKey) !== line) return;
+    if (line.waiters.length > 0) void this.#serve(groupKey, line);
+    else this.#groups.delete(groupKey);
   }
 
   #wait(
@@ -139,8 +164,14 @@ export class RateLimiter {
     plan: Plan,
     signal: AbortSignal | undefined,
     timeout: number | undefined,
+    line?: Group,
   ): Promise<Decision> {
     return new Promise<Decision>((resolve, reject) => {
+      if (signal?.aborted) {
+        // Aborted while the first decision was made: nothing was charged.
+        if (line) this.#releaseLine(groupKey, line);
+        return reject(abortError(signal));
+      }
       const controller = new AbortController();
       const cleanup = () => {
         controller.abort();
@@ -168,6 +199,12 @@ export class RateLimiter {
           () => this.#abandon(groupKey, waiter, new TimeoutError(timeout)),
           () => {},
         );
+      }
+      if (line) {
+        // The line this request held while deciding: it goes first.
+        line.waiters.unshift(waiter);
+        void this.#serve(groupKey, line);
+        return;
       }
       let group = this.#groups.get(groupKey);
       if (group) {
