@@ -1,0 +1,131 @@
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { BackendError, ClosedError, NotADatabaseError, RateKeeperError } from '../../core/errors.js';
+import { assertKnownVersion, migrate, readSchemaVersion } from './schema.js';
+
+/** The 16 bytes every SQLite 3 database file starts with. */
+const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1');
+
+/**
+ * Throws {@link NotADatabaseError} when `path` names an existing, non-empty file that is not a SQLite
+ * database. Reads 16 bytes and writes nothing, so the file is left untouched (no -wal or -shm either).
+ */
+export function checkDatabaseFile(path: string): void {
+  if (path === '' || path === ':memory:') return;
+  let size: number;
+  try {
+    const stat = statSync(path);
+    if (!stat.isFile()) throw new NotADatabaseError(path, 'it is not a regular file');
+    size = stat.size;
+  } catch (error) {
+    if (error instanceof NotADatabaseError) throw error;
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return; // created on open
+    throw new BackendError(`cannot read ${path}: ${(error as Error).message}`, { cause: error });
+  }
+  if (size === 0) return;
+  const header = Buffer.alloc(SQLITE_HEADER.length);
+  let read = 0;
+  const fd = openSync(path, 'r');
+  try {
+    read = readSync(fd, header, 0, header.length, 0);
+  } finally {
+    closeSync(fd);
+  }
+  if (read < header.length || !header.equals(SQLITE_HEADER)) {
+    throw new NotADatabaseError(path, 'the file does not start with the SQLite 3 header');
+  }
+}
+
+/** How a {@link Connection} was opened. */
+export interface ConnectionOptions {
+  path?: string;
+  database?: Database.Database;
+  busyTimeout: number;
+}
+
+/**
+ * One better-sqlite3 database shared by the limit store and every queue of a backend: opening, pragmas,
+ * migrations, error translation and the closed state.
+ */
+export class Connection {
+  readonly db: Database.Database;
+  /** Whether close() closes the database (false when the user passed it in). */
+  readonly owned: boolean;
+  /** The file name, for error messages. */
+  readonly name: string;
+  #closed = false;
+
+  constructor(options: ConnectionOptions) {
+    if (options.database) {
+      this.db = options.database;
+      this.owned = false;
+      this.name = options.database.name;
+      if (!this.db.open) throw new ClosedError(`the better-sqlite3 database ${this.name}`);
+    } else {
+      const path = options.path!;
+      checkDatabaseFile(path);
+      this.name = path;
+      this.owned = true;
+      try {
+        this.db = new Database(path, { timeout: options.busyTimeout });
+      } catch (error) {
+        throw new BackendError(`cannot open SQLite database ${path}: ${(error as Error).message}`, {
+          cause: error,
+        });
+      }
+    }
+    try {
+      this.#prepare(options.busyTimeout);
+    } catch (error) {
+      if (this.owned) this.db.close();
+      throw translate(error, this.name, 'open');
+    }
+  }
+
+  #prepare(busyTimeout: number): void {
+    const db = this.db;
+    db.pragma(`busy_timeout = ${Math.floor(busyTimeout)}`);
+    // Refuse a newer schema before changing anything in the file.
+    assertKnownVersion(readSchemaVersion(db), this.name);
+    if (this.owned) {
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      // 64 MiB of page cache (allocated only as the file grows): queues touch many pages per batch.
+      db.pragma('cache_size = -65536');
+    }
+    migrate(db, this.name);
+  }
+
+  get closed(): boolean {
+    return this.#closed || !this.db.open;
+  }
+
+  /**
+   * Runs `fn`, turning database failures into {@link BackendError} (ratekeeper's own errors pass through).
+   * @throws ClosedError after close().
+   */
+  run<R>(operation: string, fn: () => R): R {
+    if (this.#closed) throw new ClosedError('SqliteBackend');
+    try {
+      return fn();
+    } catch (error) {
+      throw translate(error, this.name, operation);
+    }
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.owned && this.db.open) this.db.close();
+  }
+}
+
+function translate(error: unknown, name: string, operation: string): Error {
+  if (error instanceof RateKeeperError) return error;
+  const code = (error as { code?: unknown } | null)?.code;
+  if (code === 'SQLITE_NOTADB') {
+    return new NotADatabaseError(name, (error as Error).message, { cause: error });
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return new BackendError(`SQLite ${operation} failed on ${name}: ${message}`, { cause: error });
+}
