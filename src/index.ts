@@ -18,6 +18,7 @@ export {
   type RedisFallbackOptions,
   type RedisHealth,
 } from './backends/redis/index.js';
+export { SqliteBackend, type SqliteBackendOptions } from './backends/sqlite/index.js';
 export type {
   Backend,
   ClaimQuery,
