@@ -19,20 +19,21 @@ export function validatePrefix(prefix: unknown, field = 'prefix'): string {
 export class LimitKeys {
   /** The sorted set of blocks; also the routing key of every limit script. */
   readonly blocks: string;
-  readonly #state: string;
+  /** Prefix of the state hashes: `{prefix}:l:s:` followed by the scope. */
+  readonly statePrefix: string;
   /** SCAN pattern matching every limit key of the namespace. */
   readonly pattern: string;
 
   constructor(prefix: string) {
     const tag = `{${prefix}}`;
     this.blocks = `${tag}:l:blocks`;
-    this.#state = `${tag}:l:s:`;
+    this.statePrefix = `${tag}:l:s:`;
     this.pattern = `${globEscape(tag)}:l:*`;
   }
 
   /** The hash holding every rule state of a scope. */
   state(scope: string): string {
-    return this.#state + scope;
+    return this.statePrefix + scope;
   }
 }
 

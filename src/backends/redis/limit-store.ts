@@ -24,6 +24,11 @@ interface Pending {
   reject(error: unknown): void;
 }
 
+interface EncodedPlan {
+  numbers: string;
+  rules: CompiledRule[];
+}
+
 export interface RedisLimitStoreOptions {
   /** ms a key is kept past the moment its state becomes idle (absorbs clock skew between processes). */
   graceMs: number;
@@ -44,6 +49,9 @@ export class RedisLimitStore implements LimitStore {
   readonly #keys: LimitKeys;
   readonly #options: RedisLimitStoreOptions;
   #pending: Pending[] = [];
+  readonly #encoded = new WeakMap<Plan, EncodedPlan>();
+  readonly #ruleIds = new WeakMap<CompiledRule, number>();
+  #nextRuleId = 0;
   #scheduled = false;
 
   constructor(connection: Connection, keys: LimitKeys, options: RedisLimitStoreOptions) {
@@ -158,25 +166,52 @@ export class RedisLimitStore implements LimitStore {
     name: string,
     requests: ReadonlyArray<{ plans: readonly Plan[]; now: number }>,
   ): Promise<Decision[]> {
-    const keys = [this.#keys.blocks];
-    const index = new Map<string, number>();
-    let count = 0;
-    for (const request of requests) count += request.plans.length;
-    const args: Arg[] = [this.#options.graceMs, count];
+    const rules = new Set<CompiledRule>();
+    const body: Arg[] = [];
     const plans: Plan[] = [];
     for (const { plans: group, now } of requests) {
       for (const plan of group) {
+        const encoded = this.#encode(plan);
+        for (const rule of encoded.rules) rules.add(rule);
         plans.push(plan);
-        args.push(now, plan.scopes.length, ...plan.scopes, plan.items.length);
-        for (const item of plan.items) {
-          args.push(keyIndex(keys, index, this.#keys.state(item.scope)), item.rule.name);
-          pushRule(args, item.rule);
-          args.push(item.cost);
-        }
+        body.push(`${now},${encoded.numbers}`, ...plan.scopes);
       }
     }
-    const reply = (await this.#call(name, keys, args)) as string[];
-    return plans.map((plan, i) => parseDecision(reply[i]!, plan));
+    const args: Arg[] = [this.#keys.statePrefix, this.#options.graceMs, rules.size];
+    for (const rule of rules) args.push(this.#ruleArg(rule), rule.name);
+    args.push(plans.length);
+    for (const arg of body) args.push(arg);
+    const reply = (await this.#call(name, [this.#keys.blocks], args)) as Array<number | string>;
+    return plans.map((plan, i) => parseDecision(reply, i * 6, plan));
+  }
+
+  /** A plan's packed numbers ("nScopes,nItems,(scopeIndex,ruleId,cost)*") and rules, cached per plan. */
+  #encode(plan: Plan): EncodedPlan {
+    let encoded = this.#encoded.get(plan);
+    if (!encoded) {
+      const rules: CompiledRule[] = [];
+      let numbers = `${plan.scopes.length},${plan.items.length}`;
+      for (const item of plan.items) {
+        numbers += `,${plan.scopes.indexOf(item.scope) + 1},${this.#ruleId(item.rule)},${item.cost}`;
+        if (!rules.includes(item.rule)) rules.push(item.rule);
+      }
+      encoded = { numbers, rules };
+      this.#encoded.set(plan, encoded);
+    }
+    return encoded;
+  }
+
+  #ruleId(rule: CompiledRule): number {
+    let id = this.#ruleIds.get(rule);
+    if (id === undefined) {
+      id = ++this.#nextRuleId;
+      this.#ruleIds.set(rule, id);
+    }
+    return id;
+  }
+
+  #ruleArg(rule: CompiledRule): string {
+    return `${this.#ruleId(rule)},${ALGORITHM_CODE[rule.algorithm]},${rule.limit},${rule.windowMs},${rule.capacity},${rule.step}`;
   }
 
   async #call(name: string, keys: string[], args: Arg[]): Promise<unknown> {
@@ -209,11 +244,12 @@ function pushRule(args: Arg[], rule: CompiledRule): void {
   args.push(ALGORITHM_CODE[rule.algorithm], rule.limit, rule.windowMs, rule.capacity, rule.step);
 }
 
-/** Parses a number printed by Lua's %.17g (`inf`, `-inf` included). */
-function num(text: string): number {
-  if (text === 'inf') return Number.POSITIVE_INFINITY;
-  if (text === '-inf') return Number.NEGATIVE_INFINITY;
-  return Number(text);
+/** A reply number: an integer as is, anything else printed by Lua's %.17g (`inf`, `-inf` included). */
+function num(value: number | string | null | undefined): number {
+  if (typeof value === 'number') return value;
+  if (value === 'inf') return Number.POSITIVE_INFINITY;
+  if (value === '-inf') return Number.NEGATIVE_INFINITY;
+  return Number(value);
 }
 
 function parseState(text: string | null | undefined): RuleState | undefined {
@@ -221,35 +257,31 @@ function parseState(text: string | null | undefined): RuleState | undefined {
   return text.split(',').map(num);
 }
 
-/** Turns "allowed,retryAfterMs,remaining,limit,kind,index" into a Decision naming the plan's rule or scope. */
-function parseDecision(text: string, plan: Plan): Decision {
-  const [allowed, retry, remaining, limit, kind, index] = text.split(',') as [
-    string,
-    string,
-    string,
-    string,
-    string,
-    string,
-  ];
-  if (allowed === '1') {
-    return { allowed: true, retryAfterMs: 0, remaining: num(remaining), limit: num(limit), blockedBy: null };
-  }
-  const i = Number(index);
-  if (kind === '1') {
-    const item = plan.items[i]!;
+/**
+ * Reads the decision at `at` in the reply (allowed, retryAfterMs, remaining, limit, kind, index) and
+ * names the plan's rule or scope that refused it.
+ */
+function parseDecision(reply: ReadonlyArray<number | string>, at: number, plan: Plan): Decision {
+  const remaining = num(reply[at + 2]);
+  const limit = num(reply[at + 3]);
+  if (reply[at] === 1) return { allowed: true, retryAfterMs: 0, remaining, limit, blockedBy: null };
+  const retryAfterMs = num(reply[at + 1]);
+  const index = reply[at + 5] as number;
+  if (reply[at + 4] === 1) {
+    const item = plan.items[index]!;
     return {
       allowed: false,
-      retryAfterMs: num(retry),
-      remaining: num(remaining),
-      limit: num(limit),
+      retryAfterMs,
+      remaining,
+      limit,
       blockedBy: { scope: item.scope, rule: item.rule.name, unit: item.rule.unit },
     };
   }
   return {
     allowed: false,
-    retryAfterMs: num(retry),
-    remaining: num(remaining),
-    limit: num(limit),
-    blockedBy: { scope: plan.scopes[i]!, rule: 'block', unit: 'requests' },
+    retryAfterMs,
+    remaining,
+    limit,
+    blockedBy: { scope: plan.scopes[index]!, rule: 'block', unit: 'requests' },
   };
 }

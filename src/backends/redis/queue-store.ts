@@ -27,6 +27,7 @@ type JobReply = [
   notBefore: string,
   lastError: string | null,
   failedAt: string,
+  costs: string | null,
 ];
 
 /**
@@ -70,6 +71,7 @@ export class RedisQueueStore<T = unknown> implements QueueStore<T> {
         job.priority,
         job.lane,
         JSON.stringify(job.scopes),
+        job.costs ? JSON.stringify(job.costs) : '',
         JSON.stringify(job.messages),
         JSON.stringify(job.messages.map((m) => m.id)),
         job.messages.length,
@@ -82,6 +84,7 @@ export class RedisQueueStore<T = unknown> implements QueueStore<T> {
       priority: input.priority,
       lane: input.lane,
       scopes: input.scopes,
+      ...(input.costs ? { costs: input.costs } : {}),
       messages: input.messages,
       attempts: 0,
       enqueuedAt: now,
@@ -246,6 +249,7 @@ function toJob<T>(r: JobReply): Job<T> {
     priority: r[1],
     lane: r[2],
     scopes: JSON.parse(r[3]) as string[],
+    ...(r[10] ? { costs: JSON.parse(r[10]) as Record<string, number> } : {}),
     messages: JSON.parse(r[4]) as Job<T>['messages'],
     attempts: Number(r[5]),
     enqueuedAt: Number(r[6]),

@@ -3,25 +3,28 @@
 -- before it, exactly as if they had been sent one by one.
 --
 -- KEYS[1]      {ns}:l:blocks         sorted set: scope -> blocked until (ms)
--- KEYS[2..n]   {ns}:l:s:<scope>      hash: rule name -> state (comma-joined %.17g numbers)
--- ARGV[1]      grace ms added to every key's TTL past its idle time
--- ARGV[2]      number of requests N
--- ARGV[3..]    N requests, each: now, nScopes, scope*, nItems,
---              (keyIndex, rule, algorithm 1|2|3, limit, windowMs, capacity, step, cost)*
---              (keyIndex: 1-based index into KEYS of the item's scope hash)
--- Returns      one string per request: "allowed,retryAfterMs,remaining,limit,kind,index"
-local grace = tonumber(ARGV[1])
-local n = tonumber(ARGV[2])
+-- ARGV[1]      state key prefix {ns}:l:s: ; the hash {ns}:l:s:<scope> maps rule name -> state
+--              (comma-joined %.17g numbers). Same hash tag as KEYS[1]: same slot.
+-- ARGV[2]      grace ms added to every key's TTL past its idle time
+-- ARGV[3]      number of rules R, then R pairs: "id,algorithm 1|2|3,limit,windowMs,capacity,step", name
+-- then         number of requests N, then N requests: "now,nScopes,nItems,(scopeIndex,ruleId,cost)*",
+--              followed by the request's nScopes scopes (scopeIndex is 1-based among them)
+-- Returns      6 values per request: allowed (1|0), retryAfterMs, remaining, limit, kind (0 none, 1 item,
+--              2 scope), index (0-based); integral values as integers, others as %.17g strings
+local state_prefix = ARGV[1]
+local grace = tonumber(ARGV[2])
+local rules, p = read_rules(3)
+local n = tonumber(ARGV[p])
+p = p + 1
 local requests = {}
-local p = 3
 local min_now = INF
 for i = 1, n do
-  requests[i], p = read_request(p)
+  requests[i], p = read_request(p, rules, state_prefix)
   if requests[i].now < min_now then min_now = requests[i].now end
 end
 -- Forget blocks that ended for every request of the batch (bounded memory).
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', fmt(min_now))
 local out = {}
-for i = 1, n do out[i] = decide(KEYS[1], requests[i], true) end
+for i = 1, n do decide(KEYS[1], requests[i], true, out) end
 flush(grace)
 return out

@@ -1,17 +1,16 @@
 -- limit-peek (v1): what limit-decide would answer, without charging or writing anything.
 --
 -- KEYS[1]      {ns}:l:blocks         sorted set: scope -> blocked until (ms)
--- KEYS[2..n]   {ns}:l:s:<scope>      hash: rule name -> state
--- ARGV[1]      unused (grace, kept so peek and decide share one argument layout)
--- ARGV[2]      number of requests N
--- ARGV[3..]    N requests, laid out as in limit-decide
--- Returns      one string per request: "allowed,retryAfterMs,remaining,limit,kind,index"
-local n = tonumber(ARGV[2])
-local p = 3
+-- ARGV         laid out exactly as for limit-decide (the grace, ARGV[2], is unused)
+-- Returns      6 values per request: allowed (1|0), retryAfterMs, remaining, limit, kind (0 none, 1 item,
+--              2 scope), index (0-based); integral values as integers, others as %.17g strings
+local rules, p = read_rules(3)
+local n = tonumber(ARGV[p])
+p = p + 1
 local out = {}
 for i = 1, n do
   local req
-  req, p = read_request(p)
-  out[i] = decide(KEYS[1], req, false)
+  req, p = read_request(p, rules, ARGV[1])
+  decide(KEYS[1], req, false, out)
 end
 return out

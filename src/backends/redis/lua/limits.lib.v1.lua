@@ -12,6 +12,19 @@ local function fmt(x)
   return string.format('%.17g', x)
 end
 
+-- Mirrors msUntil (src/algorithms/until.ts): the wait from now until at, nudged up so that
+-- now + wait >= at holds in floating point.
+local EPSILON = 2 ^ -52
+local function ms_until(at, now)
+  local wait = at - now
+  local i = 0
+  while i < 4 and now + wait < at do
+    wait = wait + math.max(at - (now + wait), wait * EPSILON)
+    i = i + 1
+  end
+  return wait
+end
+
 local function parse_state(s)
   if not s then return nil end
   local out = {}
@@ -19,10 +32,23 @@ local function parse_state(s)
   return out
 end
 
+local STATE_FORMATS = { '%.17g', '%.17g,%.17g' }
 local function format_state(state)
-  local parts = {}
-  for i = 1, #state do parts[i] = fmt(state[i]) end
-  return table.concat(parts, ',')
+  local n = #state
+  if n == 0 then return '' end
+  local f = STATE_FORMATS[n]
+  if not f then
+    f = string.rep('%.17g,', n - 1) .. '%.17g'
+    STATE_FORMATS[n] = f
+  end
+  return string.format(f, unpack(state))
+end
+
+-- A number for the reply: integral values as Lua numbers (Redis sends them as exact integers),
+-- anything else (fractions, infinities) as a %.17g string.
+local function out_num(x)
+  if x == math.floor(x) and x > -9007199254740992 and x < 9007199254740992 then return x end
+  return fmt(x)
 end
 
 -- rule = { alg = 1 sliding | 2 token | 3 fixed, limit, window, capacity, step }
@@ -45,9 +71,9 @@ local function sw_wait(state, now, cost, rule)
   if excess <= 0 then return 0 end
   for i = first, #state, 2 do
     excess = excess - state[i + 1]
-    if excess <= 0 then return (state[i] + 1) * rule.step + rule.window - now end
+    if excess <= 0 then return ms_until((state[i] + 1) * rule.step + rule.window, now) end
   end
-  return (state[#state - 1] + 1) * rule.step + rule.window - now
+  return ms_until((state[#state - 1] + 1) * rule.step + rule.window, now)
 end
 
 local function sw_remaining(state, now, rule)
@@ -104,7 +130,7 @@ local function tb_wait(state, now, cost, rule)
   if cost <= 0 then return 0 end
   local allow_at = tb_tat(state, now) - (rule.capacity - cost) * rule.step
   if allow_at <= now then return 0 end
-  return allow_at - now
+  return ms_until(allow_at, now)
 end
 
 local function tb_remaining(state, now, rule)
@@ -139,7 +165,7 @@ local function fw_wait(state, now, cost, rule)
   if cost <= 0 then return 0 end
   local start = now - math.fmod(now, rule.window)
   if fw_used(state, start) + cost <= rule.limit then return 0 end
-  return start + rule.window - now
+  return ms_until(start + rule.window, now)
 end
 
 local function fw_remaining(state, now, rule)
@@ -166,8 +192,9 @@ local ALGS = {
 -- States are loaded once per script call and written back once at the end, so a batch of
 -- decisions sees each other's charges in order while touching each key only twice.
 local cache = {}   -- hash key -> { field -> state | false }
+local created = {} -- hash key -> true when some field was missing at load: the key may have no TTL yet
 local dirty = {}   -- list of { key, field, rule, now }
-local dirty_seen = {}
+local dirty_seen = {} -- key -> field -> entry of dirty
 
 local function load_state(key, field)
   local fields = cache[key]
@@ -179,20 +206,25 @@ local function load_state(key, field)
   if state == nil then
     state = parse_state(redis.call('HGET', key, field)) or false
     fields[field] = state
+    if not state then created[key] = true end
   end
   return state or nil
 end
 
 local function store_state(key, field, state, rule, now)
   cache[key][field] = state
-  local id = key .. '\0' .. field
-  local entry = dirty_seen[id]
+  local seen = dirty_seen[key]
+  if not seen then
+    seen = {}
+    dirty_seen[key] = seen
+  end
+  local entry = seen[field]
   if entry then
     entry.rule = rule
     entry.now = now
   else
     entry = { key = key, field = field, rule = rule, now = now }
-    dirty_seen[id] = entry
+    seen[field] = entry
     dirty[#dirty + 1] = entry
   end
 end
@@ -216,45 +248,72 @@ local function flush(grace)
   for _, key in ipairs(order) do
     local ttl = ttls[key]
     if ttl > 9e15 then ttl = 9e15 end
-    if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, string.format('%d', ttl)) end
+    ttl = string.format('%d', ttl)
+    -- Every write sets a TTL, so a key that had all its fields already has one: GT only ever extends it.
+    -- A key that may be new has none (GT would treat it as infinite): check it first.
+    if not created[key] then
+      redis.call('PEXPIRE', key, ttl, 'GT')
+    elseif redis.call('PTTL', key) < tonumber(ttl) then
+      redis.call('PEXPIRE', key, ttl)
+    end
   end
 end
 
 -- ---------------------------------------------------------------- requests
--- A request in ARGV, from position p:
---   now, nScopes, scope * nScopes, nItems,
---   (keyIndex, ruleName, algorithm, limit, windowMs, capacity, step, cost) * nItems
--- Returns the request table and the position after it.
-local function read_request(p)
-  local req = { now = tonumber(ARGV[p]), scopes = {}, items = {} }
-  local n = tonumber(ARGV[p + 1])
-  p = p + 2
-  for i = 1, n do
-    req.scopes[i] = ARGV[p]
-    p = p + 1
+-- Numbers travel packed in comma-separated strings (one argument per rule and per request instead of
+-- one per number): the argument count, not the Lua, dominates the cost of a batch on both sides.
+local function numbers(text)
+  local out = {}
+  local n = 0
+  for part in string.gmatch(text, '[^,]+') do
+    n = n + 1
+    out[n] = tonumber(part)
   end
-  n = tonumber(ARGV[p])
+  return out
+end
+
+-- Rules from ARGV at position p: count R, then R pairs ("id,algorithm,limit,windowMs,capacity,step", name).
+-- Returns rules by id and the position after them.
+local function read_rules(p)
+  local rules = {}
+  local r = tonumber(ARGV[p])
   p = p + 1
-  for i = 1, n do
-    req.items[i] = {
-      key = KEYS[tonumber(ARGV[p])],
-      field = ARGV[p + 1],
-      rule = {
-        alg = tonumber(ARGV[p + 2]),
-        limit = tonumber(ARGV[p + 3]),
-        window = tonumber(ARGV[p + 4]),
-        capacity = tonumber(ARGV[p + 5]),
-        step = tonumber(ARGV[p + 6]),
-      },
-      cost = tonumber(ARGV[p + 7]),
-    }
-    p = p + 8
+  for _ = 1, r do
+    local v = numbers(ARGV[p])
+    rules[v[1]] = { alg = v[2], limit = v[3], window = v[4], capacity = v[5], step = v[6], name = ARGV[p + 1] }
+    p = p + 2
   end
-  return req, p
+  return rules, p
+end
+
+-- A request from ARGV at position p: "now,nScopes,nItems,(scopeIndex,ruleId,cost)*", then the scopes.
+-- State keys are the state prefix followed by the scope: same hash tag as KEYS[1], so same slot.
+local key_cache = {}
+local function read_request(p, rules, state_prefix)
+  local v = numbers(ARGV[p])
+  local req = { now = v[1], scopes = {}, items = {} }
+  local n_scopes = v[2]
+  for i = 1, n_scopes do req.scopes[i] = ARGV[p + i] end
+  local at = 4
+  for i = 1, v[3] do
+    local rule = rules[v[at + 1]]
+    local scope = req.scopes[v[at]]
+    local key = key_cache[scope]
+    if not key then
+      key = state_prefix .. scope
+      key_cache[scope] = key
+    end
+    req.items[i] = { key = key, field = rule.name, rule = rule, cost = v[at + 2] }
+    at = at + 3
+  end
+  return req, p + 1 + n_scopes
 end
 
 local block_cache = {}
+local any_block = nil
 local function blocked_until(blocks_key, scope)
+  if any_block == nil then any_block = redis.call('ZCARD', blocks_key) > 0 end
+  if not any_block then return 0 end
   local until_ = block_cache[scope]
   if until_ == nil then
     until_ = tonumber(redis.call('ZSCORE', blocks_key, scope)) or 0
@@ -263,9 +322,9 @@ local function blocked_until(blocks_key, scope)
   return until_
 end
 
--- Mirrors evaluate(): returns "allowed,retryAfterMs,remaining,limit,kind,index"
+-- Mirrors evaluate(). Appends to `out`: allowed (1|0), retryAfterMs, remaining, limit, kind, index
 -- (kind 0 = none, 1 = item index, 2 = scope index; indexes 0-based as in the plan).
-local function decide(blocks_key, req, charge)
+local function decide(blocks_key, req, charge, out)
   local now = req.now
   local wait = 0
   local blocked_scope = -1
@@ -312,13 +371,29 @@ local function decide(blocks_key, req, charge)
         store_state(item.key, item.field, next_state, item.rule, now)
       end
     end
-    return '1,0,' .. fmt(tight_remaining) .. ',' .. fmt(tight_limit) .. ',0,-1'
+    local n = #out
+    out[n + 1] = 1
+    out[n + 2] = 0
+    out[n + 3] = out_num(tight_remaining)
+    out[n + 4] = out_num(tight_limit)
+    out[n + 5] = 0
+    out[n + 6] = -1
+    return
   end
+  local n = #out
+  out[n + 1] = 0
+  out[n + 2] = out_num(wait)
   if blocked_item >= 1 then
-    return '0,' .. fmt(wait) .. ',' .. fmt(blocked_remaining) .. ',' ..
-      fmt(req.items[blocked_item].rule.limit) .. ',1,' .. (blocked_item - 1)
+    out[n + 3] = out_num(blocked_remaining)
+    out[n + 4] = out_num(req.items[blocked_item].rule.limit)
+    out[n + 5] = 1
+    out[n + 6] = blocked_item - 1
+    return
   end
   local limit = tight_limit
   if limit == INF then limit = 0 end
-  return '0,' .. fmt(wait) .. ',0,' .. fmt(limit) .. ',2,' .. (blocked_scope - 1)
+  out[n + 3] = 0
+  out[n + 4] = out_num(limit)
+  out[n + 5] = 2
+  out[n + 6] = blocked_scope - 1
 end

@@ -4,7 +4,8 @@
 -- ARGV[3]  lease owner ('' = no lease: jobs wait, status enqueued; else leased, status passed-to-sender)
 -- ARGV[4]  lease end
 -- ARGV[5]  number of jobs N
--- ARGV[6..] N jobs: priority, lane, scopes JSON, messages JSON, message ids JSON, size
+-- ARGV[6..] N jobs: priority, lane, scopes JSON, per-scope costs JSON ('' = none), messages JSON,
+--          message ids JSON, size
 -- Returns  {'ok', jobId*} or {'dup', messageId*} (nothing written)
 local now = ARGV[2]
 local owner = ARGV[3]
@@ -14,10 +15,10 @@ local seen = {}
 local taken = {}
 local jobs = {}
 for i = 1, n do
-  local p = 6 + (i - 1) * 6
-  local ids = cjson.decode(ARGV[p + 4])
-  jobs[i] = { p = ARGV[p], l = ARGV[p + 1], s = ARGV[p + 2], m = ARGV[p + 3], ids = ARGV[p + 4],
-    list = ids, n = ARGV[p + 5] }
+  local p = 6 + (i - 1) * 7
+  local ids = cjson.decode(ARGV[p + 5])
+  jobs[i] = { p = ARGV[p], l = ARGV[p + 1], s = ARGV[p + 2], c = ARGV[p + 3], m = ARGV[p + 4],
+    ids = ARGV[p + 5], list = ids, n = ARGV[p + 6] }
   for _, id in ipairs(ids) do
     if seen[id] or redis.call('HEXISTS', K_LIVE, id) == 1 then taken[#taken + 1] = id end
     seen[id] = true
@@ -36,6 +37,7 @@ for _, job in ipairs(jobs) do
   local key = JOB .. id
   redis.call('HSET', key, 'p', job.p, 'l', job.l, 's', job.s, 'm', job.m, 'ids', job.ids, 'n', job.n,
     'a', '0', 'e', now, 'nb', now, 'f', '0')
+  if job.c ~= '' then redis.call('HSET', key, 'c', job.c) end
   if owner ~= '' then
     redis.call('HSET', key, 'st', 'leased', 'o', owner, 'lu', lease_until, 'lo', seq)
     redis.call('ZADD', K_LEASED, lease_until, id)

@@ -13,7 +13,8 @@
 -- KEYS[9]  {q}:holds      hash, lane -> held until
 -- KEYS[10] {q}:counters   hash: delivered, dropped, deadLettered, retried
 -- ARGV[1]  {q}:j:         prefix of job hashes; {q}:j:<id> holds
---                         p priority, l lane, s scopes JSON, m messages JSON (opaque), ids message ids JSON,
+--                         p priority, l lane, s scopes JSON, c per-scope costs JSON (absent: none),
+--                         m messages JSON (opaque), ids message ids JSON,
 --                         n size, a attempts, e enqueuedAt, nb notBefore, err lastError (absent: null),
 --                         st ready|leased|dead, o owner, lu lease end, lo lease order, f failedAt
 -- Times are the caller's clock, passed in ARGV. Numbers are stored with %.17g.
@@ -44,7 +45,7 @@ local function next_seq()
 end
 
 -- The fields a reply or a decision needs, as a table (nil when the job does not exist).
-local FIELDS = { 'p', 'l', 's', 'm', 'ids', 'n', 'a', 'e', 'nb', 'err', 'st', 'o', 'lu', 'lo', 'f' }
+local FIELDS = { 'p', 'l', 's', 'm', 'ids', 'n', 'a', 'e', 'nb', 'err', 'st', 'o', 'lu', 'lo', 'f', 'c' }
 local function get_job(id)
   local values = redis.call('HMGET', JOB .. id, unpack(FIELDS))
   if not values[11] then return nil end
@@ -54,9 +55,9 @@ local function get_job(id)
 end
 
 -- A job as returned to the client: id, priority, lane, scopes, messages, attempts, enqueuedAt,
--- notBefore, lastError (false = null), failedAt.
+-- notBefore, lastError (false = null), failedAt, costs JSON (false = none).
 local function job_reply(job)
-  return { job.id, job.p, job.l, job.s, job.m, job.a, job.e, job.nb, job.err or false, job.f or '0' }
+  return { job.id, job.p, job.l, job.s, job.m, job.a, job.e, job.nb, job.err or false, job.f or '0', job.c or false }
 end
 
 -- Sets status, updatedAt, attempts and lastError on the records of a job's messages.
