@@ -3,14 +3,14 @@ import type { Algorithm, RuleState } from './types.js';
 import { msUntil } from './until.js';
 
 /**
- * Sub-windows per window. Usage is counted per sub-window of `step = floor(window / 200)` ms (≥ 1 ms),
- * so the state stays under ~200 pairs even for 1,000,000 tokens per minute.
+ * Sub-windows per window. Usage is counted per sub-window of `step = ceil(window / 200)` ms (≥ 1 ms),
+ * so the state stays at most ~201 pairs even for 1,000,000 tokens per minute.
  */
 export const SLIDING_SUBWINDOWS = 200;
 
 /** Sub-window length for a window: a whole number of ms so that bucket arithmetic is exact. */
 export function slidingStep(windowMs: number): number {
-  return Math.max(1, Math.floor(windowMs / SLIDING_SUBWINDOWS));
+  return Math.max(1, Math.ceil(windowMs / SLIDING_SUBWINDOWS));
 }
 
 /**
@@ -20,7 +20,7 @@ export function slidingStep(windowMs: number): number {
  * Usage in sub-window `b` (times `[b·step, (b+1)·step)`) is counted until `(b+1)·step + window`,
  * i.e. as if it happened at the end of its sub-window — never earlier than it did — so no interval
  * can see more than `limit`. The price: a caller that saturates the rule gets `window / (window + step)`
- * of the limit (≥ 99.5 %).
+ * of the limit (≥ 99 %, about 99.5 % for windows of a second or more).
  *
  * State: `[b0, used0, b1, used1, …]` with sub-window indexes ascending.
  */
