@@ -97,6 +97,8 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
   readonly #o: ResolvedOptions<T>;
   readonly #queue: QueueStore<T>;
   readonly #quotaPlan: Plan;
+  /** Requests of scope-less batches by size (the limiter caches their plans). */
+  readonly #plainRequests = new Map<number, LimitRequest>();
   readonly #owner = randomUUID();
   readonly #inFlight = new Map<string, InFlight<T>>();
   #running = false;
@@ -215,7 +217,7 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
     ) {
       return this.#enqueue(prepared, priority, now);
     }
-    const decision = await this.limiter.tryAcquire(this.#request({ ...prepared, size: n }));
+    const decision = await this.limiter.tryAcquire(this.#request(prepared.scopes, prepared.costs, n));
     if (!decision.allowed) {
       if (decision.retryAfterMs === Number.POSITIVE_INFINITY) {
         return this.#drop(prepared.ids, priority, now, 'dropped-batch-too-large', capacityText(decision));
@@ -293,14 +295,19 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
     return (await this.#quota(now)).remaining;
   }
 
-  #request(batch: {
-    scopes: readonly string[];
-    costs?: Readonly<Record<string, number>>;
-    size: number;
-  }): LimitRequest {
-    const costs: Record<string, number> = {};
-    for (const scope of batch.scopes) costs[scope] = batch.costs?.[scope] ?? batch.size;
-    return { scopes: [this.scope, ...batch.scopes], cost: batch.size, costs };
+  /** The limiter request of a batch: its size on the manager's quota, each scope's share on that scope. */
+  #request(scopes: readonly string[], costs: Readonly<Record<string, number>> | undefined, size: number): LimitRequest {
+    if (scopes.length === 0) {
+      let request = this.#plainRequests.get(size);
+      if (!request) {
+        request = { scopes: this.scope, cost: size };
+        if (this.#plainRequests.size < 1024) this.#plainRequests.set(size, request);
+      }
+      return request;
+    }
+    const shares: Record<string, number> = {};
+    for (const scope of scopes) shares[scope] = costs?.[scope] ?? size;
+    return { scopes: [this.scope, ...scopes], cost: size, costs: shares };
   }
 
   #input(batch: PreparedBatch<T>, priority: Priority): JobInput<T> {
@@ -344,7 +351,7 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
 
   #dispatch(job: Job<T>, now: number): void {
     const attempt = job.attempts + 1;
-    const batch = job.messages.map((m) => ({ id: m.id, payload: m.payload }));
+    const batch = job.messages.slice();
     const entry = { job, leaseUntil: now + this.#o.leaseMs } as InFlight<T>;
     this.#inFlight.set(job.id, entry);
     entry.done = (async () => {
@@ -476,7 +483,7 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
     if (jobs.length === 0) return;
     this.#more = true;
     const decisions = await this.limiter.tryAcquireMany(
-      jobs.map((job) => this.#request({ ...job, size: job.messages.length })),
+      jobs.map((job) => this.#request(job.scopes, job.costs, job.messages.length)),
     );
     for (let i = 0; i < jobs.length; i++) {
       const job = jobs[i]!;

@@ -160,9 +160,23 @@ export interface PreparedBatch<T> {
   lane: string;
 }
 
+const NO_SCOPES: string[] = [];
+const NO_COSTS: Record<string, number> = {};
+
 export function prepareBatch<T>(batch: unknown, extraScopes: readonly string[]): PreparedBatch<T> {
   if (!Array.isArray(batch) || batch.length === 0) {
     throw new InvalidArgumentError('batch', 'a non-empty array of { id, payload }', batch);
+  }
+  if (batch.length === 1 && extraScopes.length === 0) {
+    // The common case, without the bookkeeping of scopes and repeated ids.
+    const message = batch[0] as ManagerMessage<T>;
+    if (message !== null && typeof message === 'object' && message.scopes === undefined) {
+      const { id } = message;
+      if (typeof id !== 'string' || id.length === 0) {
+        throw new InvalidArgumentError('batch[0].id', 'a non-empty string', id);
+      }
+      return { messages: [{ id, payload: message.payload }], ids: [id], scopes: NO_SCOPES, costs: NO_COSTS, lane: '' };
+    }
   }
   const messages: Array<QueuedMessage<T>> = new Array(batch.length);
   const ids: string[] = new Array(batch.length);

@@ -17,19 +17,38 @@ import {
 } from '../types.js';
 import { Line } from './line.js';
 
-interface Entry<T> extends Job<T> {
+/** What a message's status is read from: its job while it lives and after delivery, or a drop record. */
+interface Holder {
+  /** `done`: delivered (the job is gone); `final`: a drop record. Other states: the job is live. */
+  state: 'ready' | 'leased' | 'dead' | 'done' | 'final';
+  status: MessageStatus;
+  priority: Priority;
+  attempts: number;
+  lastError: string | null;
+  createdAt: number;
+  updatedAt: number;
+  deliveredAt: number | null;
+}
+
+interface Entry<T> extends Job<T>, Holder {
   seq: number;
   inLine: boolean;
-  state: 'ready' | 'leased' | 'dead';
   owner: string | null;
   leaseUntil: number;
   failedAt: number;
 }
 
+const NO_MESSAGES: readonly never[] = Object.freeze([]);
+
+function isLive(holder: Holder | undefined): boolean {
+  return holder !== undefined && holder.state !== 'done' && holder.state !== 'final';
+}
+
 /**
  * A queue in this process's memory: nothing survives a restart. Jobs keep their place in their
  * priority's line while leased or waiting for a retry, so a job released after a refusal is not overtaken
- * by later jobs of its lane.
+ * by later jobs of its lane. A job carries the status of its messages (they share it), so a status change
+ * is one write whatever the batch size; after delivery only the status stays (the payloads are let go).
  */
 export class MemoryQueueStore<T = unknown> implements QueueStore<T> {
   #seq = 0;
@@ -41,24 +60,16 @@ export class MemoryQueueStore<T = unknown> implements QueueStore<T> {
   };
   readonly #leased = new Map<string, Entry<T>>();
   readonly #dead = new Map<string, Entry<T>>();
-  /** Message id → job id, for every message of a live (queued, leased or dead) job. */
-  readonly #live = new Map<string, string>();
-  readonly #records = new Map<string, MessageRecord>();
+  /** Message id → its job, or its drop record. */
+  readonly #records = new Map<string, Holder>();
   readonly #holds = new Map<string, number>();
   readonly #counters: QueueCounters = { delivered: 0, dropped: 0, deadLettered: 0, retried: 0 };
 
   add(jobs: ReadonlyArray<JobInput<T>>, now: number, lease?: { owner: string; until: number }): Job<T>[] {
-    const seen = new Set<string>();
-    const taken: string[] = [];
-    for (const job of jobs) {
-      for (const { id } of job.messages) {
-        if (this.#live.has(id) || seen.has(id)) taken.push(id);
-        seen.add(id);
-      }
-    }
-    if (taken.length > 0) throw new DuplicateMessageError(taken);
-    const status: MessageStatus = lease ? 'passed-to-sender' : 'enqueued';
-    return jobs.map((input) => {
+    this.#assertNew(jobs);
+    const out: Job<T>[] = new Array(jobs.length);
+    for (let i = 0; i < jobs.length; i++) {
+      const input = jobs[i]!;
       const seq = ++this.#seq;
       const entry: Entry<T> = {
         id: String(seq),
@@ -66,13 +77,17 @@ export class MemoryQueueStore<T = unknown> implements QueueStore<T> {
         priority: input.priority,
         lane: input.lane,
         scopes: input.scopes,
-        ...(input.costs ? { costs: input.costs } : {}),
+        costs: input.costs,
         messages: input.messages,
         attempts: 0,
         enqueuedAt: now,
         notBefore: now,
         lastError: null,
         state: lease ? 'leased' : 'ready',
+        status: lease ? 'passed-to-sender' : 'enqueued',
+        createdAt: now,
+        updatedAt: now,
+        deliveredAt: null,
         owner: lease?.owner ?? null,
         leaseUntil: lease?.until ?? 0,
         failedAt: 0,
@@ -80,23 +95,13 @@ export class MemoryQueueStore<T = unknown> implements QueueStore<T> {
       };
       if (lease) this.#leased.set(entry.id, entry);
       else this.#lines[entry.priority].push(entry);
-      for (const { id } of input.messages) {
-        this.#live.set(id, entry.id);
-        this.#records.set(id, {
-          id,
-          status,
-          priority: input.priority,
-          attempts: 0,
-          lastError: null,
-          createdAt: now,
-          updatedAt: now,
-          deliveredAt: null,
-        });
-      }
-      return toJob(entry);
-    });
+      for (const { id } of input.messages) this.#records.set(id, entry);
+      out[i] = toJob(entry);
+    }
+    return out;
   }
 
+  /** Records a drop status; ids of live jobs keep theirs. */
   record(
     ids: readonly string[],
     status: MessageStatus,
@@ -104,18 +109,34 @@ export class MemoryQueueStore<T = unknown> implements QueueStore<T> {
     now: number,
     error?: string,
   ): void {
+    let shared: Holder | undefined;
     for (const id of ids) {
       const before = this.#records.get(id);
-      this.#records.set(id, {
-        id,
+      if (isLive(before)) continue;
+      if (before) {
+        this.#records.set(id, {
+          state: 'final',
+          status,
+          priority,
+          attempts: before.attempts,
+          lastError: error ?? null,
+          createdAt: before.createdAt,
+          updatedAt: now,
+          deliveredAt: null,
+        });
+        continue;
+      }
+      shared ??= {
+        state: 'final',
         status,
         priority,
-        attempts: before?.attempts ?? 0,
+        attempts: 0,
         lastError: error ?? null,
-        createdAt: before?.createdAt ?? now,
+        createdAt: now,
         updatedAt: now,
         deliveredAt: null,
-      });
+      };
+      this.#records.set(id, shared);
     }
     if (status.startsWith('dropped')) this.#counters.dropped += ids.length;
   }
@@ -148,8 +169,9 @@ export class MemoryQueueStore<T = unknown> implements QueueStore<T> {
         entry.state = 'leased';
         entry.owner = query.owner;
         entry.leaseUntil = query.leaseUntil;
+        entry.status = 'passed-to-sender';
+        entry.updatedAt = query.now;
         this.#leased.set(entry.id, entry);
-        this.#setStatus(entry, 'passed-to-sender', query.now);
         claimed.push(toJob(entry));
         return true;
       });
@@ -163,16 +185,12 @@ export class MemoryQueueStore<T = unknown> implements QueueStore<T> {
       if (!entry) continue;
       this.#leased.delete(jobId);
       this.#lines[entry.priority].remove(entry);
-      for (const { id } of entry.messages) {
-        this.#live.delete(id);
-        const record = this.#records.get(id);
-        if (record) {
-          record.status = 'passed-to-sender';
-          record.updatedAt = now;
-          record.deliveredAt = now;
-        }
-      }
+      entry.state = 'done';
+      entry.status = 'passed-to-sender';
+      entry.updatedAt = now;
+      entry.deliveredAt = now;
       this.#counters.delivered += entry.messages.length;
+      entry.messages = NO_MESSAGES;
     }
   }
 
@@ -190,7 +208,8 @@ export class MemoryQueueStore<T = unknown> implements QueueStore<T> {
     }
     // A job added already leased (direct send) joins the end of its line: retries keep no place.
     if (!entry.inLine) this.#lines[entry.priority].push(entry);
-    this.#setStatus(entry, options.failed ? 'retrying' : 'enqueued', now);
+    entry.status = options.failed ? 'retrying' : 'enqueued';
+    entry.updatedAt = now;
   }
 
   bury(jobId: string, now: number, error: string): void {
@@ -203,8 +222,9 @@ export class MemoryQueueStore<T = unknown> implements QueueStore<T> {
     entry.attempts++;
     entry.lastError = error;
     entry.failedAt = now;
+    entry.status = 'dead-lettered';
+    entry.updatedAt = now;
     this.#dead.set(jobId, entry);
-    this.#setStatus(entry, 'dead-lettered', now);
     this.#counters.deadLettered += entry.messages.length;
   }
 
@@ -230,8 +250,18 @@ export class MemoryQueueStore<T = unknown> implements QueueStore<T> {
   }
 
   getRecord(id: string): MessageRecord | undefined {
-    const record = this.#records.get(id);
-    return record && { ...record };
+    const h = this.#records.get(id);
+    if (!h) return undefined;
+    return {
+      id,
+      status: h.status,
+      priority: h.priority,
+      attempts: h.attempts,
+      lastError: h.lastError,
+      createdAt: h.createdAt,
+      updatedAt: h.updatedAt,
+      deliveredAt: h.deliveredAt,
+    };
   }
 
   stats(now: number): QueueStats {
@@ -268,8 +298,9 @@ export class MemoryQueueStore<T = unknown> implements QueueStore<T> {
       entry.state = 'ready';
       entry.attempts = 0;
       entry.notBefore = now;
+      entry.status = 'enqueued';
+      entry.updatedAt = now;
       this.#lines[entry.priority].push(entry);
-      this.#setStatus(entry, 'enqueued', now);
       count++;
     }
     return count;
@@ -280,10 +311,7 @@ export class MemoryQueueStore<T = unknown> implements QueueStore<T> {
     for (const entry of [...this.#dead.values()]) {
       if (!matchesDeadLetter(entry, filter)) continue;
       this.#dead.delete(entry.id);
-      for (const { id } of entry.messages) {
-        this.#live.delete(id);
-        this.#records.delete(id);
-      }
+      for (const { id } of entry.messages) this.#records.delete(id);
       count++;
     }
     return count;
@@ -291,12 +319,30 @@ export class MemoryQueueStore<T = unknown> implements QueueStore<T> {
 
   prune(before: number): number {
     let count = 0;
-    for (const [id, record] of this.#records) {
-      if (record.updatedAt >= before || this.#live.has(id)) continue;
+    for (const [id, holder] of this.#records) {
+      if (holder.updatedAt >= before || isLive(holder)) continue;
       this.#records.delete(id);
       count++;
     }
     return count;
+  }
+
+  /** Throws DuplicateMessageError if any id is live or repeated. */
+  #assertNew(jobs: ReadonlyArray<JobInput<T>>): void {
+    if (jobs.length === 1 && jobs[0]!.messages.length === 1) {
+      const id = jobs[0]!.messages[0]!.id;
+      if (isLive(this.#records.get(id))) throw new DuplicateMessageError([id]);
+      return;
+    }
+    const seen = new Set<string>();
+    const taken: string[] = [];
+    for (const job of jobs) {
+      for (const { id } of job.messages) {
+        if (isLive(this.#records.get(id)) || seen.has(id)) taken.push(id);
+        seen.add(id);
+      }
+    }
+    if (taken.length > 0) throw new DuplicateMessageError(taken);
   }
 
   #claimable(entry: Entry<T>, now: number): boolean {
@@ -304,17 +350,6 @@ export class MemoryQueueStore<T = unknown> implements QueueStore<T> {
     if (this.#holds.size === 0) return true;
     const until = this.#holds.get(entry.lane);
     return until === undefined || until <= now;
-  }
-
-  #setStatus(entry: Entry<T>, status: MessageStatus, now: number): void {
-    for (const { id } of entry.messages) {
-      const record = this.#records.get(id);
-      if (!record) continue;
-      record.status = status;
-      record.updatedAt = now;
-      record.attempts = entry.attempts;
-      record.lastError = entry.lastError;
-    }
   }
 }
 
@@ -324,7 +359,7 @@ function toJob<T>(entry: Entry<T>): Job<T> {
     priority: entry.priority,
     lane: entry.lane,
     scopes: entry.scopes,
-    ...(entry.costs ? { costs: entry.costs } : {}),
+    costs: entry.costs,
     messages: entry.messages,
     attempts: entry.attempts,
     enqueuedAt: entry.enqueuedAt,
