@@ -16,13 +16,13 @@ export const fixedWindow: Algorithm = {
   wait(state, now, cost, rule) {
     if (cost > rule.capacity) return Number.POSITIVE_INFINITY;
     if (cost <= 0) return 0;
-    const start = now - (now % rule.windowMs);
+    const start = windowStart(now, rule.windowMs);
     const used = state && state[0] === start ? state[1]! : 0;
     return used + cost <= rule.limit ? 0 : msUntil(start + rule.windowMs, now);
   },
 
   remaining(state, now, rule) {
-    const start = now - (now % rule.windowMs);
+    const start = windowStart(now, rule.windowMs);
     const used = state && state[0] === start ? state[1]! : 0;
     return Math.max(0, rule.limit - used);
   },
@@ -32,7 +32,7 @@ export const fixedWindow: Algorithm = {
   },
 
   adjust(state, now, delta, rule): RuleState {
-    const start = now - (now % rule.windowMs);
+    const start = windowStart(now, rule.windowMs);
     const used = state && state[0] === start ? state[1]! : 0;
     return [start, Math.max(0, used + delta)];
   },
@@ -41,3 +41,24 @@ export const fixedWindow: Algorithm = {
     return state[0]! + rule.windowMs;
   },
 };
+
+/**
+ * Start of the aligned window containing `now`: exactly `now - (now % windowMs)`. The floating-point
+ * remainder is slow (an x87 loop in V8), so for non-negative safe integers, which is what clocks give,
+ * the start is computed by division and checked; anything else takes the remainder.
+ */
+export function windowStart(now: number, windowMs: number): number {
+  // For safe integers the floored quotient is the true one or one more, the product is exact below 2^53,
+  // and the check rejects the "one more" case: what passes is the exact start.
+  const start = Math.floor(now / windowMs) * windowMs;
+  if (
+    start <= now &&
+    now - start < windowMs &&
+    now >= 0 &&
+    Number.isSafeInteger(now) &&
+    Number.isSafeInteger(windowMs)
+  ) {
+    return start;
+  }
+  return now - (now % windowMs);
+}

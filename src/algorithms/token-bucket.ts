@@ -1,3 +1,4 @@
+import type { CompiledRule } from '../core/types.js';
 import type { Algorithm, RuleState } from './types.js';
 import { msUntil } from './until.js';
 
@@ -27,10 +28,9 @@ export const tokenBucket: Algorithm = {
     const tat = state ? Math.max(state[0]!, now) : now;
     // Whole units that fit now: estimated, then corrected to agree exactly with `wait` (which rounds
     // differently, notably at epoch-sized times where doubles keep only ~0.2 µs).
-    const fits = (units: number) => tat - (rule.capacity - units) * rule.step <= now;
     let units = Math.max(0, Math.floor(rule.capacity - (tat - now) / rule.step));
-    if (units + 1 <= rule.capacity && fits(units + 1)) units++;
-    while (units > 0 && !fits(units)) units--;
+    if (units + 1 <= rule.capacity && fits(tat, now, units + 1, rule)) units++;
+    while (units > 0 && !fits(tat, now, units, rule)) units--;
     return units;
   },
 
@@ -48,3 +48,8 @@ export const tokenBucket: Algorithm = {
     return state[0]!;
   },
 };
+
+/** Whether `units` fit now, computed exactly as `wait` does (a plain function: no closure per call). */
+function fits(tat: number, now: number, units: number, rule: CompiledRule): boolean {
+  return tat - (rule.capacity - units) * rule.step <= now;
+}

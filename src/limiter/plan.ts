@@ -34,7 +34,16 @@ export function normalizeScopes(scopes: LimitRequest['scopes'], field = 'scopes'
       throw new InvalidArgumentError(field, 'non-empty strings', scope);
     }
   }
-  return list.length > 1 && new Set(list).size !== list.length ? [...new Set(list)] : list;
+  return hasDuplicates(list) ? [...new Set(list)] : list;
+}
+
+/** Whether a scope list names a scope twice (a pairwise check: lists are short, and it allocates nothing). */
+function hasDuplicates(list: readonly string[]): boolean {
+  if (list.length > 16) return new Set(list).size !== list.length;
+  for (let i = 1; i < list.length; i++) {
+    for (let j = 0; j < i; j++) if (list[i] === list[j]) return true;
+  }
+  return false;
 }
 
 /** The cost of a request in one unit. */
@@ -72,7 +81,14 @@ export function buildPlan(request: LimitRequest, rules: ScopeRules, field = 'req
   if (request === null || typeof request !== 'object') {
     throw new InvalidArgumentError(field, 'an object { scopes, cost? }', request);
   }
-  const scopes = normalizeScopes(request.scopes, `${field}.scopes`);
+  return applyCost(inspectPlan(normalizeScopes(request.scopes, `${field}.scopes`), rules), request, field);
+}
+
+/**
+ * The plan of `request` from the cost-free plan of its scopes (see {@link inspectPlan}), so that callers can
+ * cache the part that only depends on the scopes and the rules. Validates the request's cost.
+ */
+export function applyCost(template: Plan, request: LimitRequest, field = 'request'): Plan {
   validateCost(request.cost);
   const costs = request.costs;
   if (costs !== undefined) {
@@ -82,14 +98,11 @@ export function buildPlan(request: LimitRequest, rules: ScopeRules, field = 'req
     for (const c of Object.values(costs)) validateCost(c);
   }
   const items: PlanItem[] = [];
-  for (const scope of scopes) {
-    const scopeCost = costs?.[scope] ?? request.cost;
-    for (const rule of rules.resolve(scope)) {
-      const cost = costIn(scopeCost, rule.unit);
-      if (cost > 0) items.push({ scope, key: stateKey(scope, rule.name), rule, cost });
-    }
+  for (const slot of template.items) {
+    const cost = costIn(costs?.[slot.scope] ?? request.cost, slot.rule.unit);
+    if (cost > 0) items.push({ scope: slot.scope, key: slot.key, rule: slot.rule, cost });
   }
-  return { scopes, items };
+  return { scopes: template.scopes, items };
 }
 
 /** Every rule item of the given scopes, with cost 0 (for stats and peeks). */

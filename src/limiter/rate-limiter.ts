@@ -4,7 +4,15 @@ import { type Clock, systemClock } from '../core/clock.js';
 import { type Duration, parseDuration } from '../core/duration.js';
 import { AbortError, CostExceedsCapacityError, InvalidArgumentError, TimeoutError } from '../core/errors.js';
 import type { Cost, Decision, LimitRequest, Rule, RuleStats } from '../core/types.js';
-import { buildPlan, inspectPlan, normalizeScopes, type Plan, type PlanItem, stateKey } from './plan.js';
+import {
+  applyCost,
+  buildPlan,
+  inspectPlan,
+  normalizeScopes,
+  type Plan,
+  type PlanItem,
+  stateKey,
+} from './plan.js';
 import { ScopeRules } from './rules.js';
 
 export interface RateLimiterOptions {
@@ -53,7 +61,11 @@ export class RateLimiter {
   readonly backend: Backend;
   readonly #store: LimitStore;
   readonly #groups = new Map<string, Group>();
-  readonly #plans = new Map<string, Plan>();
+  /** Plans of single scopes, and of scope lists (see {@link listKey}). */
+  readonly #plans = new Map<string, CachedPlan>();
+  readonly #listPlans = new Map<string, CachedPlan>();
+  readonly #scopeItems = new Map<string, ScopeItems>();
+  #rulesVersion = -1;
 
   constructor(options: RateLimiterOptions = {}) {
     if (options === null || typeof options !== 'object') {
@@ -73,7 +85,6 @@ export class RateLimiter {
   /** Sets or replaces the rules of a scope pattern at run time. Existing usage is kept per rule name. */
   define(pattern: string, rules: Rule | readonly Rule[]): void {
     this.rules.define(pattern, rules);
-    this.#plans.clear();
   }
 
   /** Decides now and charges if allowed. Never waits. */
@@ -328,19 +339,101 @@ export class RateLimiter {
     this.#wakeAll();
   }
 
-  /** Resolves a request to its plan; plans of single-scope, default-cost requests are cached. */
+  /**
+   * Resolves a request to its plan. The cost-free plan of a scope list (rules resolved, state keys built)
+   * is cached, and so is the whole plan of a default-cost request; the cache follows rule changes.
+   */
   #plan(request: LimitRequest): Plan {
-    if (typeof request?.scopes === 'string' && request.cost === undefined && request.costs === undefined) {
-      let plan = this.#plans.get(request.scopes);
-      if (!plan) {
-        plan = buildPlan(request, this.rules);
-        if (this.#plans.size >= 10_000) this.#plans.clear();
-        this.#plans.set(request.scopes, plan);
+    if (request !== null && typeof request === 'object') {
+      const scopes = request.scopes;
+      let entry: CachedPlan | undefined;
+      if (typeof scopes === 'string') {
+        if (scopes.length > 0) entry = this.#cached(this.#plans, scopes, scopes);
+      } else if (Array.isArray(scopes)) {
+        const key = listKey(scopes);
+        if (key !== undefined)
+          entry = this.#cached(key === scopes[0] ? this.#plans : this.#listPlans, key, scopes);
       }
-      return plan;
+      if (entry) {
+        if (request.cost === undefined && request.costs === undefined) return entry;
+        return applyCost(entry.template, request);
+      }
     }
     return buildPlan(request, this.rules);
   }
+
+  #cached(map: Map<string, CachedPlan>, key: string, scopes: string | readonly string[]): CachedPlan {
+    if (this.#rulesVersion !== this.rules.version) {
+      this.#plans.clear();
+      this.#listPlans.clear();
+      this.#scopeItems.clear();
+      this.#rulesVersion = this.rules.version;
+    }
+    let entry = map.get(key);
+    if (!entry) {
+      // A private copy: the caller may reuse or change its array afterwards.
+      const list = typeof scopes === 'string' ? [scopes] : normalizeScopes([...scopes]);
+      const items: PlanItem[] = [];
+      const plain: PlanItem[] = [];
+      for (const scope of list) {
+        const cached = this.#itemsOf(scope);
+        items.push(...cached.items);
+        plain.push(...cached.plain);
+      }
+      entry = { scopes: list, items: plain, template: { scopes: list, items } };
+      if (map.size >= PLAN_CACHE_SIZE) map.clear();
+      map.set(key, entry);
+    }
+    return entry;
+  }
+
+  /**
+   * The items of one scope, shared by every cached plan that passes through it: a scope common to many
+   * plans (`global`) then has one set of items and state keys, which stay in CPU caches and let the store
+   * find its states by identical key strings.
+   */
+  #itemsOf(scope: string): ScopeItems {
+    let cached = this.#scopeItems.get(scope);
+    if (!cached) {
+      const template = inspectPlan([scope], this.rules);
+      cached = { items: template.items, plain: applyCost(template, { scopes: scope }).items };
+      if (this.#scopeItems.size >= PLAN_CACHE_SIZE) this.#scopeItems.clear();
+      this.#scopeItems.set(scope, cached);
+    }
+    return cached;
+  }
+}
+
+/** Plans kept per cache (single scopes and scope lists each); a full cache starts over. */
+const PLAN_CACHE_SIZE = 10_000;
+
+/** The plan of a request without `cost` or `costs` (one object: one memory load less per decision). */
+interface CachedPlan extends Plan {
+  /** Every rule item of the scopes at cost 0, for requests with a cost. */
+  readonly template: Plan;
+}
+
+interface ScopeItems {
+  /** Every rule item of the scope at cost 0. */
+  readonly items: readonly PlanItem[];
+  /** Its items at the default cost (one request). */
+  readonly plain: readonly PlanItem[];
+}
+
+/**
+ * The cache key of a scope list: its single scope, or its scopes joined by NUL. `undefined` (do not cache)
+ * when the list is empty or holds anything but non-empty strings free of NUL, which keeps keys unambiguous.
+ */
+function listKey(scopes: readonly unknown[]): string | undefined {
+  const length = scopes.length;
+  if (length === 0) return undefined;
+  for (let i = 0; i < length; i++) {
+    const scope = scopes[i];
+    if (typeof scope !== 'string' || scope.length === 0 || (length > 1 && scope.includes('\u0000'))) {
+      return undefined;
+    }
+  }
+  return length === 1 ? (scopes[0] as string) : scopes.join('\u0000');
 }
 
 function abortError(signal: AbortSignal): Error {

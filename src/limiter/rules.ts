@@ -71,7 +71,13 @@ export class ScopeRules {
   readonly #exact = new Map<string, readonly CompiledRule[]>();
   #prefixes: Array<{ prefix: string; rules: readonly CompiledRule[] }> = [];
   readonly #cache = new Map<string, readonly CompiledRule[]>();
+  #version = 0;
   static readonly CACHE_SIZE = 10_000;
+
+  /** Changes whenever a pattern is defined or removed (lets callers cache what they derive from rules). */
+  get version(): number {
+    return this.#version;
+  }
 
   constructor(scopes: Readonly<Record<string, Rule | readonly Rule[]>> = {}, field = 'scopes') {
     if (scopes === null || typeof scopes !== 'object') {
@@ -96,11 +102,13 @@ export class ScopeRules {
       this.#exact.set(pattern, compiled);
     }
     this.#cache.clear();
+    this.#version++;
   }
 
   /** Removes a pattern's rules. */
   remove(pattern: string): boolean {
     this.#cache.clear();
+    this.#version++;
     if (pattern.endsWith('*')) {
       const before = this.#prefixes.length;
       this.#prefixes = this.#prefixes.filter((p) => p.prefix !== pattern.slice(0, -1));

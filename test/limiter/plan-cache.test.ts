@@ -1,0 +1,100 @@
+import { describe, expect, it } from 'vitest';
+import { windowStart } from '../../src/algorithms/fixed-window.js';
+import { MemoryBackend } from '../../src/backends/memory/index.js';
+import { FakeClock } from '../../src/core/clock.js';
+import { InvalidArgumentError } from '../../src/core/errors.js';
+import type { Rule } from '../../src/core/types.js';
+import { RateLimiter } from '../../src/limiter/rate-limiter.js';
+
+const START = 1_700_000_040_000;
+
+function setup(scopes: Record<string, Rule | Rule[]>) {
+  return new RateLimiter({ scopes, clock: new FakeClock(START), backend: new MemoryBackend() });
+}
+
+async function used(limiter: RateLimiter, scope: string): Promise<number> {
+  return (await limiter.stats(scope)).reduce((sum, s) => sum + s.used, 0);
+}
+
+describe('RateLimiter plan cache', () => {
+  it('follows rules changed through limiter.rules as well as define()', async () => {
+    const limiter = setup({ a: { limit: 5, window: '1s' } });
+    expect((await limiter.peek({ scopes: 'a' })).limit).toBe(5);
+    expect((await limiter.peek({ scopes: ['a', 'b'] })).limit).toBe(5);
+    limiter.rules.define('a', { limit: 2, window: '1s' });
+    expect((await limiter.peek({ scopes: 'a' })).limit).toBe(2);
+    limiter.define('b', { limit: 1, window: '1s' });
+    expect(await limiter.peek({ scopes: ['a', 'b'] })).toMatchObject({ allowed: true, limit: 1 });
+    limiter.rules.remove('b');
+    expect(await limiter.peek({ scopes: ['a', 'b'] })).toMatchObject({ allowed: true, limit: 2 });
+  });
+
+  it('keeps its own copy of a scope list the caller changes afterwards', async () => {
+    const limiter = setup({ a: { limit: 10, window: '1s' }, b: { limit: 10, window: '1s' } });
+    const scopes = ['a', 'b'];
+    await limiter.tryAcquire({ scopes });
+    scopes[1] = 'c';
+    await limiter.tryAcquire({ scopes: ['a', 'b'] });
+    expect(await used(limiter, 'a')).toBe(2);
+    expect(await used(limiter, 'b')).toBe(2);
+  });
+
+  it('never confuses a scope containing NUL with a list of scopes', async () => {
+    const limiter = setup({ '*': { limit: 10, window: '1s' } });
+    await limiter.tryAcquire({ scopes: ['x', 'y'] });
+    await limiter.tryAcquire({ scopes: ['x\u0000y'] });
+    await limiter.tryAcquire({ scopes: ['x\u0000y', 'z'] });
+    expect(await used(limiter, 'x')).toBe(1);
+    expect(await used(limiter, 'y')).toBe(1);
+    expect(await used(limiter, 'x\u0000y')).toBe(2);
+    expect(await used(limiter, 'z')).toBe(1);
+  });
+
+  it('charges a scope named twice once, and a single-element list like the scope itself', async () => {
+    const limiter = setup({ a: { limit: 10, window: '1s' } });
+    await limiter.tryAcquire({ scopes: ['a', 'a'] });
+    await limiter.tryAcquire({ scopes: ['a'] });
+    await limiter.tryAcquire({ scopes: 'a' });
+    expect(await used(limiter, 'a')).toBe(3);
+  });
+
+  it('applies and validates costs on cached scopes', async () => {
+    const limiter = setup({
+      m: [
+        { limit: 10, window: '1m' },
+        { limit: 1000, window: '1m', unit: 'tokens' },
+      ],
+    });
+    await limiter.tryAcquire({ scopes: 'm' });
+    await limiter.tryAcquire({ scopes: 'm', cost: { requests: 1, tokens: 300 } });
+    await limiter.tryAcquire({ scopes: 'm', cost: { tokens: 200 } });
+    const stats = await limiter.stats('m');
+    expect(stats.map((s) => s.used)).toEqual([2, 500]);
+    await expect(limiter.tryAcquire({ scopes: 'm', cost: -1 })).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(
+      limiter.tryAcquire({ scopes: ['m', 'n'], cost: { tokens: Number.NaN } }),
+    ).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(limiter.tryAcquire({ scopes: ['m', ''] })).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(limiter.tryAcquire({ scopes: [] })).rejects.toBeInstanceOf(InvalidArgumentError);
+  });
+});
+
+describe('windowStart', () => {
+  it('equals now - (now % window) for integer, fractional and negative times', () => {
+    const windows = [1, 3, 7, 1000, 60_000, 86_400_000, 0.5, 250.75, 1e-3];
+    const times = [0, 1, 999, 1000, START, START + 0.25, -5, -1000.5, 2 ** 53 - 1, 2 ** 53, 2 ** 60, 1e21];
+    for (const w of windows) {
+      for (const t of times) expect(Object.is(windowStart(t, w), t - (t % w))).toBe(true);
+    }
+    let seed = 42;
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    for (let i = 0; i < 20_000; i++) {
+      const w = 1 + Math.floor(random() * 1e7);
+      const t = Math.floor(random() * 2 ** 52);
+      expect(windowStart(t, w)).toBe(t - (t % w));
+    }
+  });
+});
