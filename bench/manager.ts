@@ -170,8 +170,9 @@ export default async function run(): Promise<BenchRow[]> {
   try {
     const mem = { ours: [] as number[], theirs: [] as number[] };
     const sql = { ours: [] as number[], theirs: [] as number[] };
-    await ratekeeper(new MemoryBackend(), 10_000); // warm-up
-    await pQueue(10_000);
+    // Warm-up: one full round of each (JIT), not counted.
+    await ratekeeper(new MemoryBackend(), N);
+    await pQueue(N);
     for (let round = 0; round < ROUNDS; round++) {
       mem.ours.push(await ratekeeper(new MemoryBackend(), N));
       mem.theirs.push(await pQueue(N));

@@ -16,7 +16,7 @@ import type {
 import { type Clock, systemClock } from '../core/clock.js';
 import { type Duration, parseDuration } from '../core/duration.js';
 import { DuplicateMessageError, InvalidArgumentError } from '../core/errors.js';
-import type { Decision, LimitRequest } from '../core/types.js';
+import type { Decision, LimitRequest, RuleStats } from '../core/types.js';
 import { inspectPlan, type Plan } from '../limiter/plan.js';
 import { RateLimiter } from '../limiter/rate-limiter.js';
 import { backoffDelay } from './backoff.js';
@@ -201,7 +201,8 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
     if (n > this.#o.maxBatchFraction * capacity) {
       return this.#drop(prepared.ids, priority, now, 'dropped-batch-too-large');
     }
-    const remaining = await this.#remaining(now);
+    const quota = this.#quota(now);
+    const { remaining } = quota instanceof Promise ? await quota : quota;
     const state =
       remaining < n ? 'exhausted' : remaining <= this.#o.lowQuotaThreshold * capacity ? 'low' : 'available';
     const sendNow = state === 'available' || (state === 'low' && priority === 'critical');
@@ -284,11 +285,10 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
 
   // ---- internals -------------------------------------------------------------------------------
 
-  async #quota(now: number): Promise<{ remaining: number; blockedMs: number }> {
-    const [stats] = await this.limiter.backend.limits.inspect(this.#quotaPlan, now);
-    return stats
-      ? { remaining: stats.remaining, blockedMs: stats.blockedMs }
-      : { remaining: this.#o.capacity, blockedMs: 0 };
+  /** The manager's own rule now (synchronously on memory and SQLite). */
+  #quota(now: number): RuleStats | Promise<RuleStats> {
+    const stats = this.limiter.backend.limits.inspect(this.#quotaPlan, now);
+    return stats instanceof Promise ? stats.then((list) => list[0]!) : stats[0]!;
   }
 
   async #remaining(now: number): Promise<number> {
@@ -296,7 +296,11 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
   }
 
   /** The limiter request of a batch: its size on the manager's quota, each scope's share on that scope. */
-  #request(scopes: readonly string[], costs: Readonly<Record<string, number>> | undefined, size: number): LimitRequest {
+  #request(
+    scopes: readonly string[],
+    costs: Readonly<Record<string, number>> | undefined,
+    size: number,
+  ): LimitRequest {
     if (scopes.length === 0) {
       let request = this.#plainRequests.get(size);
       if (!request) {
