@@ -97,6 +97,8 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
   readonly #o: ResolvedOptions<T>;
   readonly #queue: QueueStore<T>;
   readonly #quotaPlan: Plan;
+  #pendingAdds: Array<{ input: JobInput<T>; now: number; resolve(): void; reject(error: unknown): void }> =
+    [];
   /** Requests of scope-less batches by size (the limiter caches their plans). */
   readonly #plainRequests = new Map<number, LimitRequest>();
   readonly #owner = randomUUID();
@@ -327,7 +329,7 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
 
   async #enqueue(batch: PreparedBatch<T>, priority: Priority, now: number): Promise<MessageStatus> {
     try {
-      await this.#queue.add([this.#input(batch, priority)], now);
+      await this.#add(this.#input(batch, priority), now);
     } catch (error) {
       if (error instanceof DuplicateMessageError) throw error;
       return this.#drop(batch.ids, priority, now, 'dropped-failed-to-enqueue', errorText(error));
@@ -335,6 +337,43 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
     if (this.listenerCount('enqueued') > 0) this.emit('enqueued', { ids: batch.ids, priority });
     this.#more = true;
     return 'enqueued';
+  }
+
+  /**
+   * Queues one batch. Batches queued by concurrent calls in the same tick are written together, in call
+   * order, in one store call (one transaction / one script); if that write fails, each is written alone so
+   * that every caller gets its own answer.
+   */
+  #add(input: JobInput<T>, now: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.#pendingAdds.push({ input, now, resolve, reject });
+      if (this.#pendingAdds.length === 1) queueMicrotask(() => void this.#writeAdds());
+    });
+  }
+
+  async #writeAdds(): Promise<void> {
+    const pending = this.#pendingAdds;
+    this.#pendingAdds = [];
+    if (pending.length > 1) {
+      try {
+        await this.#queue.add(
+          pending.map((p) => p.input),
+          pending[0]!.now,
+        );
+        for (const p of pending) p.resolve();
+        return;
+      } catch {
+        // One bad batch (a duplicate id, a payload the store cannot keep): write them one by one.
+      }
+    }
+    for (const p of pending) {
+      try {
+        await this.#queue.add([p.input], p.now);
+        p.resolve();
+      } catch (error) {
+        p.reject(error);
+      }
+    }
   }
 
   async #drop(
