@@ -101,6 +101,31 @@ describe('RateLimitManager persistence on SQLite', () => {
     await backend.close();
   });
 
+  it('concurrent offers are written together, yet a bad one fails alone', async () => {
+    const clock = new FakeClock(T0);
+    const { backend, manager } = make(join(dir, 'concurrent.db'), clock, async () => {});
+    for (let i = 0; i < 10; i++) await manager.sendOrEnqueue([{ id: `x${i}`, payload: i }], 'critical');
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    const results = await Promise.allSettled([
+      manager.sendOrEnqueue([{ id: 'a', payload: 1 }], 'normal'),
+      manager.sendOrEnqueue([{ id: 'bad', payload: cyclic }], 'normal'),
+      manager.sendOrEnqueue([{ id: 'b', payload: 2 }], 'normal'),
+      manager.sendOrEnqueue([{ id: 'a', payload: 3 }], 'critical'),
+      manager.sendOrEnqueue([{ id: 'c', payload: 4 }], 'critical'),
+    ]);
+    expect(results.map((r) => (r.status === 'fulfilled' ? r.value : (r.reason as Error).name))).toEqual([
+      'enqueued',
+      'dropped-failed-to-enqueue',
+      'enqueued',
+      'DuplicateMessageError',
+      'enqueued',
+    ]);
+    expect((await manager.stats()).queued).toEqual({ critical: 1, normal: 2, optional: 0 });
+    expect((await manager.getMessageRecord('a'))?.priority).toBe('normal');
+    await backend.close();
+  });
+
   it('prunes statuses of finished messages after the retention', async () => {
     const clock = new FakeClock(T0);
     const backend = new MemoryBackend();
