@@ -31,9 +31,8 @@ export const slidingWindow: Algorithm = {
     if (cost > rule.capacity) return Number.POSITIVE_INFINITY;
     if (cost <= 0) return 0;
     if (!state || state.length === 0) return 0;
-    const first = firstLive(state, now, rule);
-    let used = 0;
-    for (let i = first; i < state.length; i += 2) used += state[i + 1]!;
+    const used = liveUsage(state, now, rule);
+    const first = memo.first;
     let excess = used + cost - rule.limit;
     if (excess <= 0) return 0;
     for (let i = first; i < state.length; i += 2) {
@@ -46,9 +45,7 @@ export const slidingWindow: Algorithm = {
 
   remaining(state, now, rule) {
     if (!state || state.length === 0) return rule.limit;
-    let used = 0;
-    for (let i = firstLive(state, now, rule); i < state.length; i += 2) used += state[i + 1]!;
-    return Math.max(0, rule.limit - used);
+    return Math.max(0, rule.limit - liveUsage(state, now, rule));
   },
 
   charge(state, now, cost, rule) {
@@ -57,7 +54,7 @@ export const slidingWindow: Algorithm = {
 
   adjust(state, now, delta, rule): RuleState {
     const bucket = Math.floor(now / rule.step);
-    const first = state ? firstLive(state, now, rule) : 0;
+    const first = !state ? 0 : memo.hits(state, now, rule) ? memo.first : firstLive(state, now, rule);
     const next: number[] = state ? state.slice(first) : [];
     if (delta >= 0) {
       const last = next.length - 2;
@@ -82,6 +79,37 @@ export const slidingWindow: Algorithm = {
     return (state[state.length - 2]! + 1) * rule.step + rule.windowMs;
   },
 };
+
+/**
+ * The live usage of the last state examined, and where its live pairs start. States are immutable (see
+ * {@link Algorithm}) and a decision asks `remaining`, then `wait`, then `charge` of one state at one time:
+ * remembering the last sum saves two passes over up to ~201 pairs. It is keyed by the identity of the
+ * state and the rule and by the time, so it answers exactly what the passes would.
+ */
+const memo = {
+  state: undefined as RuleState | undefined,
+  now: Number.NaN,
+  rule: undefined as CompiledRule | undefined,
+  first: 0,
+  used: 0,
+  hits(state: RuleState, now: number, rule: CompiledRule): boolean {
+    return state === this.state && now === this.now && rule === this.rule;
+  },
+};
+
+/** Units counted at `now` (summed oldest first); leaves the index of the first live pair in `memo.first`. */
+function liveUsage(state: RuleState, now: number, rule: CompiledRule): number {
+  if (memo.hits(state, now, rule)) return memo.used;
+  const first = firstLive(state, now, rule);
+  let used = 0;
+  for (let i = first; i < state.length; i += 2) used += state[i + 1]!;
+  memo.state = state;
+  memo.now = now;
+  memo.rule = rule;
+  memo.first = first;
+  memo.used = used;
+  return used;
+}
 
 /** Index of the first pair still counted at `now`. */
 function firstLive(state: RuleState, now: number, rule: CompiledRule): number {
