@@ -16,8 +16,8 @@ export function compileRule(rule: Rule, field = 'rule'): CompiledRule {
   if (!ALGORITHMS.includes(algorithm)) {
     throw new InvalidArgumentError(`${field}.algorithm`, `one of ${ALGORITHMS.join(', ')}`, algorithm);
   }
-  if (typeof unit !== 'string' || unit.length === 0) {
-    throw new InvalidArgumentError(`${field}.unit`, 'a non-empty string', unit);
+  if (typeof unit !== 'string' || unit.length === 0 || unit.includes('|')) {
+    throw new InvalidArgumentError(`${field}.unit`, "a non-empty string without '|'", unit);
   }
   let capacity = limit;
   let step = slidingStep(windowMs);
@@ -38,8 +38,9 @@ export function compileRule(rule: Rule, field = 'rule'): CompiledRule {
     );
   }
   const name = rule.name ?? `${unit}/${windowMs}ms`;
-  if (typeof name !== 'string' || name.length === 0) {
-    throw new InvalidArgumentError(`${field}.name`, 'a non-empty string', name);
+  // State keys are `${scope}|${name}`: a name without '|' keeps every (scope, rule) key distinct.
+  if (typeof name !== 'string' || name.length === 0 || name.includes('|')) {
+    throw new InvalidArgumentError(`${field}.name`, "a non-empty string without '|'", name);
   }
   return Object.freeze({ name, algorithm, unit, limit, windowMs, capacity, step });
 }

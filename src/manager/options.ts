@@ -175,7 +175,13 @@ export function prepareBatch<T>(batch: unknown, extraScopes: readonly string[]):
       if (typeof id !== 'string' || id.length === 0) {
         throw new InvalidArgumentError('batch[0].id', 'a non-empty string', id);
       }
-      return { messages: [{ id, payload: message.payload }], ids: [id], scopes: NO_SCOPES, costs: NO_COSTS, lane: '' };
+      return {
+        messages: [{ id, payload: message.payload }],
+        ids: [id],
+        scopes: NO_SCOPES,
+        costs: NO_COSTS,
+        lane: '',
+      };
     }
   }
   const messages: Array<QueuedMessage<T>> = new Array(batch.length);
