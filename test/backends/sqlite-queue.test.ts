@@ -244,7 +244,7 @@ describe('SqliteQueueStore', () => {
           }
         },
       ),
-      { numRuns: 150 },
+      { numRuns: Number(process.env.RK_FC_RUNS ?? 150) },
     );
     // The sequences really exercise the store (not only refusals and empty answers).
     expect(hits.claim).toBeGreaterThan(100);

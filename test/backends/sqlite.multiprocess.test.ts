@@ -67,6 +67,15 @@ describe('SQLite shared by several processes', () => {
     expect(admitted.filter((n) => n > 0).length).toBeGreaterThan(1);
   }, 60_000);
 
+  it('the same with two scopes per request (one transaction per decision): exactly 1000', async () => {
+    const path = join(dir, 'limits-multi.sqlite');
+    const workers = Array.from({ length: 4 }, () =>
+      start('sqlite-limiter-worker.ts', [path, '1000', 'multi']),
+    );
+    const results = (await runAll(workers)).map((line) => JSON.parse(line) as { admitted: number });
+    expect(results.reduce((sum, r) => sum + r.admitted, 0)).toBe(1000);
+  }, 60_000);
+
   it('3 processes claiming from one queue never lease the same job twice', async () => {
     const path = join(dir, 'queue.sqlite');
     const backend = new SqliteBackend({ path });

@@ -143,7 +143,8 @@ export class QueueStatements {
       `INSERT INTO rk_record (queue, id, status, priority, attempts, last_error, created_at, updated_at,
          delivered_at, job_id) VALUES (?, ?, ?, ?, 0, ?, ?, ?, NULL, NULL)
        ON CONFLICT (queue, id) DO UPDATE SET status = excluded.status, priority = excluded.priority,
-         last_error = excluded.last_error, updated_at = excluded.updated_at, delivered_at = NULL`,
+         last_error = excluded.last_error, updated_at = excluded.updated_at, delivered_at = NULL
+         WHERE job_id IS NULL`,
     );
     this.setStatus = db.prepare(
       `UPDATE rk_record SET status = ?, updated_at = ?, attempts = ?, last_error = ?

@@ -13,8 +13,10 @@ const MIGRATIONS: readonly string[] = [
   CREATE TABLE rk_limit_state (
     key TEXT PRIMARY KEY,
     scope TEXT NOT NULL,
-    state TEXT NOT NULL,
-    idle_at REAL NOT NULL
+    state BLOB NOT NULL, -- float64 little-endian numbers (see state-codec.ts); empty = never used
+    idle_at REAL NOT NULL,
+    -- A copy of the scope's block (rk_limit_block is the reference), so that a decision reads one row.
+    blocked_until REAL NOT NULL DEFAULT 0
   ) WITHOUT ROWID;
 
   CREATE TABLE rk_limit_block (
