@@ -216,7 +216,7 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
     if (
       this.#stopping ||
       this.#inFlight.size >= this.#o.concurrency ||
-      (await this.#queue.hasClaimable(priority, now))
+      (await this.#olderWaiting(priority, now))
     ) {
       return this.#enqueue(prepared, priority, now);
     }
@@ -237,7 +237,7 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
         until: now + this.#o.leaseMs,
       })) as [Job<T>];
     } catch (error) {
-      await this.#refund(prepared);
+      await this.#refund(prepared).catch((e: unknown) => this.#fault(e));
       if (error instanceof DuplicateMessageError) throw error;
       return this.#drop(prepared.ids, priority, now, 'dropped-failed-to-enqueue', errorText(error));
     }
@@ -318,6 +318,19 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
 
   #input(batch: PreparedBatch<T>, priority: Priority): JobInput<T> {
     return { priority, lane: batch.lane, scopes: batch.scopes, costs: batch.costs, messages: batch.messages };
+  }
+
+  /**
+   * Whether queued messages of this priority or a more urgent one could go first. When the queue cannot
+   * tell (its store is unreachable), assume they could: the batch is then queued, or answered
+   * `dropped-failed-to-enqueue` if the queue write fails too, instead of rejecting the offer.
+   */
+  async #olderWaiting(priority: Priority, now: number): Promise<boolean> {
+    try {
+      return await this.#queue.hasClaimable(priority, now);
+    } catch {
+      return true;
+    }
   }
 
   /** Gives back the quota charged for a batch that could not be recorded. */
