@@ -59,8 +59,8 @@ const MIGRATIONS: readonly string[] = [
   );
   -- Claim order and stats (covering: due time, size and attempts are read from the index alone).
   CREATE INDEX rk_job_claim ON rk_job (queue, state, priority, seq, not_before, size, attempts);
-  -- Holding and releasing a lane.
-  CREATE INDEX rk_job_lane ON rk_job (queue, lane, state);
+  -- Holding and releasing a lane (state is left out so that leasing and completing never touch it).
+  CREATE INDEX rk_job_lane ON rk_job (queue, lane);
 
   CREATE TABLE rk_lane_hold (
     queue INTEGER NOT NULL,
