@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisBackend } from '../../src/backends/redis/index.js';
 import type { Rule } from '../../src/core/types.js';
 import { RateLimiter } from '../../src/limiter/rate-limiter.js';
-import { deletePrefix, REDIS_URL, skipRedis, uniquePrefix, waitFor } from '../helpers/redis.js';
+import { deletePrefixes, REDIS_URL, skipRedis, uniquePrefix, waitFor } from '../helpers/redis.js';
 
 const skip = await skipRedis('Redis multi-process tests');
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -66,7 +66,7 @@ describe.skipIf(skip)('RedisBackend across real processes', () => {
     admin = new Redis(REDIS_URL);
   });
   afterAll(async () => {
-    for (const prefix of prefixes) await deletePrefix(admin, prefix);
+    await deletePrefixes(admin, prefixes);
     admin.disconnect();
   });
 

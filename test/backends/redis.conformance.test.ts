@@ -4,7 +4,7 @@ import { RedisBackend } from '../../src/backends/redis/index.js';
 import { describeLimitStoreConformance } from '../conformance/limit-store.js';
 import { describeQueueStoreConformance } from '../conformance/queue-store.js';
 import {
-  deletePrefix,
+  deletePrefixes,
   hasBinary,
   IN_CI,
   REDIS_URL,
@@ -22,7 +22,7 @@ describe.skipIf(skip)('RedisBackend on a single Redis', () => {
     admin = new Redis(REDIS_URL);
   });
   afterAll(async () => {
-    for (const prefix of prefixes) await deletePrefix(admin, prefix);
+    await deletePrefixes(admin, prefixes);
     admin.disconnect();
   });
   /** A fresh namespace per test: tests never see each other's keys. */

@@ -5,7 +5,7 @@ import { FakeClock } from '../../src/core/clock.js';
 import { isRateKeeperError } from '../../src/core/errors.js';
 import { RateLimiter } from '../../src/limiter/rate-limiter.js';
 import {
-  deletePrefix,
+  deletePrefixes,
   hasBinary,
   REDIS_URL,
   RedisServer,
@@ -39,7 +39,7 @@ describe.skipIf(skip)('RedisBackend', () => {
   });
 
   afterAll(async () => {
-    for (const prefix of prefixes) await deletePrefix(admin, prefix);
+    await deletePrefixes(admin, prefixes);
     admin.disconnect();
     await server?.stop();
   });

@@ -62,11 +62,22 @@ export function uniquePrefix(tag = 'test'): string {
 
 /** Deletes every key whose name contains `{prefix` (the limit namespace and its queues). */
 export async function deletePrefix(client: Redis, prefix: string): Promise<void> {
+  await deletePrefixes(client, [prefix]);
+}
+
+/** Deletes the keys of many namespaces (and their queues) in one SCAN of the keyspace. */
+export async function deletePrefixes(client: Redis, prefixes: readonly string[]): Promise<void> {
+  if (prefixes.length === 0) return;
+  const wanted = new Set(prefixes);
   let cursor = '0';
   do {
-    const [next, keys] = await client.scan(cursor, 'MATCH', `*{${prefix}*`, 'COUNT', 1000);
+    const [next, keys] = await client.scan(cursor, 'MATCH', '*{rkt:*', 'COUNT', 5000);
     cursor = next;
-    if (keys.length > 0) await client.unlink(...keys);
+    const mine = keys.filter((key) => {
+      const tag = /\{([^}]*)\}/.exec(key)?.[1] ?? '';
+      return wanted.has(tag) || wanted.has(tag.split(':q:')[0]!);
+    });
+    if (mine.length > 0) await client.unlink(...mine);
   } while (cursor !== '0');
 }
 

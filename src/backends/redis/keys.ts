@@ -7,6 +7,7 @@ import { InvalidArgumentError } from '../../core/errors.js';
  *
  * - `{prefix}:l:blocks`              sorted set, scope → blocked until (ms)
  * - `{prefix}:l:s:<scope>`           hash, rule name → state
+ * - `{prefix}:l:w:<n>:<scope>:<rule>` list, the sub-window log of a sliding-window rule (n = scope length)
  * - `{prefix:q:<name>}:<suffix>`     queue keys (see queue-store.ts)
  */
 export function validatePrefix(prefix: unknown, field = 'prefix'): string {
@@ -17,6 +18,8 @@ export function validatePrefix(prefix: unknown, field = 'prefix'): string {
 }
 
 export class LimitKeys {
+  /** `{prefix}:l:`, from which the scripts derive every limit key (ARGV[1] of every limit script). */
+  readonly base: string;
   /** The sorted set of blocks; also the routing key of every limit script. */
   readonly blocks: string;
   /** Prefix of the state hashes: `{prefix}:l:s:` followed by the scope. */
@@ -26,6 +29,7 @@ export class LimitKeys {
 
   constructor(prefix: string) {
     const tag = `{${prefix}}`;
+    this.base = `${tag}:l:`;
     this.blocks = `${tag}:l:blocks`;
     this.statePrefix = `${tag}:l:s:`;
     this.pattern = `${globEscape(tag)}:l:*`;

@@ -83,30 +83,27 @@ export class RedisLimitStore implements LimitStore {
 
   async adjust(items: readonly PlanItem[], now: number): Promise<void> {
     if (items.length === 0) return;
-    const keys = [this.#keys.blocks];
-    const index = new Map<string, number>();
-    const args: Arg[] = [this.#options.graceMs, now, items.length];
+    const args: Arg[] = [this.#keys.base, this.#options.graceMs, now, items.length];
     for (const item of items) {
-      args.push(keyIndex(keys, index, this.#keys.state(item.scope)), item.rule.name);
-      pushRule(args, item.rule);
-      args.push(item.cost);
+      const r = item.rule;
+      args.push(
+        item.scope,
+        r.name,
+        `${ALGORITHM_CODE[r.algorithm]},${r.limit},${r.windowMs},${r.capacity},${r.step},${item.cost}`,
+      );
     }
-    await this.#call('limit-adjust.v1', keys, args);
+    await this.#call('limit-adjust.v1', [this.#keys.blocks], args);
   }
 
   async block(scopes: readonly string[], until: number): Promise<void> {
     if (scopes.length === 0) return;
-    await this.#call('limit-block.v1', [this.#keys.blocks], [until, ...scopes]);
+    await this.#call('limit-block.v1', [this.#keys.blocks], [this.#keys.base, until, ...scopes]);
   }
 
   async inspect(plan: Plan, now: number): Promise<RuleStats[]> {
-    const keys = [this.#keys.blocks];
-    const index = new Map<string, number>();
-    const args: Arg[] = [plan.scopes.length, ...plan.scopes];
-    for (const item of plan.items) {
-      args.push(keyIndex(keys, index, this.#keys.state(item.scope)), item.rule.name);
-    }
-    const reply = (await this.#call('limit-inspect.v1', keys, args)) as Array<string | null>;
+    const args: Arg[] = [this.#keys.base, plan.scopes.length, ...plan.scopes];
+    for (const item of plan.items) args.push(item.scope, item.rule.name);
+    const reply = (await this.#call('limit-inspect.v1', [this.#keys.blocks], args)) as Array<string | null>;
     const blocks = new Map<string, number>();
     plan.scopes.forEach((scope, i) => {
       const until = Number(reply[i]);
@@ -118,9 +115,13 @@ export class RedisLimitStore implements LimitStore {
 
   async reset(scope?: string): Promise<void> {
     if (scope === undefined) {
-      await this.#call('limit-reset.v1', [this.#keys.blocks], ['all', this.#keys.pattern]);
+      await this.#call('limit-reset.v1', [this.#keys.blocks], [this.#keys.base, 'all', this.#keys.pattern]);
     } else {
-      await this.#call('limit-reset.v1', [this.#keys.blocks, this.#keys.state(scope)], ['scope', scope]);
+      await this.#call(
+        'limit-reset.v1',
+        [this.#keys.blocks, this.#keys.state(scope)],
+        [this.#keys.base, 'scope', scope],
+      );
     }
   }
 
@@ -167,18 +168,27 @@ export class RedisLimitStore implements LimitStore {
     requests: ReadonlyArray<{ plans: readonly Plan[]; now: number }>,
   ): Promise<Decision[]> {
     const rules = new Set<CompiledRule>();
+    const shapes = new Map<string, number>();
     const body: Arg[] = [];
     const plans: Plan[] = [];
     for (const { plans: group, now } of requests) {
       for (const plan of group) {
         const encoded = this.#encode(plan);
-        for (const rule of encoded.rules) rules.add(rule);
+        let shape = shapes.get(encoded.numbers);
+        if (shape === undefined) {
+          shape = shapes.size + 1;
+          shapes.set(encoded.numbers, shape);
+          for (const rule of encoded.rules) rules.add(rule);
+        }
         plans.push(plan);
-        body.push(`${now},${encoded.numbers}`, ...plan.scopes);
+        body.push(shape, now);
+        for (const scope of plan.scopes) body.push(scope);
       }
     }
-    const args: Arg[] = [this.#keys.statePrefix, this.#options.graceMs, rules.size];
+    const args: Arg[] = [this.#keys.base, this.#options.graceMs, rules.size];
     for (const rule of rules) args.push(this.#ruleArg(rule), rule.name);
+    args.push(shapes.size);
+    for (const numbers of shapes.keys()) args.push(numbers);
     args.push(plans.length);
     for (const arg of body) args.push(arg);
     const reply = (await this.#call(name, [this.#keys.blocks], args)) as Array<number | string>;
@@ -229,21 +239,6 @@ export class RedisLimitStore implements LimitStore {
   }
 }
 
-/** 1-based index of `key` in `keys` (Lua's KEYS), adding it on first use. */
-function keyIndex(keys: string[], index: Map<string, number>, key: string): number {
-  let i = index.get(key);
-  if (i === undefined) {
-    keys.push(key);
-    i = keys.length;
-    index.set(key, i);
-  }
-  return i;
-}
-
-function pushRule(args: Arg[], rule: CompiledRule): void {
-  args.push(ALGORITHM_CODE[rule.algorithm], rule.limit, rule.windowMs, rule.capacity, rule.step);
-}
-
 /** A reply number: an integer as is, anything else printed by Lua's %.17g (`inf`, `-inf` included). */
 function num(value: number | string | null | undefined): number {
   if (typeof value === 'number') return value;
@@ -252,9 +247,10 @@ function num(value: number | string | null | undefined): number {
   return Number(value);
 }
 
+/** A state as returned by limit-inspect: the algorithm's numbers, comma-joined. */
 function parseState(text: string | null | undefined): RuleState | undefined {
   if (text === null || text === undefined) return undefined;
-  return text.split(',').map(num);
+  return text === '' ? [] : text.split(',').map(num);
 }
 
 /**

@@ -3,23 +3,26 @@
 -- before it, exactly as if they had been sent one by one.
 --
 -- KEYS[1]      {ns}:l:blocks         sorted set: scope -> blocked until (ms)
--- ARGV[1]      state key prefix {ns}:l:s: ; the hash {ns}:l:s:<scope> maps rule name -> state
---              (comma-joined %.17g numbers). Same hash tag as KEYS[1]: same slot.
+-- ARGV[1]      the namespace's key prefix {ns}:l: ; the scripts derive from it, in the same slot,
+--              {ns}:l:s:<scope> (hash: rule name -> state) and the logs of sliding windows
+--              (see the library header)
 -- ARGV[2]      grace ms added to every key's TTL past its idle time
 -- ARGV[3]      number of rules R, then R pairs: "id,algorithm 1|2|3,limit,windowMs,capacity,step", name
--- then         number of requests N, then N requests: "now,nScopes,nItems,(scopeIndex,ruleId,cost)*",
---              followed by the request's nScopes scopes (scopeIndex is 1-based among them)
+-- then         number of plan shapes P, then P strings "nScopes,nItems,(scopeIndex,ruleId,cost)*"
+--              (scopeIndex: 1-based among the request's scopes)
+-- then         number of requests N, then N requests: shape index (1-based), now, the shape's nScopes scopes
 -- Returns      6 values per request: allowed (1|0), retryAfterMs, remaining, limit, kind (0 none, 1 item,
 --              2 scope), index (0-based); integral values as integers, others as %.17g strings
-local state_prefix = ARGV[1]
 local grace = tonumber(ARGV[2])
 local rules, p = read_rules(3)
+local shapes
+shapes, p = read_shapes(p, rules)
 local n = tonumber(ARGV[p])
 p = p + 1
 local requests = {}
 local min_now = INF
 for i = 1, n do
-  requests[i], p = read_request(p, rules, state_prefix)
+  requests[i], p = read_request(p, shapes)
   if requests[i].now < min_now then min_now = requests[i].now end
 end
 -- Forget blocks that ended for every request of the batch (bounded memory).

@@ -2,18 +2,24 @@
 --
 -- KEYS[1]      {ns}:l:blocks         sorted set: scope -> blocked until (ms)
 -- KEYS[2]      {ns}:l:s:<scope>      the scope's state hash (one-scope reset only)
--- ARGV[1]      'scope' or 'all'
--- ARGV[2]      scope: the scope name; all: a SCAN pattern matching every state hash of the namespace
+-- ARGV[1]      the namespace's key prefix {ns}:l: (see the library header for the keys derived from it)
+-- ARGV[2]      'scope' or 'all'
+-- ARGV[3]      scope: the scope name; all: a SCAN pattern matching every limit key of the namespace
 -- Returns      the number of keys deleted
 -- A whole-namespace reset scans the namespace's node: it is meant for tests and operators, not hot paths.
-if ARGV[1] == 'scope' then
-  redis.call('ZREM', KEYS[1], ARGV[2])
-  return redis.call('DEL', KEYS[2])
+if ARGV[2] == 'scope' then
+  local scope = ARGV[3]
+  redis.call('ZREM', KEYS[1], scope)
+  local deleted = 0
+  for _, rule in ipairs(redis.call('HKEYS', KEYS[2])) do
+    deleted = deleted + redis.call('DEL', log_key(scope, rule))
+  end
+  return deleted + redis.call('DEL', KEYS[2])
 end
 local deleted = redis.call('DEL', KEYS[1])
 local cursor = '0'
 repeat
-  local page = redis.call('SCAN', cursor, 'MATCH', ARGV[2], 'COUNT', 1000)
+  local page = redis.call('SCAN', cursor, 'MATCH', ARGV[3], 'COUNT', 1000)
   cursor = page[1]
   for _, key in ipairs(page[2]) do deleted = deleted + redis.call('DEL', key) end
 until cursor == '0'

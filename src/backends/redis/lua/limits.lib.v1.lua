@@ -2,9 +2,16 @@
 -- Mirrors src/algorithms/*.ts and src/limiter/evaluate.ts operation for operation, in the same
 -- floating-point order, so Redis decides exactly like the memory backend.
 --
--- Rule state is stored in one hash per scope ({ns}:l:s:<scope>, field = rule name) as the
--- comma-joined numbers of the algorithm's state, each printed with %.17g so doubles round-trip.
--- Blocks live in one sorted set per namespace ({ns}:l:blocks, member = scope, score = until).
+-- Keys (ARGV[1] of every limit script is the namespace's key prefix {ns}:l: ; all share one hash tag):
+--   {ns}:l:blocks                     sorted set, scope -> blocked until (ms)
+--   {ns}:l:s:<scope>                  hash, rule name -> state
+--   {ns}:l:w:<#scope>:<scope>:<rule>  list, the sub-window log of a sliding-window rule ("b,u" items)
+-- Token bucket and fixed window states are their numbers, comma-joined, each printed with %.17g so
+-- doubles round-trip. A sliding-window state is "i<total>,<count>,<last b>,<last u>,<first b>,<first u>|"
+-- when every usage is an integer: the log itself is in the list, so a decision touches O(1) small
+-- values instead of reading and rewriting the whole log (total is the exact sum of the log; integer sums
+-- are exact in any order, so results equal the in-order sums of src/algorithms/sliding-window.ts).
+-- Otherwise (fractional usage) it is "f|b0,u0,b1,u1,…" and handled exactly like the TypeScript arrays.
 
 local INF = math.huge
 
@@ -25,15 +32,32 @@ local function ms_until(at, now)
   return wait
 end
 
-local function parse_state(s)
-  if not s then return nil end
+local function parse_numbers(s)
   local out = {}
   for part in string.gmatch(s, '[^,]+') do out[#out + 1] = tonumber(part) end
   return out
 end
 
+local function is_integer(x)
+  return x == math.floor(x) and x > -9007199254740992 and x < 9007199254740992
+end
+
+-- A number for the reply: integral values as Lua numbers (Redis sends them as exact integers),
+-- anything else (fractions, infinities) as a %.17g string.
+local function out_num(x)
+  if is_integer(x) then return x end
+  return fmt(x)
+end
+
+local STATE_KEY = ARGV[1] .. 's:'
+local LOG_KEY = ARGV[1] .. 'w:'
+
+local function log_key(scope, rule)
+  return LOG_KEY .. #scope .. ':' .. scope .. ':' .. rule
+end
+
 local STATE_FORMATS = { '%.17g', '%.17g,%.17g' }
-local function format_state(state)
+local function format_numbers(state)
   local n = #state
   if n == 0 then return '' end
   local f = STATE_FORMATS[n]
@@ -44,14 +68,147 @@ local function format_state(state)
   return string.format(f, unpack(state))
 end
 
--- A number for the reply: integral values as Lua numbers (Redis sends them as exact integers),
--- anything else (fractions, infinities) as a %.17g string.
-local function out_num(x)
-  if x == math.floor(x) and x > -9007199254740992 and x < 9007199254740992 then return x end
-  return fmt(x)
+-- ---------------------------------------------------------------- sliding window, list form
+-- { lazy = true, log = list key, total, count, last_b, last_u, first_b, first_u }
+
+local function pair_of(item)
+  local comma = string.find(item, ',', 1, true)
+  return tonumber(string.sub(item, 1, comma - 1)), tonumber(string.sub(item, comma + 1))
 end
 
--- rule = { alg = 1 sliding | 2 token | 3 fixed, limit, window, capacity, step }
+-- The pair at 0-based index i of the log.
+local function lz_pair(state, i)
+  if i == 0 then return state.first_b, state.first_u end
+  if i == state.count - 1 then return state.last_b, state.last_u end
+  return pair_of(redis.call('LINDEX', state.log, i))
+end
+
+-- Index of the first live pair and the usage of the dead pairs before it (firstLive, without trimming).
+local function lz_first_live(state, now, rule)
+  if state.count == 0 then return 0, 0 end
+  if (state.last_b + 1) * rule.step + rule.window <= now then return state.count, state.total end
+  local i = 0
+  local dead = 0
+  while true do
+    local b, u = lz_pair(state, i)
+    if (b + 1) * rule.step + rule.window > now then return i, dead end
+    dead = dead + u
+    i = i + 1
+  end
+end
+
+local function lz_wait(state, now, cost, rule)
+  if cost > rule.capacity then return INF end
+  if cost <= 0 then return 0 end
+  if state.count == 0 then return 0 end
+  local first, dead = lz_first_live(state, now, rule)
+  local excess = (state.total - dead) + cost - rule.limit
+  if excess <= 0 then return 0 end
+  local i = first
+  while i < state.count do
+    local items = redis.call('LRANGE', state.log, i, i + 63)
+    if #items == 0 then break end
+    for _, item in ipairs(items) do
+      local b, u = pair_of(item)
+      excess = excess - u
+      if excess <= 0 then return ms_until((b + 1) * rule.step + rule.window, now) end
+    end
+    i = i + #items
+  end
+  return ms_until((state.last_b + 1) * rule.step + rule.window, now)
+end
+
+local function lz_remaining(state, now, rule)
+  if state.count == 0 then return rule.limit end
+  local _, dead = lz_first_live(state, now, rule)
+  return math.max(0, rule.limit - (state.total - dead))
+end
+
+-- A charge (delta >= 0, an integer): trims dead pairs, then adds to the newest pair or appends one.
+-- Writes the log at once (the script is atomic); the header is written by flush().
+local function lz_add(state, now, delta, rule)
+  local bucket = math.floor(now / rule.step)
+  local first, dead = lz_first_live(state, now, rule)
+  local log = state.log
+  local st = { lazy = true, log = log, total = state.total - dead, count = state.count - first,
+    last_b = state.last_b, last_u = state.last_u, first_b = state.first_b, first_u = state.first_u }
+  if first > 0 then
+    if st.count == 0 then
+      redis.call('DEL', log)
+    else
+      redis.call('LTRIM', log, first, -1)
+      if st.count == 1 then
+        st.first_b, st.first_u = st.last_b, st.last_u
+      else
+        st.first_b, st.first_u = pair_of(redis.call('LINDEX', log, 0))
+      end
+    end
+  end
+  if st.count > 0 and st.last_b >= bucket then
+    st.last_u = st.last_u + delta
+    redis.call('LSET', log, -1, fmt(st.last_b) .. ',' .. fmt(st.last_u))
+    if st.count == 1 then st.first_u = st.last_u end
+  else
+    redis.call('RPUSH', log, fmt(bucket) .. ',' .. fmt(delta))
+    st.count = st.count + 1
+    st.last_b, st.last_u = bucket, delta
+    if st.count == 1 then st.first_b, st.first_u = bucket, delta end
+  end
+  st.total = st.total + delta
+  return st
+end
+
+-- The log as the algorithms' array (for refunds and fractional charges, which take the array path).
+local function lz_to_array(state)
+  local out = {}
+  if state.count == 0 then return out end
+  for _, item in ipairs(redis.call('LRANGE', state.log, 0, -1)) do
+    local b, u = pair_of(item)
+    out[#out + 1] = b
+    out[#out + 1] = u
+  end
+  return out
+end
+
+-- Reads a stored state: nil, an array, or a list-form sliding-window state.
+local function parse_state(raw, scope, rule_name)
+  if not raw then return nil end
+  local bar = string.find(raw, '|', 1, true)
+  if not bar then return parse_numbers(raw) end
+  if string.sub(raw, 1, 1) == 'i' then
+    local h = parse_numbers(string.sub(raw, 2, bar - 1))
+    return { lazy = true, log = log_key(scope, rule_name), total = h[1], count = h[2], last_b = h[3],
+      last_u = h[4], first_b = h[5], first_u = h[6] }
+  end
+  return parse_numbers(string.sub(raw, bar + 1))
+end
+
+local function state_empty(state)
+  if state.lazy then return state.count == 0 end
+  return #state == 0
+end
+
+-- The value to store for a non-empty state; an array sliding-window log with integer usage moves
+-- (back) into its list.
+local function format_state(state, alg, scope, rule_name)
+  if alg ~= 1 then return format_numbers(state) end
+  if not state.lazy then
+    local log = log_key(scope, rule_name)
+    redis.call('DEL', log)
+    local items = {}
+    local total = 0
+    for i = 1, #state, 2 do
+      if not is_integer(state[i + 1]) then return 'f|' .. format_numbers(state) end
+      items[#items + 1] = fmt(state[i]) .. ',' .. fmt(state[i + 1])
+      total = total + state[i + 1]
+    end
+    redis.call('RPUSH', log, unpack(items))
+    state = { lazy = true, log = log, total = total, count = #items, first_b = state[1], first_u = state[2],
+      last_b = state[#state - 1], last_u = state[#state] }
+  end
+  return string.format('i%.17g,%d,%.17g,%.17g,%.17g,%.17g|', state.total, state.count, state.last_b,
+    state.last_u, state.first_b, state.first_u)
+end
 
 -- ---------------------------------------------------------------- sliding window
 local function sw_first_live(state, now, rule)
@@ -61,6 +218,7 @@ local function sw_first_live(state, now, rule)
 end
 
 local function sw_wait(state, now, cost, rule)
+  if state and state.lazy then return lz_wait(state, now, cost, rule) end
   if cost > rule.capacity then return INF end
   if cost <= 0 then return 0 end
   if not state or #state == 0 then return 0 end
@@ -77,13 +235,20 @@ local function sw_wait(state, now, cost, rule)
 end
 
 local function sw_remaining(state, now, rule)
+  if state and state.lazy then return lz_remaining(state, now, rule) end
   if not state or #state == 0 then return rule.limit end
   local used = 0
   for i = sw_first_live(state, now, rule), #state, 2 do used = used + state[i + 1] end
   return math.max(0, rule.limit - used)
 end
 
-local function sw_adjust(state, now, delta, rule)
+local function sw_adjust(state, now, delta, rule, log)
+  if state and state.lazy then
+    if delta >= 0 and is_integer(delta) then return lz_add(state, now, delta, rule) end
+    state = lz_to_array(state)
+  elseif not state and delta >= 0 and is_integer(delta) then
+    return lz_add({ lazy = true, log = log, total = 0, count = 0 }, now, delta, rule)
+  end
   local bucket = math.floor(now / rule.step)
   local nxt = {}
   if state then
@@ -115,6 +280,10 @@ local function sw_adjust(state, now, delta, rule)
 end
 
 local function sw_idle_at(state, rule)
+  if state.lazy then
+    if state.count == 0 then return -INF end
+    return (state.last_b + 1) * rule.step + rule.window
+  end
   if #state == 0 then return -INF end
   return (state[#state - 1] + 1) * rule.step + rule.window
 end
@@ -193,10 +362,11 @@ local ALGS = {
 -- decisions sees each other's charges in order while touching each key only twice.
 local cache = {}   -- hash key -> { field -> state | false }
 local created = {} -- hash key -> true when some field was missing at load: the key may have no TTL yet
-local dirty = {}   -- list of { key, field, rule, now }
+local dirty = {}   -- list of { key, scope, field, rule, now }
 local dirty_seen = {} -- key -> field -> entry of dirty
 
-local function load_state(key, field)
+local function load_state(scope, field)
+  local key = STATE_KEY .. scope
   local fields = cache[key]
   if not fields then
     fields = {}
@@ -204,14 +374,15 @@ local function load_state(key, field)
   end
   local state = fields[field]
   if state == nil then
-    state = parse_state(redis.call('HGET', key, field)) or false
+    state = parse_state(redis.call('HGET', key, field), scope, field) or false
     fields[field] = state
     if not state then created[key] = true end
   end
   return state or nil
 end
 
-local function store_state(key, field, state, rule, now)
+local function store_state(scope, field, state, rule, now)
+  local key = STATE_KEY .. scope
   cache[key][field] = state
   local seen = dirty_seen[key]
   if not seen then
@@ -223,10 +394,16 @@ local function store_state(key, field, state, rule, now)
     entry.rule = rule
     entry.now = now
   else
-    entry = { key = key, field = field, rule = rule, now = now }
+    entry = { key = key, scope = scope, field = field, rule = rule, now = now }
     seen[field] = entry
     dirty[#dirty + 1] = entry
   end
+end
+
+-- The state after charging or adjusting (a sliding-window log needs its list key when it is created).
+local function apply(alg_fn, state, now, amount, rule, scope, field)
+  if rule.alg == 1 then return alg_fn(state, now, amount, rule, log_key(scope, field)) end
+  return alg_fn(state, now, amount, rule)
 end
 
 -- Writes every changed state; a key's TTL only ever grows, to the latest idleAt of its rules + grace.
@@ -236,19 +413,24 @@ local function flush(grace)
   for _, e in ipairs(dirty) do
     local state = cache[e.key][e.field]
     local idle = ALGS[e.rule.alg].idle_at(state, e.rule)
-    if #state == 0 or idle <= e.now then
+    if state_empty(state) or idle <= e.now then
       redis.call('HDEL', e.key, e.field)
+      if e.rule.alg == 1 then redis.call('DEL', log_key(e.scope, e.field)) end
     else
-      redis.call('HSET', e.key, e.field, format_state(state))
+      redis.call('HSET', e.key, e.field, format_state(state, e.rule.alg, e.scope, e.field))
       local ttl = math.ceil(idle - e.now) + grace
+      if ttl > 9e15 then ttl = 9e15 end
+      if e.rule.alg == 1 then
+        -- A log lives no longer than its rule's own idle time (its TTL is simply set; PEXPIRE does
+        -- nothing when the state has no log, being fractional).
+        redis.call('PEXPIRE', log_key(e.scope, e.field), string.format('%d', ttl))
+      end
       if not ttls[e.key] then order[#order + 1] = e.key end
       if not ttls[e.key] or ttls[e.key] < ttl then ttls[e.key] = ttl end
     end
   end
   for _, key in ipairs(order) do
-    local ttl = ttls[key]
-    if ttl > 9e15 then ttl = 9e15 end
-    ttl = string.format('%d', ttl)
+    local ttl = string.format('%d', ttls[key])
     -- Every write sets a TTL, so a key that had all its fields already has one: GT only ever extends it.
     -- A key that may be new has none (GT would treat it as infinite): check it first.
     if not created[key] then
@@ -286,27 +468,34 @@ local function read_rules(p)
   return rules, p
 end
 
--- A request from ARGV at position p: "now,nScopes,nItems,(scopeIndex,ruleId,cost)*", then the scopes.
--- State keys are the state prefix followed by the scope: same hash tag as KEYS[1], so same slot.
-local key_cache = {}
-local function read_request(p, rules, state_prefix)
-  local v = numbers(ARGV[p])
-  local req = { now = v[1], scopes = {}, items = {} }
-  local n_scopes = v[2]
-  for i = 1, n_scopes do req.scopes[i] = ARGV[p + i] end
-  local at = 4
-  for i = 1, v[3] do
-    local rule = rules[v[at + 1]]
-    local scope = req.scopes[v[at]]
-    local key = key_cache[scope]
-    if not key then
-      key = state_prefix .. scope
-      key_cache[scope] = key
+-- Plan shapes from ARGV at position p: count P, then P strings "nScopes,nItems,(scopeIndex,ruleId,cost)*".
+-- Requests of one shape (same rules, same costs; typically all requests of a batch) share its parse.
+local function read_shapes(p, rules)
+  local shapes = {}
+  local count = tonumber(ARGV[p])
+  p = p + 1
+  for s = 1, count do
+    local v = numbers(ARGV[p])
+    local items = {}
+    local at = 3
+    for i = 1, v[2] do
+      local rule = rules[v[at + 1]]
+      items[i] = { si = v[at], field = rule.name, rule = rule, cost = v[at + 2] }
+      at = at + 3
     end
-    req.items[i] = { key = key, field = rule.name, rule = rule, cost = v[at + 2] }
-    at = at + 3
+    shapes[s] = { n_scopes = v[1], items = items }
+    p = p + 1
   end
-  return req, p + 1 + n_scopes
+  return shapes, p
+end
+
+-- A request from ARGV at position p: shape index, now, then the shape's nScopes scopes.
+-- State keys are built from the namespace prefix and the scope: same hash tag as KEYS[1], same slot.
+local function read_request(p, shapes)
+  local shape = shapes[tonumber(ARGV[p])]
+  local scopes = {}
+  for i = 1, shape.n_scopes do scopes[i] = ARGV[p + 1 + i] end
+  return { now = tonumber(ARGV[p + 1]), scopes = scopes, items = shape.items }, p + 2 + shape.n_scopes
 end
 
 local block_cache = {}
@@ -341,10 +530,11 @@ local function decide(blocks_key, req, charge, out)
   local tight_share = INF
   local tight_remaining = INF
   local tight_limit = INF
+  local scopes = req.scopes
   for i = 1, #req.items do
     local item = req.items[i]
     local alg = ALGS[item.rule.alg]
-    local state = load_state(item.key, item.field)
+    local state = load_state(scopes[item.si], item.field)
     states[i] = state
     local remaining = alg.remaining(state, now, item.rule)
     local w = alg.wait(state, now, item.cost, item.rule)
@@ -367,8 +557,9 @@ local function decide(blocks_key, req, charge, out)
     if charge then
       for i = 1, #req.items do
         local item = req.items[i]
-        local next_state = ALGS[item.rule.alg].charge(states[i], now, item.cost, item.rule)
-        store_state(item.key, item.field, next_state, item.rule, now)
+        local scope = scopes[item.si]
+        local next_state = apply(ALGS[item.rule.alg].charge, states[i], now, item.cost, item.rule, scope, item.field)
+        store_state(scope, item.field, next_state, item.rule, now)
       end
     end
     local n = #out
