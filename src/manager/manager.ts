@@ -116,6 +116,8 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
   #nextRecover = 0;
   #nextPrune = 0;
   #drainWaiters: Array<() => void> = [];
+  /** The quota read shared by the callers of one tick, on asynchronous backends (Redis). */
+  #quotaRead: Promise<RuleStats> | undefined;
 
   constructor(options: RateLimitManagerOptions<T>) {
     super();
@@ -289,8 +291,16 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
 
   /** The manager's own rule now (synchronously on memory and SQLite). */
   #quota(now: number): RuleStats | Promise<RuleStats> {
+    if (this.#quotaRead) return this.#quotaRead;
     const stats = this.limiter.backend.limits.inspect(this.#quotaPlan, now);
-    return stats instanceof Promise ? stats.then((list) => list[0]!) : stats[0]!;
+    if (!(stats instanceof Promise)) return stats[0]!;
+    // Asynchronous backend: the reads of one tick share one round trip. No answer changes: a charge made
+    // in the same tick is sent after the read anyway (decisions are coalesced on the next tick).
+    this.#quotaRead = stats.then((list) => list[0]!);
+    process.nextTick(() => {
+      this.#quotaRead = undefined;
+    });
+    return this.#quotaRead;
   }
 
   async #remaining(now: number): Promise<number> {
@@ -519,14 +529,16 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
     const now = this.clock.now();
     await this.#housekeeping(now);
     this.#more = false;
-    // Record deliveries first: it keeps finished batches from piling up ahead of the line.
-    await this.#flush();
     const free = this.#o.concurrency - this.#inFlight.size;
     if (free <= 0) {
+      await this.#flush();
       this.#more = true;
       return;
     }
-    const { remaining, blockedMs } = await this.#quota(now);
+    // Record deliveries first (it keeps finished batches from piling up ahead of the line); the quota
+    // read goes out right behind it, so on Redis both share one round trip.
+    const flushed = this.#flush();
+    const [, { remaining, blockedMs }] = await Promise.all([flushed, this.#quota(now)]);
     if (blockedMs > 0) return;
     const jobs = await this.#queue.claim({
       now,
