@@ -36,7 +36,8 @@ function table(rows: readonly BenchRow[]): string {
       pending ? 'pending' : formatRate(row.ours),
       row.peer,
       formatRate(row.theirs),
-      pending ? '-' : `${ratio.toFixed(2)}x`,
+      // Three decimals, so that a ratio just under its target never prints as equal to it.
+      pending ? '-' : `${ratio.toFixed(3)}x`,
       `>= ${row.target}x`,
       pending ? 'pending' : ratio >= row.target ? 'PASS' : 'MISS  <<<<<<',
     ];
@@ -113,7 +114,7 @@ async function main(): Promise<void> {
   if (misses.length) {
     console.log(`!!!!!! ${misses.length} of ${rows.length} rows MISS their target !!!!!!`);
     for (const row of misses) {
-      console.log(`!!! MISS ${row.name}: ${(row.ours / row.theirs).toFixed(2)}x < ${row.target}x`);
+      console.log(`!!! MISS ${row.name}: ${(row.ours / row.theirs).toFixed(3)}x < ${row.target}x`);
     }
   } else {
     console.log(`All ${rows.length - rows.filter((r) => r.pending).length} measured rows meet their target.`);
