@@ -48,7 +48,11 @@ export interface RedisBackendOptions {
   commandTimeout?: Duration;
   /** How long a key outlives the moment its state becomes idle (absorbs clock skew). @default '5s' */
   idleGrace?: Duration;
-  /** Most decisions coalesced into one script call. @default 256 */
+  /**
+   * Most decisions coalesced into one script call. Smaller batches let this process prepare one batch
+   * while Redis runs another; 64 measured best with 128 decisions in flight.
+   * @default 64
+   */
   maxBatch?: number;
   /** Receives the fallback and recovery notices. @default console */
   logger?: { warn(message: string): void };
@@ -78,7 +82,7 @@ export class RedisBackend implements Backend {
     this.prefix = validatePrefix(options.prefix ?? 'rk');
     const timeoutMs = parseDuration(options.commandTimeout ?? '1s', 'commandTimeout');
     const graceMs = parseDuration(options.idleGrace ?? '5s', 'idleGrace');
-    const maxBatch = options.maxBatch ?? 256;
+    const maxBatch = options.maxBatch ?? 64;
     if (!Number.isInteger(maxBatch) || maxBatch < 1) {
       throw new InvalidArgumentError('maxBatch', 'an integer >= 1', maxBatch);
     }

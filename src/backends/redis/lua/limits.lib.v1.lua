@@ -76,11 +76,14 @@ local function pair_of(item)
   return tonumber(string.sub(item, 1, comma - 1)), tonumber(string.sub(item, comma + 1))
 end
 
--- The pair at 0-based index i of the log.
+-- The pair at 0-based index i of the log (nil if the log is gone: it expired before its header, which
+-- only happens when a caller's clock lags real time by more than the grace).
 local function lz_pair(state, i)
   if i == 0 then return state.first_b, state.first_u end
   if i == state.count - 1 then return state.last_b, state.last_u end
-  return pair_of(redis.call('LINDEX', state.log, i))
+  local item = redis.call('LINDEX', state.log, i)
+  if not item then return nil end
+  return pair_of(item)
 end
 
 -- Index of the first live pair and the usage of the dead pairs before it (firstLive, without trimming).
@@ -91,6 +94,7 @@ local function lz_first_live(state, now, rule)
   local dead = 0
   while true do
     local b, u = lz_pair(state, i)
+    if not b then return state.count, state.total end
     if (b + 1) * rule.step + rule.window > now then return i, dead end
     dead = dead + u
     i = i + 1
@@ -137,10 +141,11 @@ local function lz_add(state, now, delta, rule)
       redis.call('DEL', log)
     else
       redis.call('LTRIM', log, first, -1)
-      if st.count == 1 then
-        st.first_b, st.first_u = st.last_b, st.last_u
+      local item = st.count > 1 and redis.call('LINDEX', log, 0)
+      if item then
+        st.first_b, st.first_u = pair_of(item)
       else
-        st.first_b, st.first_u = pair_of(redis.call('LINDEX', log, 0))
+        st.first_b, st.first_u = st.last_b, st.last_u
       end
     end
   end
@@ -364,6 +369,7 @@ local cache = {}   -- hash key -> { field -> state | false }
 local created = {} -- hash key -> true when some field was missing at load: the key may have no TTL yet
 local dirty = {}   -- list of { key, scope, field, rule, now }
 local dirty_seen = {} -- key -> field -> entry of dirty
+local loaded = {}  -- hash key -> { field -> state as loaded (false when absent) }
 
 local function load_state(scope, field)
   local key = STATE_KEY .. scope
@@ -376,6 +382,8 @@ local function load_state(scope, field)
   if state == nil then
     state = parse_state(redis.call('HGET', key, field), scope, field) or false
     fields[field] = state
+    if not loaded[key] then loaded[key] = {} end
+    loaded[key][field] = state
     if not state then created[key] = true end
   end
   return state or nil
@@ -420,13 +428,21 @@ local function flush(grace)
       redis.call('HSET', e.key, e.field, format_state(state, e.rule.alg, e.scope, e.field))
       local ttl = math.ceil(idle - e.now) + grace
       if ttl > 9e15 then ttl = 9e15 end
-      if e.rule.alg == 1 then
+      -- Unchanged idle time (same window, same sub-window): the TTLs set when it was reached still hold.
+      local before = loaded[e.key] and loaded[e.key][e.field]
+      local same = before and not state_empty(before) and ALGS[e.rule.alg].idle_at(before, e.rule) == idle
+        and not (e.rule.alg == 1 and not (before.lazy and state.lazy))
+      if same then
+        ttl = nil
+      elseif e.rule.alg == 1 then
         -- A log lives no longer than its rule's own idle time (its TTL is simply set; PEXPIRE does
         -- nothing when the state has no log, being fractional).
         redis.call('PEXPIRE', log_key(e.scope, e.field), string.format('%d', ttl))
       end
-      if not ttls[e.key] then order[#order + 1] = e.key end
-      if not ttls[e.key] or ttls[e.key] < ttl then ttls[e.key] = ttl end
+      if ttl then
+        if not ttls[e.key] then order[#order + 1] = e.key end
+        if not ttls[e.key] or ttls[e.key] < ttl then ttls[e.key] = ttl end
+      end
     end
   end
   for _, key in ipairs(order) do
