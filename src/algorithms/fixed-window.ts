@@ -31,6 +31,13 @@ export const fixedWindow: Algorithm = {
     return fixedWindow.adjust(state, now, cost, rule);
   },
 
+  chargeInPlace(state, now, cost, rule) {
+    const start = windowStart(now, rule.windowMs);
+    const used = state[0] === start ? state[1]! : 0;
+    state[0] = start;
+    state[1] = Math.max(0, used + cost);
+  },
+
   adjust(state, now, delta, rule): RuleState {
     const start = windowStart(now, rule.windowMs);
     const used = state && state[0] === start ? state[1]! : 0;

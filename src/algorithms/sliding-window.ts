@@ -52,6 +52,26 @@ export const slidingWindow: Algorithm = {
     return slidingWindow.adjust(state, now, cost, rule);
   },
 
+  chargeInPlace(state, now, cost, rule) {
+    const bucket = Math.floor(now / rule.step);
+    const known = memo.hits(state, now, rule);
+    const first = known ? memo.first : firstLive(state, now, rule);
+    // Expired pairs leave from the front: at most once per sub-window for a busy state.
+    if (first > 0) state.splice(0, first);
+    const last = state.length - 2;
+    if (last >= 0 && state[last]! >= bucket) state[last + 1]! += cost;
+    else state.push(bucket, cost);
+    if (known) {
+      // The live pairs are the same, in the same order, from index 0 now: carry the sums over exactly as
+      // `liveUsage` would add them (oldest first), so that the next decision at this time reads them.
+      if (state.length - 2 !== last) memo.prefix = memo.used;
+      memo.first = 0;
+      memo.used = memo.prefix + state[state.length - 1]!;
+    } else if (memo.state === state) {
+      memo.state = undefined;
+    }
+  },
+
   adjust(state, now, delta, rule): RuleState {
     const bucket = Math.floor(now / rule.step);
     const first = !state ? 0 : memo.hits(state, now, rule) ? memo.first : firstLive(state, now, rule);
@@ -81,16 +101,18 @@ export const slidingWindow: Algorithm = {
 };
 
 /**
- * The live usage of the last state examined, and where its live pairs start. States are immutable (see
- * {@link Algorithm}) and a decision asks `remaining`, then `wait`, then `charge` of one state at one time:
- * remembering the last sum saves two passes over up to ~201 pairs. It is keyed by the identity of the
- * state and the rule and by the time, so it answers exactly what the passes would.
+ * The live usage of the last state examined, and where its live pairs start. A decision asks `remaining`,
+ * then `wait`, then `charge` of one state at one time: remembering the last sum saves two passes over up to
+ * ~201 pairs. It is keyed by the identity of the state and the rule and by the time, so it answers exactly
+ * what the passes would: states are immutable, except through `chargeInPlace`, which keeps it up to date.
  */
 const memo = {
   state: undefined as RuleState | undefined,
   now: Number.NaN,
   rule: undefined as CompiledRule | undefined,
   first: 0,
+  /** The sum of the live pairs before the last one, as `liveUsage` adds them (oldest first). */
+  prefix: 0,
   used: 0,
   hits(state: RuleState, now: number, rule: CompiledRule): boolean {
     return state === this.state && now === this.now && rule === this.rule;
@@ -102,11 +124,16 @@ function liveUsage(state: RuleState, now: number, rule: CompiledRule): number {
   if (memo.hits(state, now, rule)) return memo.used;
   const first = firstLive(state, now, rule);
   let used = 0;
-  for (let i = first; i < state.length; i += 2) used += state[i + 1]!;
+  let prefix = 0;
+  for (let i = first; i < state.length; i += 2) {
+    prefix = used;
+    used += state[i + 1]!;
+  }
   memo.state = state;
   memo.now = now;
   memo.rule = rule;
   memo.first = first;
+  memo.prefix = prefix;
   memo.used = used;
   return used;
 }

@@ -39,6 +39,10 @@ export const tokenBucket: Algorithm = {
     return [tat + cost * rule.step];
   },
 
+  chargeInPlace(state, now, cost, rule) {
+    state[0] = Math.max(state[0]!, now) + cost * rule.step;
+  },
+
   adjust(state, now, delta, rule): RuleState {
     const tat = state ? Math.max(state[0]!, now) : now;
     return [Math.max(now, tat + delta * rule.step)];

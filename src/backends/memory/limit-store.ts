@@ -1,5 +1,5 @@
 import { algorithms } from '../../algorithms/index.js';
-import type { RuleState } from '../../algorithms/types.js';
+import type { Algorithm, RuleState } from '../../algorithms/types.js';
 import type { Decision, RuleStats } from '../../core/types.js';
 import { describeStates, evaluate } from '../../limiter/evaluate.js';
 import type { Plan, PlanItem } from '../../limiter/plan.js';
@@ -8,12 +8,18 @@ import type { LimitStore } from '../types.js';
 interface Entry {
   /** The scope the state belongs to (keys cannot be split: scopes and rule names may contain `|`). */
   readonly scope: string;
-  state: RuleState;
+  /** Owned by the store alone (never handed out), so decisions charge it in place. */
+  state: number[];
   /** From this time the state equals "never used" and the entry may be deleted. */
   idleAt: number;
 }
 
 const NO_BLOCKS: readonly number[] = [];
+
+/** A state `charge` or `adjust` just returned: a new array nobody else holds (see {@link Algorithm}). */
+function owned(state: RuleState): number[] {
+  return state as number[];
+}
 
 /**
  * Limit state in a `Map`, for one process. Synchronous, so every decision is trivially atomic.
@@ -67,14 +73,17 @@ export class MemoryLimitStore implements LimitStore {
       for (let i = 0; i < items.length; i++) {
         const item = items[i]!;
         const algorithm = algorithms[item.rule.algorithm];
-        const state = algorithm.charge(states[i], now, item.cost, item.rule);
-        const idleAt = algorithm.idleAt(state, item.rule);
         const entry = entries[i];
         if (entry) {
-          entry.state = state;
-          entry.idleAt = idleAt;
+          algorithm.chargeInPlace(entry.state, now, item.cost, item.rule);
+          entry.idleAt = algorithm.idleAt(entry.state, item.rule);
         } else {
-          this.#states.set(item.key, { scope: item.scope, state, idleAt });
+          const state = owned(algorithm.charge(undefined, now, item.cost, item.rule));
+          this.#states.set(item.key, {
+            scope: item.scope,
+            state,
+            idleAt: algorithm.idleAt(state, item.rule),
+          });
           this.#created++;
         }
       }
@@ -110,7 +119,8 @@ export class MemoryLimitStore implements LimitStore {
     for (const [key, entry] of this.#states) if (entry.scope === scope) this.#states.delete(key);
   }
 
-  #store(item: PlanItem, state: RuleState): void {
+  #store(item: PlanItem, result: RuleState): void {
+    const state = owned(result);
     const entry = this.#states.get(item.key);
     const idleAt = algorithms[item.rule.algorithm].idleAt(state, item.rule);
     if (entry) {
