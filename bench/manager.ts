@@ -9,65 +9,17 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Queue, Worker } from 'bullmq';
 import PQueue from 'p-queue';
 import { SqliteBackend } from '../src/backends/sqlite/index.js';
 import type { Backend } from '../src/backends/types.js';
-import { type Clock, systemClock } from '../src/core/clock.js';
 import { MemoryBackend } from '../src/index.js';
 import { RateLimitManager } from '../src/manager/manager.js';
 import { type BenchRow, median } from './harness.js';
+import { bullmqEndToEnd, CONCURRENCY, offerThenDrain } from './lib/end-to-end.js';
 
 const N = Number(process.env.BENCH_MANAGER_N ?? 100_000);
-const CONCURRENCY = 32;
 const ROUNDS = 3;
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-
-/** Wall time with a movable offset: the quota "returns" when we jump past its window. */
-function shiftableClock(): Clock & { jump(ms: number): void } {
-  let offset = 0;
-  return { now: () => Date.now() + offset, sleep: systemClock.sleep, jump: (ms) => (offset += ms) };
-}
-
-/** Offers N messages while exhausted, then drains; returns messages per second (offer + drain). */
-async function ratekeeper(backend: Backend, n: number): Promise<number> {
-  const clock = shiftableClock();
-  const capacity = 10 * n;
-  const manager = new RateLimitManager<number>({
-    backend,
-    clock,
-    capacity,
-    duration: '1h',
-    concurrency: CONCURRENCY,
-    name: `bench-${Math.random().toString(36).slice(2)}`,
-    sender: () => {},
-  });
-  await manager.limiter.adjust({ scopes: manager.scope, delta: capacity });
-  let delivered = 0;
-  let resolveDone!: () => void;
-  const done = new Promise<void>((resolve) => {
-    resolveDone = resolve;
-  });
-  manager.on('sent', ({ ids }) => {
-    delivered += ids.length;
-    if (delivered >= n) resolveDone();
-  });
-  const start = process.hrtime.bigint();
-  const chunk = 1_000;
-  for (let i = 0; i < n; i += chunk) {
-    const offers: Array<Promise<unknown>> = [];
-    for (let j = i; j < Math.min(n, i + chunk); j++) {
-      offers.push(manager.sendOrEnqueue([{ id: `m${j}`, payload: j }], j % 2 ? 'normal' : 'critical'));
-    }
-    await Promise.all(offers);
-  }
-  clock.jump(7_200_000); // past the window and its last sub-window
-  await manager.start();
-  await done;
-  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-  await manager.stop();
-  return n / seconds;
-}
 
 async function pQueue(n: number): Promise<number> {
   const start = process.hrtime.bigint();
@@ -76,39 +28,6 @@ async function pQueue(n: number): Promise<number> {
   queue.start();
   await queue.onIdle();
   return n / (Number(process.hrtime.bigint() - start) / 1e9);
-}
-
-async function bullmq(n: number): Promise<number> {
-  const url = new URL(REDIS_URL);
-  const connection = { host: url.hostname, port: Number(url.port || 6379), maxRetriesPerRequest: null };
-  const name = `rk-bench-${Math.random().toString(36).slice(2)}`;
-  const queue = new Queue(name, { connection });
-  const start = process.hrtime.bigint();
-  const chunk = 10_000;
-  for (let i = 0; i < n; i += chunk) {
-    await queue.addBulk(
-      Array.from({ length: Math.min(chunk, n - i) }, (_, k) => ({
-        name: 'm',
-        data: i + k,
-        opts: { priority: (i + k) % 2 ? 2 : 1, removeOnComplete: true },
-      })),
-    );
-  }
-  let completed = 0;
-  let resolveDone!: () => void;
-  const done = new Promise<void>((resolve) => {
-    resolveDone = resolve;
-  });
-  const worker = new Worker(name, async () => {}, { connection, concurrency: CONCURRENCY });
-  worker.on('completed', () => {
-    if (++completed >= n) resolveDone();
-  });
-  await done;
-  const rate = n / (Number(process.hrtime.bigint() - start) / 1e9);
-  await worker.close();
-  await queue.obliterate({ force: true });
-  await queue.close();
-  return rate;
 }
 
 function tempDb(dirs: string[]): string {
@@ -162,15 +81,15 @@ export default async function run(): Promise<BenchRow[]> {
     const mem = { ours: [] as number[], theirs: [] as number[] };
     const sql = { ours: [] as number[], theirs: [] as number[] };
     // Warm-up: one full round of each (JIT), not counted.
-    await ratekeeper(new MemoryBackend(), N);
+    await offerThenDrain(new MemoryBackend(), N);
     await pQueue(N);
     for (let round = 0; round < ROUNDS; round++) {
-      mem.ours.push(await ratekeeper(new MemoryBackend(), N));
+      mem.ours.push(await offerThenDrain(new MemoryBackend(), N));
       mem.theirs.push(await pQueue(N));
       const backend = new SqliteBackend({ path: tempDb(dirs) });
-      sql.ours.push(await ratekeeper(backend, N));
+      sql.ours.push(await offerThenDrain(backend, N));
       await backend.close();
-      sql.theirs.push(await bullmq(N));
+      sql.theirs.push(await bullmqEndToEnd(REDIS_URL, N));
     }
     const memLatency = await directLatency(new MemoryBackend(), 20_000);
     const sqlBackend = new SqliteBackend({ path: tempDb(dirs) });
