@@ -109,17 +109,18 @@ describe.skipIf(skip)('RedisBackend', () => {
       scopes: { tb: { limit: 3, window: 1000, algorithm: 'token-bucket' }, sw: { limit: 10, window: '1m' } },
     });
     await limiter.tryAcquire({ scopes: ['tb', 'sw'] });
-    const raw = await admin.hget(`{${b.prefix}}:l:s:tb`, 'requests/1000ms');
-    expect(Number(raw)).toBe(T0 + 0.1 + 0.2 + 1000 / 3);
-    const ttlTb = await admin.pttl(`{${b.prefix}}:l:s:tb`);
+    // States are packed little-endian doubles (layout v2).
+    const raw = await admin.hgetBuffer(`{${b.prefix}}:l:s2:tb`, 'requests/1000ms');
+    expect(raw!.readDoubleLE(0)).toBe(T0 + 0.1 + 0.2 + 1000 / 3);
+    const ttlTb = await admin.pttl(`{${b.prefix}}:l:s2:tb`);
     expect(ttlTb).toBeGreaterThan(1000);
     expect(ttlTb).toBeLessThanOrEqual(Math.ceil(1000 / 3) + 1000);
-    const ttlSw = await admin.pttl(`{${b.prefix}}:l:s:sw`);
+    const ttlSw = await admin.pttl(`{${b.prefix}}:l:s2:sw`);
     expect(ttlSw).toBeGreaterThan(60_000);
     expect(ttlSw).toBeLessThanOrEqual(60_000 + 300 + 1000 + 1);
     // A refund back to idle deletes the state at once.
     await limiter.adjust({ scopes: 'sw', delta: -1 });
-    expect(await admin.exists(`{${b.prefix}}:l:s:sw`)).toBe(0);
+    expect(await admin.exists(`{${b.prefix}}:l:s2:sw`)).toBe(0);
     // Ended blocks are removed by the next decision.
     await limiter.block('x', 50);
     expect(await admin.zcard(`{${b.prefix}}:l:blocks`)).toBe(1);

@@ -77,7 +77,7 @@ export class RedisLimitStore implements LimitStore {
   }
 
   async peek(plan: Plan, now: number): Promise<Decision> {
-    const [decision] = await this.#run('limit-peek.v1', [{ plans: [plan], now }]);
+    const [decision] = await this.#run('limit-peek.v2', [{ plans: [plan], now }]);
     return decision!;
   }
 
@@ -92,18 +92,18 @@ export class RedisLimitStore implements LimitStore {
         `${ALGORITHM_CODE[r.algorithm]},${r.limit},${r.windowMs},${r.capacity},${r.step},${item.cost}`,
       );
     }
-    await this.#call('limit-adjust.v1', [this.#keys.blocks], args);
+    await this.#call('limit-adjust.v2', [this.#keys.blocks], args);
   }
 
   async block(scopes: readonly string[], until: number): Promise<void> {
     if (scopes.length === 0) return;
-    await this.#call('limit-block.v1', [this.#keys.blocks], [this.#keys.base, until, ...scopes]);
+    await this.#call('limit-block.v2', [this.#keys.blocks], [this.#keys.base, until, ...scopes]);
   }
 
   async inspect(plan: Plan, now: number): Promise<RuleStats[]> {
     const args: Arg[] = [this.#keys.base, plan.scopes.length, ...plan.scopes];
     for (const item of plan.items) args.push(item.scope, item.rule.name);
-    const reply = (await this.#call('limit-inspect.v1', [this.#keys.blocks], args)) as Array<string | null>;
+    const reply = (await this.#call('limit-inspect.v2', [this.#keys.blocks], args)) as Array<string | null>;
     const blocks = new Map<string, number>();
     plan.scopes.forEach((scope, i) => {
       const until = Number(reply[i]);
@@ -115,10 +115,10 @@ export class RedisLimitStore implements LimitStore {
 
   async reset(scope?: string): Promise<void> {
     if (scope === undefined) {
-      await this.#call('limit-reset.v1', [this.#keys.blocks], [this.#keys.base, 'all', this.#keys.pattern]);
+      await this.#call('limit-reset.v2', [this.#keys.blocks], [this.#keys.base, 'all', this.#keys.pattern]);
     } else {
       await this.#call(
-        'limit-reset.v1',
+        'limit-reset.v2',
         [this.#keys.blocks, this.#keys.state(scope)],
         [this.#keys.base, 'scope', scope],
       );
@@ -148,7 +148,7 @@ export class RedisLimitStore implements LimitStore {
   };
 
   #send(batch: Pending[]): void {
-    this.#run('limit-decide.v1', batch).then(
+    this.#run('limit-decide.v2', batch).then(
       (decisions) => {
         let at = 0;
         for (const request of batch) {
@@ -162,7 +162,10 @@ export class RedisLimitStore implements LimitStore {
     );
   }
 
-  /** Runs decide or peek over every plan of `requests`, in order, in one script call. */
+  /**
+   * Runs decide or peek over every plan of `requests`, in order, in one script call. Consecutive plans of
+   * the same shape and time form one run: a header "count,shape,now" and then only their scopes.
+   */
   async #run(
     name: string,
     requests: ReadonlyArray<{ plans: readonly Plan[]; now: number }>,
@@ -171,6 +174,11 @@ export class RedisLimitStore implements LimitStore {
     const shapes = new Map<string, number>();
     const body: Arg[] = [];
     const plans: Plan[] = [];
+    let runs = 0;
+    let header = -1;
+    let count = 0;
+    let runShape = 0;
+    let runNow = 0;
     for (const { plans: group, now } of requests) {
       for (const plan of group) {
         const encoded = this.#encode(plan);
@@ -180,19 +188,42 @@ export class RedisLimitStore implements LimitStore {
           shapes.set(encoded.numbers, shape);
           for (const rule of encoded.rules) rules.add(rule);
         }
+        if (header < 0 || shape !== runShape || now !== runNow) {
+          if (header >= 0) body[header] = `${count},${runShape},${runNow}`;
+          header = body.length;
+          body.push('');
+          runs++;
+          count = 0;
+          runShape = shape;
+          runNow = now;
+        }
+        count++;
         plans.push(plan);
-        body.push(shape, now);
         for (const scope of plan.scopes) body.push(scope);
       }
     }
+    if (header >= 0) body[header] = `${count},${runShape},${runNow}`;
     const args: Arg[] = [this.#keys.base, this.#options.graceMs, rules.size];
     for (const rule of rules) args.push(this.#ruleArg(rule), rule.name);
     args.push(shapes.size);
     for (const numbers of shapes.keys()) args.push(numbers);
-    args.push(plans.length);
+    args.push(runs);
     for (const arg of body) args.push(arg);
     const reply = (await this.#call(name, [this.#keys.blocks], args)) as Array<number | string>;
-    return plans.map((plan, i) => parseDecision(reply, i * 6, plan));
+    const decisions = new Array<Decision>(plans.length);
+    let at = 0;
+    for (let i = 0; i < plans.length; i++) {
+      const plan = plans[i]!;
+      const code = reply[at] as number;
+      if (code >= 0) {
+        decisions[i] = admitted(plan, code, reply[at + 1]);
+        at += 2;
+      } else {
+        decisions[i] = refused(plan, code, reply, at);
+        at += 4;
+      }
+    }
+    return decisions;
   }
 
   /** A plan's packed numbers ("nScopes,nItems,(scopeIndex,ruleId,cost)*") and rules, cached per plan. */
@@ -253,31 +284,39 @@ function parseState(text: string | null | undefined): RuleState | undefined {
   return text === '' ? [] : text.split(',').map(num);
 }
 
+/** An admitted decision: `tight` is the 1-based plan item with the least remaining share (0: none). */
+function admitted(plan: Plan, tight: number, remaining: number | string | undefined): Decision {
+  return {
+    allowed: true,
+    retryAfterMs: 0,
+    remaining: num(remaining),
+    limit: tight > 0 ? plan.items[tight - 1]!.rule.limit : Number.POSITIVE_INFINITY,
+    blockedBy: null,
+  };
+}
+
 /**
- * Reads the decision at `at` in the reply (allowed, retryAfterMs, remaining, limit, kind, index) and
- * names the plan's rule or scope that refused it.
+ * A refusal at `at` in the reply: -1 (an item), retryAfterMs, remaining, item index; or -2 (a block),
+ * retryAfterMs, limit, scope index. Names the plan's rule or scope that refused it.
  */
-function parseDecision(reply: ReadonlyArray<number | string>, at: number, plan: Plan): Decision {
-  const remaining = num(reply[at + 2]);
-  const limit = num(reply[at + 3]);
-  if (reply[at] === 1) return { allowed: true, retryAfterMs: 0, remaining, limit, blockedBy: null };
+function refused(plan: Plan, code: number, reply: ReadonlyArray<number | string>, at: number): Decision {
   const retryAfterMs = num(reply[at + 1]);
-  const index = reply[at + 5] as number;
-  if (reply[at + 4] === 1) {
+  const index = reply[at + 3] as number;
+  if (code === -1) {
     const item = plan.items[index]!;
     return {
       allowed: false,
       retryAfterMs,
-      remaining,
-      limit,
+      remaining: num(reply[at + 2]),
+      limit: item.rule.limit,
       blockedBy: { scope: item.scope, rule: item.rule.name, unit: item.rule.unit },
     };
   }
   return {
     allowed: false,
     retryAfterMs,
-    remaining,
-    limit,
+    remaining: 0,
+    limit: num(reply[at + 2]),
     blockedBy: { scope: plan.scopes[index]!, rule: 'block', unit: 'requests' },
   };
 }

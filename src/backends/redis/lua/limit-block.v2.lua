@@ -1,4 +1,4 @@
--- limit-block (v1): blocks scopes until a time; a block only ever extends an existing one.
+-- limit-block (v2): blocks scopes until a time; a block only ever extends an existing one.
 --
 -- KEYS[1]      {ns}:l:blocks         sorted set: scope -> blocked until (ms)
 -- ARGV[1]      the namespace's key prefix {ns}:l: (unused here; every limit script takes it first)

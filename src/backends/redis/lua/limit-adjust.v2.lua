@@ -1,4 +1,4 @@
--- limit-adjust (v1): adds each item's delta (negative refunds) without checking limits.
+-- limit-adjust (v2): adds each item's delta (negative refunds) without checking limits.
 --
 -- KEYS[1]      {ns}:l:blocks         (routing only: every limit script names it first)
 -- ARGV[1]      the namespace's key prefix {ns}:l: (see the library header for the keys derived from it)
@@ -17,8 +17,8 @@ for _ = 1, n do
   local v = numbers(ARGV[p + 2])
   local rule = { alg = v[1], limit = v[2], window = v[3], capacity = v[4], step = v[5], name = field }
   p = p + 3
-  local state = load_state(scope, field)
-  store_state(scope, field, apply(ALGS[rule.alg].adjust, state, now, v[6], rule, scope, field), rule, now)
+  local slot = slot_of(scope, field, rule)
+  store(slot, apply(ALGS[rule.alg].adjust, slot.state or nil, now, v[6], rule, scope, field), rule, now)
 end
 flush(grace)
 return n

@@ -1,7 +1,7 @@
--- limit-reset (v1): forgets the rule states and block of one scope, or of the whole namespace.
+-- limit-reset (v2): forgets the rule states and block of one scope, or of the whole namespace.
 --
 -- KEYS[1]      {ns}:l:blocks         sorted set: scope -> blocked until (ms)
--- KEYS[2]      {ns}:l:s:<scope>      the scope's state hash (one-scope reset only)
+-- KEYS[2]      {ns}:l:s2:<scope>      the scope's state hash (one-scope reset only)
 -- ARGV[1]      the namespace's key prefix {ns}:l: (see the library header for the keys derived from it)
 -- ARGV[2]      'scope' or 'all'
 -- ARGV[3]      scope: the scope name; all: a SCAN pattern matching every limit key of the namespace

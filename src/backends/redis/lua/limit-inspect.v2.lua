@@ -1,4 +1,4 @@
--- limit-inspect (v1): reads the raw state of rules and the blocks of scopes, atomically.
+-- limit-inspect (v2): reads the raw state of rules and the blocks of scopes, atomically.
 -- The caller computes usage from them with the same pure algorithms as every other backend.
 --
 -- KEYS[1]      {ns}:l:blocks         sorted set: scope -> blocked until (ms)

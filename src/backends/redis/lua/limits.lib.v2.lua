@@ -1,17 +1,19 @@
--- ratekeeper limits library (v1), prepended to every limit-*.lua script by the loader.
+-- ratekeeper limits library (v2), prepended to every limit-*.lua script by the loader.
 -- Mirrors src/algorithms/*.ts and src/limiter/evaluate.ts operation for operation, in the same
 -- floating-point order, so Redis decides exactly like the memory backend.
 --
 -- Keys (ARGV[1] of every limit script is the namespace's key prefix {ns}:l: ; all share one hash tag):
 --   {ns}:l:blocks                     sorted set, scope -> blocked until (ms)
---   {ns}:l:s:<scope>                  hash, rule name -> state
---   {ns}:l:w:<#scope>:<scope>:<rule>  list, the sub-window log of a sliding-window rule ("b,u" items)
--- Token bucket and fixed window states are their numbers, comma-joined, each printed with %.17g so
--- doubles round-trip. A sliding-window state is "i<total>,<count>,<last b>,<last u>,<first b>,<first u>|"
--- when every usage is an integer: the log itself is in the list, so a decision touches O(1) small
--- values instead of reading and rewriting the whole log (total is the exact sum of the log; integer sums
--- are exact in any order, so results equal the in-order sums of src/algorithms/sliding-window.ts).
--- Otherwise (fractional usage) it is "f|b0,u0,b1,u1,…" and handled exactly like the TypeScript arrays.
+--   {ns}:l:s2:<scope>                  hash, rule name -> state
+--   {ns}:l:w2:<#scope>:<scope>:<rule>  list, the sub-window log of a sliding-window rule (packed b,u items)
+-- Numbers are stored as little-endian IEEE doubles (struct '<d'), so they round-trip exactly and cost
+-- no printing or parsing. Token bucket and fixed window states are their numbers packed (8 or 16 bytes).
+-- A sliding-window state is 'i' followed by total, count, last b, last u, first b, first u when every
+-- usage is an integer: the log itself is in the list (one packed "b,u" pair per item), so a decision
+-- touches O(1) small values instead of reading and rewriting the whole log (total is the exact sum of
+-- the log; integer sums are exact in any order, so results equal the in-order sums of
+-- src/algorithms/sliding-window.ts). Otherwise (fractional usage) it is 'f' followed by b0,u0,b1,u1,…
+-- packed, and handled exactly like the TypeScript arrays.
 
 local INF = math.huge
 
@@ -32,10 +34,28 @@ local function ms_until(at, now)
   return wait
 end
 
-local function parse_numbers(s)
-  local out = {}
-  for part in string.gmatch(s, '[^,]+') do out[#out + 1] = tonumber(part) end
+local PACK_FORMATS = {}
+local function pack_format(n)
+  local f = PACK_FORMATS[n]
+  if not f then
+    f = '<' .. string.rep('d', n)
+    PACK_FORMATS[n] = f
+  end
+  return f
+end
+
+-- The doubles packed in raw from byte `from` on, as an array.
+local function unpack_numbers(raw, from)
+  local n = (#raw - from + 1) / 8
+  if n == 0 then return {} end
+  local out = { struct.unpack(pack_format(n), raw, from) }
+  out[n + 1] = nil -- struct.unpack also returns the next position
   return out
+end
+
+local function pack_numbers(state)
+  if #state == 0 then return '' end
+  return struct.pack(pack_format(#state), unpack(state))
 end
 
 local function is_integer(x)
@@ -49,8 +69,9 @@ local function out_num(x)
   return fmt(x)
 end
 
-local STATE_KEY = ARGV[1] .. 's:'
-local LOG_KEY = ARGV[1] .. 'w:'
+-- The layout version is in the names (v2: packed doubles), so v1 scripts never read v2 states.
+local STATE_KEY = ARGV[1] .. 's2:'
+local LOG_KEY = ARGV[1] .. 'w2:'
 
 local function log_key(scope, rule)
   return LOG_KEY .. #scope .. ':' .. scope .. ':' .. rule
@@ -72,8 +93,12 @@ end
 -- { lazy = true, log = list key, total, count, last_b, last_u, first_b, first_u }
 
 local function pair_of(item)
-  local comma = string.find(item, ',', 1, true)
-  return tonumber(string.sub(item, 1, comma - 1)), tonumber(string.sub(item, comma + 1))
+  local b, u = struct.unpack('<dd', item)
+  return b, u
+end
+
+local function pair_item(b, u)
+  return struct.pack('<dd', b, u)
 end
 
 -- The pair at 0-based index i of the log (nil if the log is gone: it expired before its header, which
@@ -151,10 +176,10 @@ local function lz_add(state, now, delta, rule)
   end
   if st.count > 0 and st.last_b >= bucket then
     st.last_u = st.last_u + delta
-    redis.call('LSET', log, -1, fmt(st.last_b) .. ',' .. fmt(st.last_u))
+    redis.call('LSET', log, -1, pair_item(st.last_b, st.last_u))
     if st.count == 1 then st.first_u = st.last_u end
   else
-    redis.call('RPUSH', log, fmt(bucket) .. ',' .. fmt(delta))
+    redis.call('RPUSH', log, pair_item(bucket, delta))
     st.count = st.count + 1
     st.last_b, st.last_u = bucket, delta
     if st.count == 1 then st.first_b, st.first_u = bucket, delta end
@@ -178,14 +203,13 @@ end
 -- Reads a stored state: nil, an array, or a list-form sliding-window state.
 local function parse_state(raw, scope, rule_name)
   if not raw then return nil end
-  local bar = string.find(raw, '|', 1, true)
-  if not bar then return parse_numbers(raw) end
-  if string.sub(raw, 1, 1) == 'i' then
-    local h = parse_numbers(string.sub(raw, 2, bar - 1))
-    return { lazy = true, log = log_key(scope, rule_name), total = h[1], count = h[2], last_b = h[3],
-      last_u = h[4], first_b = h[5], first_u = h[6] }
+  if #raw % 8 == 0 then return unpack_numbers(raw, 1) end
+  if string.byte(raw, 1) == 105 then -- 'i'
+    local total, count, last_b, last_u, first_b, first_u = struct.unpack('<dddddd', raw, 2)
+    return { lazy = true, log = log_key(scope, rule_name), total = total, count = count, last_b = last_b,
+      last_u = last_u, first_b = first_b, first_u = first_u }
   end
-  return parse_numbers(string.sub(raw, bar + 1))
+  return unpack_numbers(raw, 2)
 end
 
 local function state_empty(state)
@@ -196,23 +220,23 @@ end
 -- The value to store for a non-empty state; an array sliding-window log with integer usage moves
 -- (back) into its list.
 local function format_state(state, alg, scope, rule_name)
-  if alg ~= 1 then return format_numbers(state) end
+  if alg ~= 1 then return pack_numbers(state) end
   if not state.lazy then
     local log = log_key(scope, rule_name)
     redis.call('DEL', log)
     local items = {}
     local total = 0
     for i = 1, #state, 2 do
-      if not is_integer(state[i + 1]) then return 'f|' .. format_numbers(state) end
-      items[#items + 1] = fmt(state[i]) .. ',' .. fmt(state[i + 1])
+      if not is_integer(state[i + 1]) then return 'f' .. pack_numbers(state) end
+      items[#items + 1] = pair_item(state[i], state[i + 1])
       total = total + state[i + 1]
     end
     redis.call('RPUSH', log, unpack(items))
     state = { lazy = true, log = log, total = total, count = #items, first_b = state[1], first_u = state[2],
       last_b = state[#state - 1], last_u = state[#state] }
   end
-  return string.format('i%.17g,%d,%.17g,%.17g,%.17g,%.17g|', state.total, state.count, state.last_b,
-    state.last_u, state.first_b, state.first_u)
+  return 'i' .. struct.pack('<dddddd', state.total, state.count, state.last_b, state.last_u, state.first_b,
+    state.first_u)
 end
 
 -- ---------------------------------------------------------------- sliding window
@@ -316,12 +340,23 @@ local function tb_remaining(state, now, rule)
   return units
 end
 
+-- Charges and adjustments update a loaded state in place (the state cache owns it) or create one.
 local function tb_charge(state, now, cost, rule)
-  return { tb_tat(state, now) + cost * rule.step }
+  local tat = tb_tat(state, now) + cost * rule.step
+  if state then
+    state[1] = tat
+    return state
+  end
+  return { tat }
 end
 
 local function tb_adjust(state, now, delta, rule)
-  return { math.max(now, tb_tat(state, now) + delta * rule.step) }
+  local tat = math.max(now, tb_tat(state, now) + delta * rule.step)
+  if state then
+    state[1] = tat
+    return state
+  end
+  return { tat }
 end
 
 local function tb_idle_at(state, rule)
@@ -349,7 +384,13 @@ end
 
 local function fw_adjust(state, now, delta, rule)
   local start = now - math.fmod(now, rule.window)
-  return { start, math.max(0, fw_used(state, start) + delta) }
+  local used = math.max(0, fw_used(state, start) + delta)
+  if state then
+    state[1] = start
+    state[2] = used
+    return state
+  end
+  return { start, used }
 end
 
 local function fw_idle_at(state, rule)
@@ -365,47 +406,40 @@ local ALGS = {
 -- ---------------------------------------------------------------- state cache
 -- States are loaded once per script call and written back once at the end, so a batch of
 -- decisions sees each other's charges in order while touching each key only twice.
-local cache = {}   -- hash key -> { field -> state | false }
-local created = {} -- hash key -> true when some field was missing at load: the key may have no TTL yet
-local dirty = {}   -- list of { key, scope, field, rule, now }
-local dirty_seen = {} -- key -> field -> entry of dirty
-local loaded = {}  -- hash key -> { field -> state as loaded (false when absent) }
+-- One slot per (state key, rule name): key, scope, field, state (false when absent), idle0 and lazy0 (the
+-- idle time and list form of the state as loaded; idle0 false when absent or empty), and once written:
+-- rule and now of the last write.
+local cache = {}   -- state key -> { rule name -> slot }
+local created = {} -- state key -> true when some field was missing at load: the key may have no TTL yet
+local dirty = {}   -- written slots, in order of first write
 
-local function load_state(scope, field)
+local function slot_of(scope, field, rule)
   local key = STATE_KEY .. scope
   local fields = cache[key]
   if not fields then
     fields = {}
     cache[key] = fields
   end
-  local state = fields[field]
-  if state == nil then
-    state = parse_state(redis.call('HGET', key, field), scope, field) or false
-    fields[field] = state
-    if not loaded[key] then loaded[key] = {} end
-    loaded[key][field] = state
-    if not state then created[key] = true end
+  local slot = fields[field]
+  if not slot then
+    local state = parse_state(redis.call('HGET', key, field), scope, field)
+    slot = { key = key, scope = scope, field = field, state = state or false, idle0 = false }
+    if not state then
+      created[key] = true
+    elseif not state_empty(state) then
+      slot.idle0 = ALGS[rule.alg].idle_at(state, rule)
+      slot.lazy0 = state.lazy
+    end
+    fields[field] = slot
   end
-  return state or nil
+  return slot
 end
 
-local function store_state(scope, field, state, rule, now)
-  local key = STATE_KEY .. scope
-  cache[key][field] = state
-  local seen = dirty_seen[key]
-  if not seen then
-    seen = {}
-    dirty_seen[key] = seen
-  end
-  local entry = seen[field]
-  if entry then
-    entry.rule = rule
-    entry.now = now
-  else
-    entry = { key = key, scope = scope, field = field, rule = rule, now = now }
-    seen[field] = entry
-    dirty[#dirty + 1] = entry
-  end
+local function store(slot, state, rule, now)
+  slot.state = state
+  if not slot.rule then dirty[#dirty + 1] = slot end
+  slot.rule = rule
+  slot.now = now
 end
 
 -- The state after charging or adjusting (a sliding-window log needs its list key when it is created).
@@ -418,30 +452,29 @@ end
 local function flush(grace)
   local ttls = {}
   local order = {}
-  for _, e in ipairs(dirty) do
-    local state = cache[e.key][e.field]
-    local idle = ALGS[e.rule.alg].idle_at(state, e.rule)
-    if state_empty(state) or idle <= e.now then
+  for i = 1, #dirty do
+    local e = dirty[i]
+    local state = e.state
+    local rule = e.rule
+    local empty = state_empty(state)
+    local idle = not empty and ALGS[rule.alg].idle_at(state, rule)
+    if empty or idle <= e.now then
       redis.call('HDEL', e.key, e.field)
-      if e.rule.alg == 1 then redis.call('DEL', log_key(e.scope, e.field)) end
+      if rule.alg == 1 then redis.call('DEL', log_key(e.scope, e.field)) end
     else
-      redis.call('HSET', e.key, e.field, format_state(state, e.rule.alg, e.scope, e.field))
-      local ttl = math.ceil(idle - e.now) + grace
-      if ttl > 9e15 then ttl = 9e15 end
+      redis.call('HSET', e.key, e.field, format_state(state, rule.alg, e.scope, e.field))
       -- Unchanged idle time (same window, same sub-window): the TTLs set when it was reached still hold.
-      local before = loaded[e.key] and loaded[e.key][e.field]
-      local same = before and not state_empty(before) and ALGS[e.rule.alg].idle_at(before, e.rule) == idle
-        and not (e.rule.alg == 1 and not (before.lazy and state.lazy))
-      if same then
-        ttl = nil
-      elseif e.rule.alg == 1 then
-        -- A log lives no longer than its rule's own idle time (its TTL is simply set; PEXPIRE does
-        -- nothing when the state has no log, being fractional).
-        redis.call('PEXPIRE', log_key(e.scope, e.field), string.format('%d', ttl))
-      end
-      if ttl then
-        if not ttls[e.key] then order[#order + 1] = e.key end
-        if not ttls[e.key] or ttls[e.key] < ttl then ttls[e.key] = ttl end
+      if idle ~= e.idle0 or (rule.alg == 1 and not (e.lazy0 and state.lazy)) then
+        local ttl = math.ceil(idle - e.now) + grace
+        if ttl > 9e15 then ttl = 9e15 end
+        if rule.alg == 1 then
+          -- A log lives no longer than its rule's own idle time (its TTL is simply set; PEXPIRE does
+          -- nothing when the state has no log, being fractional).
+          redis.call('PEXPIRE', log_key(e.scope, e.field), string.format('%d', ttl))
+        end
+        local before = ttls[e.key]
+        if not before then order[#order + 1] = e.key end
+        if not before or before < ttl then ttls[e.key] = ttl end
       end
     end
   end
@@ -458,8 +491,8 @@ local function flush(grace)
 end
 
 -- ---------------------------------------------------------------- requests
--- Numbers travel packed in comma-separated strings (one argument per rule and per request instead of
--- one per number): the argument count, not the Lua, dominates the cost of a batch on both sides.
+-- Numbers travel packed in comma-separated strings (one argument per rule and per run of requests
+-- instead of one per number): the argument count, not the Lua, dominates the cost of a batch on both sides.
 local function numbers(text)
   local out = {}
   local n = 0
@@ -496,7 +529,7 @@ local function read_shapes(p, rules)
     local at = 3
     for i = 1, v[2] do
       local rule = rules[v[at + 1]]
-      items[i] = { si = v[at], field = rule.name, rule = rule, cost = v[at + 2] }
+      items[i] = { si = v[at], field = rule.name, rule = rule, alg = ALGS[rule.alg], cost = v[at + 2] }
       at = at + 3
     end
     shapes[s] = { n_scopes = v[1], items = items }
@@ -505,20 +538,28 @@ local function read_shapes(p, rules)
   return shapes, p
 end
 
--- A request from ARGV at position p: shape index, now, then the shape's nScopes scopes.
--- State keys are built from the namespace prefix and the scope: same hash tag as KEYS[1], same slot.
-local function read_request(p, shapes)
-  local shape = shapes[tonumber(ARGV[p])]
-  local scopes = {}
-  for i = 1, shape.n_scopes do scopes[i] = ARGV[p + 1 + i] end
-  return { now = tonumber(ARGV[p + 1]), scopes = scopes, items = shape.items }, p + 2 + shape.n_scopes
+-- Runs of requests from ARGV at position p: count of runs, then per run "count,shapeIndex,now" followed by
+-- its requests, each the shape's nScopes scopes (a run's requests share shape and time).
+-- Returns the runs ({ shape, now, count, base }: a request's scopes are ARGV[base + 1 .. base + nScopes],
+-- base growing by nScopes per request) and the earliest time among them.
+local function read_runs(p, shapes)
+  local runs = {}
+  local min_now = INF
+  local count = tonumber(ARGV[p])
+  p = p + 1
+  for r = 1, count do
+    local v = numbers(ARGV[p])
+    local shape = shapes[v[2]]
+    runs[r] = { shape = shape, now = v[3], count = v[1], base = p }
+    if v[3] < min_now then min_now = v[3] end
+    p = p + 1 + v[1] * shape.n_scopes
+  end
+  return runs, min_now
 end
 
 local block_cache = {}
 local any_block = nil
 local function blocked_until(blocks_key, scope)
-  if any_block == nil then any_block = redis.call('ZCARD', blocks_key) > 0 end
-  if not any_block then return 0 end
   local until_ = block_cache[scope]
   if until_ == nil then
     until_ = tonumber(redis.call('ZSCORE', blocks_key, scope)) or 0
@@ -527,33 +568,41 @@ local function blocked_until(blocks_key, scope)
   return until_
 end
 
--- Mirrors evaluate(). Appends to `out`: allowed (1|0), retryAfterMs, remaining, limit, kind, index
--- (kind 0 = none, 1 = item index, 2 = scope index; indexes 0-based as in the plan).
-local function decide(blocks_key, req, charge, out)
-  local now = req.now
+local slots = {} -- the slots of the request being decided (reused: no table per decision)
+
+-- Mirrors evaluate(). Appends to `out`, per request:
+--   admitted:            tightest item (1-based; 0 when none), remaining
+--   refused by an item:  -1, retryAfterMs, remaining, item index (0-based)
+--   refused by a block:  -2, retryAfterMs, limit, scope index (0-based)
+-- The caller reads the limit of an item from its plan.
+local function decide(blocks_key, shape, now, base, charge, out)
   local wait = 0
   local blocked_scope = -1
-  for i = 1, #req.scopes do
-    local left = blocked_until(blocks_key, req.scopes[i]) - now
-    if left > wait then
-      wait = left
-      blocked_scope = i
+  if any_block == nil then any_block = redis.call('ZCARD', blocks_key) > 0 end
+  if any_block then
+    for i = 1, shape.n_scopes do
+      local left = blocked_until(blocks_key, ARGV[base + i]) - now
+      if left > wait then
+        wait = left
+        blocked_scope = i
+      end
     end
   end
-  local states = {}
+  local items = shape.items
   local blocked_item = -1
   local blocked_remaining = 0
   local tight_share = INF
   local tight_remaining = INF
-  local tight_limit = INF
-  local scopes = req.scopes
-  for i = 1, #req.items do
-    local item = req.items[i]
-    local alg = ALGS[item.rule.alg]
-    local state = load_state(scopes[item.si], item.field)
-    states[i] = state
-    local remaining = alg.remaining(state, now, item.rule)
-    local w = alg.wait(state, now, item.cost, item.rule)
+  local tight = 0
+  for i = 1, #items do
+    local item = items[i]
+    local rule = item.rule
+    local alg = item.alg
+    local slot = slot_of(ARGV[base + item.si], item.field, rule)
+    slots[i] = slot
+    local state = slot.state or nil
+    local remaining = alg.remaining(state, now, rule)
+    local w = alg.wait(state, now, item.cost, rule)
     if w > wait then
       wait = w
       blocked_item = i
@@ -562,45 +611,38 @@ local function decide(blocks_key, req, charge, out)
     end
     local after = remaining - item.cost
     local share = 0
-    if item.rule.limit > 0 then share = after / item.rule.limit end
+    if rule.limit > 0 then share = after / rule.limit end
     if share < tight_share then
       tight_share = share
       tight_remaining = math.max(0, after)
-      tight_limit = item.rule.limit
+      tight = i
     end
-  end
-  if wait <= 0 then
-    if charge then
-      for i = 1, #req.items do
-        local item = req.items[i]
-        local scope = scopes[item.si]
-        local next_state = apply(ALGS[item.rule.alg].charge, states[i], now, item.cost, item.rule, scope, item.field)
-        store_state(scope, item.field, next_state, item.rule, now)
-      end
-    end
-    local n = #out
-    out[n + 1] = 1
-    out[n + 2] = 0
-    out[n + 3] = out_num(tight_remaining)
-    out[n + 4] = out_num(tight_limit)
-    out[n + 5] = 0
-    out[n + 6] = -1
-    return
   end
   local n = #out
-  out[n + 1] = 0
-  out[n + 2] = out_num(wait)
-  if blocked_item >= 1 then
-    out[n + 3] = out_num(blocked_remaining)
-    out[n + 4] = out_num(req.items[blocked_item].rule.limit)
-    out[n + 5] = 1
-    out[n + 6] = blocked_item - 1
+  if wait <= 0 then
+    if charge then
+      for i = 1, #items do
+        local item = items[i]
+        local slot = slots[i]
+        local rule = item.rule
+        store(slot, apply(item.alg.charge, slot.state or nil, now, item.cost, rule, slot.scope, item.field), rule, now)
+      end
+    end
+    out[n + 1] = tight
+    out[n + 2] = out_num(tight_remaining)
     return
   end
-  local limit = tight_limit
-  if limit == INF then limit = 0 end
-  out[n + 3] = 0
-  out[n + 4] = out_num(limit)
-  out[n + 5] = 2
-  out[n + 6] = blocked_scope - 1
+  if blocked_item >= 1 then
+    out[n + 1] = -1
+    out[n + 2] = out_num(wait)
+    out[n + 3] = out_num(blocked_remaining)
+    out[n + 4] = blocked_item - 1
+    return
+  end
+  local limit = 0
+  if tight > 0 then limit = items[tight].rule.limit end
+  out[n + 1] = -2
+  out[n + 2] = out_num(wait)
+  out[n + 3] = out_num(limit)
+  out[n + 4] = blocked_scope - 1
 end

@@ -1,0 +1,20 @@
+-- limit-peek (v2): what limit-decide would answer, without charging or writing anything.
+--
+-- KEYS[1]      {ns}:l:blocks         sorted set: scope -> blocked until (ms)
+-- ARGV         laid out exactly as for limit-decide (the grace, ARGV[2], is unused)
+-- Returns      exactly what limit-decide returns
+local rules, p = read_rules(3)
+local shapes
+shapes, p = read_shapes(p, rules)
+local runs = read_runs(p, shapes)
+local out = {}
+for r = 1, #runs do
+  local run = runs[r]
+  local shape, now, base = run.shape, run.now, run.base
+  local step = shape.n_scopes
+  for _ = 1, run.count do
+    decide(KEYS[1], shape, now, base, false, out)
+    base = base + step
+  end
+end
+return out
