@@ -24,6 +24,18 @@ local runs, min_now = read_runs(p, shapes)
 -- Forget blocks that ended for every request of the batch (bounded memory).
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', fmt(min_now))
 local out = {}
+local fast = fast_rule(shapes, KEYS[1])
+if fast then
+  -- One rule, one scope per request, no blocks: the fast path.
+  local alg = ALGS[fast.alg]
+  for r = 1, #runs do
+    local run = runs[r]
+    local now, base, cost = run.now, run.base, run.shape.items[1].cost
+    for i = 1, run.count do decide_fast(fast, alg, cost, ARGV[base + i], now, out) end
+  end
+  flush_fast(grace, fast, alg)
+  return out
+end
 for r = 1, #runs do
   local run = runs[r]
   local shape, now, base = run.shape, run.now, run.base

@@ -16,6 +16,13 @@
 -- packed, and handled exactly like the TypeScript arrays.
 
 local INF = math.huge
+-- Hot functions as locals (a global is two table lookups per use).
+local call = redis.call
+local fmod = math.fmod
+local floor = math.floor
+local max = math.max
+local spack = struct.pack
+local sunpack = struct.unpack
 
 local function fmt(x)
   return string.format('%.17g', x)
@@ -47,19 +54,27 @@ end
 -- The doubles packed in raw from byte `from` on, as an array.
 local function unpack_numbers(raw, from)
   local n = (#raw - from + 1) / 8
+  if n == 2 then
+    local a, b = sunpack('<dd', raw, from)
+    return { a, b }
+  end
+  if n == 1 then return { (sunpack('<d', raw, from)) } end
   if n == 0 then return {} end
-  local out = { struct.unpack(pack_format(n), raw, from) }
+  local out = { sunpack(pack_format(n), raw, from) }
   out[n + 1] = nil -- struct.unpack also returns the next position
   return out
 end
 
 local function pack_numbers(state)
-  if #state == 0 then return '' end
-  return struct.pack(pack_format(#state), unpack(state))
+  local n = #state
+  if n == 2 then return spack('<dd', state[1], state[2]) end
+  if n == 1 then return spack('<d', state[1]) end
+  if n == 0 then return '' end
+  return spack(pack_format(n), unpack(state))
 end
 
 local function is_integer(x)
-  return x == math.floor(x) and x > -9007199254740992 and x < 9007199254740992
+  return x == floor(x) and x > -9007199254740992 and x < 9007199254740992
 end
 
 -- A number for the reply: integral values as Lua numbers (Redis sends them as exact integers),
@@ -319,7 +334,7 @@ end
 
 -- ---------------------------------------------------------------- token bucket (GCRA)
 local function tb_tat(state, now)
-  if state then return math.max(state[1], now) end
+  if state then return max(state[1], now) end
   return now
 end
 
@@ -334,7 +349,7 @@ end
 local function tb_remaining(state, now, rule)
   local tat = tb_tat(state, now)
   local function fits(units) return tat - (rule.capacity - units) * rule.step <= now end
-  local units = math.max(0, math.floor(rule.capacity - (tat - now) / rule.step))
+  local units = max(0, floor(rule.capacity - (tat - now) / rule.step))
   if units + 1 <= rule.capacity and fits(units + 1) then units = units + 1 end
   while units > 0 and not fits(units) do units = units - 1 end
   return units
@@ -351,7 +366,7 @@ local function tb_charge(state, now, cost, rule)
 end
 
 local function tb_adjust(state, now, delta, rule)
-  local tat = math.max(now, tb_tat(state, now) + delta * rule.step)
+  local tat = max(now, tb_tat(state, now) + delta * rule.step)
   if state then
     state[1] = tat
     return state
@@ -372,19 +387,19 @@ end
 local function fw_wait(state, now, cost, rule)
   if cost > rule.capacity then return INF end
   if cost <= 0 then return 0 end
-  local start = now - math.fmod(now, rule.window)
+  local start = now - fmod(now, rule.window)
   if fw_used(state, start) + cost <= rule.limit then return 0 end
   return ms_until(start + rule.window, now)
 end
 
 local function fw_remaining(state, now, rule)
-  local start = now - math.fmod(now, rule.window)
-  return math.max(0, rule.limit - fw_used(state, start))
+  local start = now - fmod(now, rule.window)
+  return max(0, rule.limit - fw_used(state, start))
 end
 
 local function fw_adjust(state, now, delta, rule)
-  local start = now - math.fmod(now, rule.window)
-  local used = math.max(0, fw_used(state, start) + delta)
+  local start = now - fmod(now, rule.window)
+  local used = max(0, fw_used(state, start) + delta)
   if state then
     state[1] = start
     state[2] = used
@@ -645,4 +660,89 @@ local function decide(blocks_key, shape, now, base, charge, out)
   out[n + 2] = out_num(wait)
   out[n + 3] = out_num(limit)
   out[n + 4] = blocked_scope - 1
+end
+
+-- ---------------------------------------------------------------- fast path: one rule, one scope
+-- The common batch: every request is one scope under the same token-bucket or fixed-window rule, and no
+-- scope is blocked. Decides and writes exactly like decide() and flush() (same algorithm functions, same
+-- TTL rules), but states are cached by scope (one rule: one field) and no table is built per decision.
+local fast_states = {} -- scope -> state | false
+local fast_idle0 = {}  -- scope -> idle time as loaded | false (absent: the key may have no TTL yet)
+local fast_now = {}    -- scope -> now of its last charge
+local fast_dirty = {}  -- charged scopes, in order of first charge
+
+-- The batch's rule when the fast path applies, else nil.
+local function fast_rule(shapes, blocks_key)
+  local rule = nil
+  for s = 1, #shapes do
+    local shape = shapes[s]
+    if shape.n_scopes ~= 1 or #shape.items ~= 1 then return nil end
+    local r = shape.items[1].rule
+    if r.alg == 1 or (rule and r ~= rule) then return nil end
+    rule = r
+  end
+  if any_block == nil then any_block = call('ZCARD', blocks_key) > 0 end
+  if any_block then return nil end
+  return rule
+end
+
+local function decide_fast(rule, alg, cost, scope, now, out)
+  local state = fast_states[scope]
+  if state == nil then
+    state = parse_state(call('HGET', STATE_KEY .. scope, rule.name), scope, rule.name) or false
+    fast_states[scope] = state
+    fast_idle0[scope] = state and alg.idle_at(state, rule)
+  end
+  local st = state or nil
+  local remaining = alg.remaining(st, now, rule)
+  local wait = alg.wait(st, now, cost, rule)
+  local n = #out
+  if wait > 0 then
+    out[n + 1] = -1
+    out[n + 2] = out_num(wait)
+    out[n + 3] = out_num(remaining)
+    out[n + 4] = 0
+    return
+  end
+  local next_state = alg.charge(st, now, cost, rule)
+  if next_state ~= state then fast_states[scope] = next_state end
+  if not fast_now[scope] then fast_dirty[#fast_dirty + 1] = scope end
+  fast_now[scope] = now
+  local after = remaining - cost
+  local share = 0
+  if rule.limit > 0 then share = after / rule.limit end
+  if share < INF then
+    out[n + 1] = 1
+    out[n + 2] = out_num(max(0, after))
+  else
+    out[n + 1] = 0
+    out[n + 2] = out_num(INF)
+  end
+end
+
+local function flush_fast(grace, rule, alg)
+  local field = rule.name
+  for i = 1, #fast_dirty do
+    local scope = fast_dirty[i]
+    local state = fast_states[scope]
+    local now = fast_now[scope]
+    local key = STATE_KEY .. scope
+    local idle = alg.idle_at(state, rule)
+    if idle <= now then
+      call('HDEL', key, field)
+    else
+      call('HSET', key, field, pack_numbers(state))
+      local idle0 = fast_idle0[scope]
+      if idle ~= idle0 then
+        local ttl = math.ceil(idle - now) + grace
+        if ttl > 9e15 then ttl = 9e15 end
+        local text = string.format('%d', ttl)
+        if idle0 then
+          call('PEXPIRE', key, text, 'GT')
+        elseif call('PTTL', key) < ttl then
+          call('PEXPIRE', key, text)
+        end
+      end
+    end
+  end
 end
