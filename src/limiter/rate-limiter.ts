@@ -61,9 +61,11 @@ export class RateLimiter {
   readonly backend: Backend;
   readonly #store: LimitStore;
   readonly #groups = new Map<string, Group>();
-  /** Plans of single scopes, and of scope lists (see {@link listKey}). */
+  /** Plans of single scopes (and of one-scope lists). */
   readonly #plans = new Map<string, CachedPlan>();
-  readonly #listPlans = new Map<string, CachedPlan>();
+  /** Plans of scope lists, one level per position in the list (see {@link ListNode}). */
+  #listPlans = new Map<string, ListNode>();
+  #listPlanCount = 0;
   readonly #scopeItems = new Map<string, ScopeItems>();
   #rulesVersion = -1;
 
@@ -348,11 +350,9 @@ export class RateLimiter {
       const scopes = request.scopes;
       let entry: CachedPlan | undefined;
       if (typeof scopes === 'string') {
-        if (scopes.length > 0) entry = this.#cached(this.#plans, scopes, scopes);
-      } else if (Array.isArray(scopes)) {
-        const key = listKey(scopes);
-        if (key !== undefined)
-          entry = this.#cached(key === scopes[0] ? this.#plans : this.#listPlans, key, scopes);
+        if (scopes.length > 0) entry = this.#cached(scopes);
+      } else if (Array.isArray(scopes) && scopes.length > 0) {
+        entry = scopes.length === 1 ? this.#cachedOne(scopes[0]) : this.#cachedList(scopes);
       }
       if (entry) {
         if (request.cost === undefined && request.costs === undefined) return entry;
@@ -362,29 +362,78 @@ export class RateLimiter {
     return buildPlan(request, this.rules);
   }
 
-  #cached(map: Map<string, CachedPlan>, key: string, scopes: string | readonly string[]): CachedPlan {
+  /** Drops every cached plan when the rules changed since they were made. */
+  #checkRules(): void {
     if (this.#rulesVersion !== this.rules.version) {
       this.#plans.clear();
-      this.#listPlans.clear();
+      this.#listPlans = new Map();
+      this.#listPlanCount = 0;
       this.#scopeItems.clear();
       this.#rulesVersion = this.rules.version;
     }
-    let entry = map.get(key);
+  }
+
+  /** The plan of one scope, or `undefined` (not cached) when it is not a non-empty string. */
+  #cachedOne(scope: unknown): CachedPlan | undefined {
+    return typeof scope === 'string' && scope.length > 0 ? this.#cached(scope) : undefined;
+  }
+
+  #cached(scope: string): CachedPlan {
+    this.#checkRules();
+    let entry = this.#plans.get(scope);
     if (!entry) {
-      // A private copy: the caller may reuse or change its array afterwards.
-      const list = typeof scopes === 'string' ? [scopes] : normalizeScopes([...scopes]);
-      const items: PlanItem[] = [];
-      const plain: PlanItem[] = [];
-      for (const scope of list) {
-        const cached = this.#itemsOf(scope);
-        items.push(...cached.items);
-        plain.push(...cached.plain);
-      }
-      entry = { scopes: list, items: plain, template: { scopes: list, items } };
-      if (map.size >= PLAN_CACHE_SIZE) map.clear();
-      map.set(key, entry);
+      entry = this.#makePlan([scope]);
+      if (this.#plans.size >= PLAN_CACHE_SIZE) this.#plans.clear();
+      this.#plans.set(scope, entry);
     }
     return entry;
+  }
+
+  /**
+   * The plan of a list of two or more scopes, found one scope at a time: a hash lookup per scope (on a
+   * string whose hash is usually known already) instead of building and hashing a key per call.
+   * `undefined` (not cached) when the list holds anything but non-empty strings.
+   */
+  #cachedList(scopes: readonly unknown[]): CachedPlan | undefined {
+    this.#checkRules();
+    const last = scopes.length - 1;
+    let level = this.#listPlans;
+    for (let i = 0; ; i++) {
+      const scope = scopes[i];
+      if (typeof scope !== 'string' || scope.length === 0) return undefined;
+      let node = level.get(scope);
+      if (node === undefined) {
+        node = { plan: undefined, next: undefined };
+        level.set(scope, node);
+      }
+      if (i === last) return node.plan ?? this.#addListPlan(node, scopes);
+      level = node.next ??= new Map();
+    }
+  }
+
+  /** Caches the plan of a list at its node (a full cache starts over, then files the list again). */
+  #addListPlan(node: ListNode, scopes: readonly unknown[]): CachedPlan | undefined {
+    if (this.#listPlanCount >= PLAN_CACHE_SIZE) {
+      this.#listPlans = new Map();
+      this.#listPlanCount = 0;
+      return this.#cachedList(scopes);
+    }
+    this.#listPlanCount++;
+    node.plan = this.#makePlan(scopes as readonly string[]);
+    return node.plan;
+  }
+
+  /** A plan for the cache, made from a private copy of the list: the caller may change its array later. */
+  #makePlan(scopes: readonly string[]): CachedPlan {
+    const list = normalizeScopes([...scopes]);
+    const items: PlanItem[] = [];
+    const plain: PlanItem[] = [];
+    for (const scope of list) {
+      const cached = this.#itemsOf(scope);
+      items.push(...cached.items);
+      plain.push(...cached.plain);
+    }
+    return { scopes: list, items: plain, template: { scopes: list, items } };
   }
 
   /**
@@ -413,27 +462,17 @@ interface CachedPlan extends Plan {
   readonly template: Plan;
 }
 
+/** A scope in a cached scope list: the plan of the list that ends with it, and the lists that go on. */
+interface ListNode {
+  plan: CachedPlan | undefined;
+  next: Map<string, ListNode> | undefined;
+}
+
 interface ScopeItems {
   /** Every rule item of the scope at cost 0. */
   readonly items: readonly PlanItem[];
   /** Its items at the default cost (one request). */
   readonly plain: readonly PlanItem[];
-}
-
-/**
- * The cache key of a scope list: its single scope, or its scopes joined by NUL. `undefined` (do not cache)
- * when the list is empty or holds anything but non-empty strings free of NUL, which keeps keys unambiguous.
- */
-function listKey(scopes: readonly unknown[]): string | undefined {
-  const length = scopes.length;
-  if (length === 0) return undefined;
-  for (let i = 0; i < length; i++) {
-    const scope = scopes[i];
-    if (typeof scope !== 'string' || scope.length === 0 || (length > 1 && scope.includes('\u0000'))) {
-      return undefined;
-    }
-  }
-  return length === 1 ? (scopes[0] as string) : scopes.join('\u0000');
 }
 
 function abortError(signal: AbortSignal): Error {

@@ -50,6 +50,16 @@ describe('RateLimiter plan cache', () => {
     expect(await used(limiter, 'z')).toBe(1);
   });
 
+  it('keeps deciding right past a full cache of scope lists (it starts over)', async () => {
+    const limiter = setup({ '*': { limit: 1e6, window: '1s' }, 'c*': { limit: 3, window: '1s' } });
+    for (let i = 0; i < 10_050; i++) await limiter.tryAcquire({ scopes: ['g', `c${i}`, 'x'] });
+    await limiter.tryAcquire({ scopes: ['g', 'c0', 'x'] });
+    await limiter.tryAcquire({ scopes: ['g', 'c0'] });
+    expect(await used(limiter, 'c0')).toBe(3);
+    expect(await used(limiter, 'c10049')).toBe(1);
+    expect((await limiter.peek({ scopes: ['g', 'c0', 'x'] })).allowed).toBe(false);
+  });
+
   it('charges a scope named twice once, and a single-element list like the scope itself', async () => {
     const limiter = setup({ a: { limit: 10, window: '1s' } });
     await limiter.tryAcquire({ scopes: ['a', 'a'] });
