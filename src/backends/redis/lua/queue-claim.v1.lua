@@ -3,42 +3,58 @@
 -- ARGV[2]  now   ARGV[3] owner   ARGV[4] lease end   ARGV[5] max jobs
 -- ARGV[6]  remaining (messages the quota has left)   ARGV[7] reserve (kept for critical jobs)
 -- Returns  the claimed jobs (see job_reply)
+-- A job in line is first checked with the four fields that decide whether it is claimable (leased jobs
+-- keep their place in line, so most of those seen are skipped); only claimed jobs are read whole. The
+-- leases, places in lease order and message records of all claimed jobs are written together.
 local now = tonumber(ARGV[2])
 local owner = ARGV[3]
 local lease_until = ARGV[4]
 local max_jobs = tonumber(ARGV[5])
 local left = tonumber(ARGV[6])
 local reserve = tonumber(ARGV[7])
-local claimed = {}
+local jobs = {}
+local full = false
 for _, priority in ipairs(PRIORITIES) do
   local line = K_LINE[priority]
   local start = 0
   local stop = false
-  while not stop do
+  while not stop and not full do
     local ids = redis.call('ZRANGE', line, start, start + 99)
     if #ids == 0 then break end
     for _, id in ipairs(ids) do
-      if #claimed >= max_jobs then return claimed end
+      if #jobs >= max_jobs then
+        full = true
+        break
+      end
       if priority ~= 'critical' and left <= reserve then
         stop = true
         break
       end
-      local job = get_job(id)
-      if job and claimable(job, now) then
-        local size = tonumber(job.n)
+      local v = redis.call('HMGET', JOB .. id, 'st', 'nb', 'l', 'n')
+      if v[1] and claimable({ st = v[1], nb = v[2], l = v[3] }, now) then
+        local size = tonumber(v[4])
         if size > left then
           stop = true
           break
         end
         left = left - size
-        local lo = next_seq()
-        redis.call('HSET', JOB .. id, 'st', 'leased', 'o', owner, 'lu', lease_until, 'lo', lo)
-        redis.call('ZADD', K_LEASED, lease_until, id)
-        set_status(job, 'passed-to-sender', now)
-        claimed[#claimed + 1] = job_reply(job)
+        jobs[#jobs + 1] = get_job(id)
       end
     end
     start = start + 100
   end
+  if full then break end
 end
+local claimed = {}
+if #jobs == 0 then return claimed end
+local first_lo = redis.call('INCRBY', K_SEQ, #jobs) - #jobs
+local leases = {}
+for k, job in ipairs(jobs) do
+  redis.call('HSET', JOB .. job.id, 'st', 'leased', 'o', owner, 'lu', lease_until, 'lo', first_lo + k)
+  leases[#leases + 1] = lease_until
+  leases[#leases + 1] = job.id
+  claimed[k] = job_reply(job)
+end
+redis.call('ZADD', K_LEASED, unpack(leases))
+set_status_many(jobs, 'passed-to-sender', now)
 return claimed

@@ -76,6 +76,38 @@ local function set_status(job, status, now)
   end
 end
 
+-- set_status for many jobs at once: one HMGET and one HSET of the records.
+local function set_status_many(jobs, status, now)
+  local mids = {}
+  local owners = {}
+  for _, job in ipairs(jobs) do
+    for _, id in ipairs(cjson.decode(job.ids)) do
+      mids[#mids + 1] = id
+      owners[#mids] = job
+    end
+  end
+  local at = fmt(now)
+  for m = 1, #mids, 500 do
+    local to = math.min(#mids, m + 499)
+    local raws = redis.call('HMGET', K_REC, unpack(mids, m, to))
+    local writes = {}
+    for k = m, to do
+      local raw = raws[k - m + 1]
+      if raw then
+        local job = owners[k]
+        local rec = cjson.decode(raw)
+        rec[1] = status
+        rec[3] = job.a
+        rec[4] = job.err or NULL
+        rec[6] = at
+        writes[#writes + 1] = mids[k]
+        writes[#writes + 1] = cjson.encode(rec)
+      end
+    end
+    if #writes > 0 then redis.call('HSET', K_REC, unpack(writes)) end
+  end
+end
+
 local hold_cache = {}
 local function claimable(job, now)
   if job.st ~= 'ready' or tonumber(job.nb) > now then return false end
