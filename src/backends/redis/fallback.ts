@@ -102,14 +102,13 @@ export class FallbackLimitStore implements LimitStore {
     this.#timer = undefined;
   }
 
-  async #guard<T>(work: Promise<T> | T, local: () => T): Promise<T> {
-    try {
-      return await work;
-    } catch (error) {
+  /** `work`, or `local()` once Redis is found unreachable (one promise per call: this is the hot path). */
+  #guard<T>(work: Promise<T> | T, local: () => T): Promise<T> {
+    return Promise.resolve(work).then(undefined, (error: unknown) => {
       if (!(error instanceof RedisUnavailableError)) throw error;
       this.#fallBack(error);
       return local();
-    }
+    });
   }
 
   #fallBack(error: Error): void {

@@ -16,11 +16,16 @@ const ALGORITHM_CODE: Readonly<Record<AlgorithmName, number>> = {
 
 type Arg = string | number;
 
-/** Decisions asked for together (one `decide`, or one `decideMany` that must stay in one script call). */
+/**
+ * Decisions asked for together (one `decide`, or one `decideMany` that must stay in one script call).
+ * A `decide` is resolved with its decision itself, a `decideMany` with the array.
+ */
 interface Pending {
   plans: readonly Plan[];
   now: number;
-  resolve(decisions: Decision[]): void;
+  one: boolean;
+  // biome-ignore lint/suspicious/noExplicitAny: resolves a Promise<Decision> or a Promise<Decision[]> (see `one`)
+  resolve(value: any): void;
   reject(error: unknown): void;
 }
 
@@ -60,20 +65,25 @@ export class RedisLimitStore implements LimitStore {
     this.#options = options;
   }
 
-  async decide(plan: Plan, now: number): Promise<Decision> {
-    const [decision] = await this.decideMany([plan], now);
-    return decision!;
+  decide(plan: Plan, now: number): Promise<Decision> {
+    return new Promise<Decision>((resolve, reject) =>
+      this.#queue({ plans: [plan], now, one: true, resolve, reject }),
+    );
   }
 
   decideMany(plans: readonly Plan[], now: number): Promise<Decision[]> {
     if (plans.length === 0) return Promise.resolve([]);
-    return new Promise<Decision[]>((resolve, reject) => {
-      this.#pending.push({ plans, now, resolve, reject });
-      if (!this.#scheduled) {
-        this.#scheduled = true;
-        process.nextTick(this.#flush);
-      }
-    });
+    return new Promise<Decision[]>((resolve, reject) =>
+      this.#queue({ plans, now, one: false, resolve, reject }),
+    );
+  }
+
+  #queue(request: Pending): void {
+    this.#pending.push(request);
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      process.nextTick(this.#flush);
+    }
   }
 
   async peek(plan: Plan, now: number): Promise<Decision> {
@@ -152,7 +162,8 @@ export class RedisLimitStore implements LimitStore {
       (decisions) => {
         let at = 0;
         for (const request of batch) {
-          request.resolve(decisions.slice(at, at + request.plans.length));
+          if (request.one) request.resolve(decisions[at]);
+          else request.resolve(decisions.slice(at, at + request.plans.length));
           at += request.plans.length;
         }
       },
