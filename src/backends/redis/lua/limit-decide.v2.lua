@@ -31,7 +31,11 @@ if fast then
   for r = 1, #runs do
     local run = runs[r]
     local now, base, cost = run.now, run.base, run.shape.items[1].cost
-    for i = 1, run.count do decide_fast(fast, alg, cost, ARGV[base + i], now, out) end
+    if fast.alg == 3 then
+      for i = 1, run.count do decide_fast_fw(fast, cost, ARGV[base + i], now, out) end
+    else
+      for i = 1, run.count do decide_fast(fast, alg, cost, ARGV[base + i], now, out) end
+    end
   end
   flush_fast(grace, fast, alg)
   return out
