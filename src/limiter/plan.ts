@@ -10,6 +10,12 @@ export interface PlanItem {
   readonly rule: CompiledRule;
   /** Units charged in the rule's unit (> 0). */
   readonly cost: number;
+  /**
+   * A cache for the store that decides the item: its own handle on the item's state (the memory store keeps
+   * its entry here, which saves a map lookup per rule and decision). Items are shared by plans and outlive
+   * states, so a store checks what it finds here before using it; other stores ignore it.
+   */
+  slot?: unknown;
 }
 
 /** A request resolved against the rules: what a backend evaluates atomically. */

@@ -14,6 +14,9 @@ interface Entry {
   state: number[];
   /** From this time the state equals "never used" and the entry may be deleted. */
   idleAt: number;
+  readonly store: MemoryLimitStore;
+  /** Whether the map holds it: a deleted entry may still sit in a {@link PlanItem.slot}. */
+  live: boolean;
 }
 
 const NO_BLOCKS: readonly number[] = [];
@@ -65,10 +68,10 @@ export class MemoryLimitStore implements LimitStore {
     const states = this.#loaded;
     const blocks = this.#blocks.size === 0 ? NO_BLOCKS : this.#blocksOf(plan);
     if (items.length === 1) return this.#decideOne(plan, items[0]!, blocks, now, charge);
-    // One map lookup per item: the entries found are reused to store the charged states.
+    // The entries found are reused to store the charged states.
     const entries = this.#entries;
     for (let i = 0; i < items.length; i++) {
-      const entry = this.#states.get(items[i]!.key);
+      const entry = this.#entryOf(items[i]!);
       entries[i] = entry;
       states[i] = entry?.state;
     }
@@ -82,10 +85,7 @@ export class MemoryLimitStore implements LimitStore {
           algorithm.chargeInPlace(entry.state, now, item.cost, item.rule);
           entry.idleAt = algorithm.idleAt(entry.state, item.rule);
         } else {
-          const state = owned(algorithm.charge(undefined, now, item.cost, item.rule));
-          const idleAt = algorithm.idleAt(state, item.rule);
-          this.#states.set(item.key, { key: item.key, scope: item.scope, state, idleAt });
-          this.#created++;
+          this.#create(item, owned(algorithm.charge(undefined, now, item.cost, item.rule)));
         }
       }
     }
@@ -94,7 +94,7 @@ export class MemoryLimitStore implements LimitStore {
 
   /** `#decide` of the most common plan: one scope with one rule (a function of its own, inlined on its own). */
   #decideOne(plan: Plan, item: PlanItem, blocks: readonly number[], now: number, charge: boolean): Decision {
-    const entry = this.#states.get(item.key);
+    const entry = this.#entryOf(item);
     this.#loaded[0] = entry?.state;
     const decision = evaluate(plan, this.#loaded, blocks, now);
     if (charge && decision.allowed) {
@@ -103,25 +103,47 @@ export class MemoryLimitStore implements LimitStore {
         algorithm.chargeInPlace(entry.state, now, item.cost, item.rule);
         entry.idleAt = algorithm.idleAt(entry.state, item.rule);
       } else {
-        this.#create(item, now);
+        this.#create(
+          item,
+          owned(algorithms[item.rule.algorithm].charge(undefined, now, item.cost, item.rule)),
+        );
       }
     }
     return decision;
   }
 
-  /** The entry of an item charged for the first time. */
-  #create(item: PlanItem, now: number): void {
-    const algorithm = algorithms[item.rule.algorithm];
-    const state = owned(algorithm.charge(undefined, now, item.cost, item.rule));
-    const idleAt = algorithm.idleAt(state, item.rule);
-    this.#states.set(item.key, { key: item.key, scope: item.scope, state, idleAt });
+  /**
+   * The entry of an item's state, if any: the one its slot remembers when that is still this store's entry
+   * for the key, else from the map (and then remembered).
+   */
+  #entryOf(item: PlanItem): Entry | undefined {
+    const known = item.slot as Entry | undefined;
+    if (known?.live && known.store === this && known.key === item.key) return known;
+    const entry = this.#states.get(item.key);
+    if (entry !== undefined) item.slot = entry;
+    return entry;
+  }
+
+  /** Adds the entry of an item's first state. */
+  #create(item: PlanItem, state: number[]): void {
+    const idleAt = algorithms[item.rule.algorithm].idleAt(state, item.rule);
+    const entry: Entry = { key: item.key, scope: item.scope, state, idleAt, store: this, live: true };
+    this.#states.set(item.key, entry);
+    item.slot = entry;
     this.#created++;
+  }
+
+  /** Deletes an entry; a slot that still holds it sees it is gone, and no longer keeps its state alive. */
+  #delete(entry: Entry): void {
+    entry.live = false;
+    entry.state = [];
+    this.#states.delete(entry.key);
   }
 
   adjust(items: readonly PlanItem[], now: number): void {
     for (const item of items) {
       const algorithm = algorithms[item.rule.algorithm];
-      this.#store(item, algorithm.adjust(this.#states.get(item.key)?.state, now, item.cost, item.rule));
+      this.#store(item, algorithm.adjust(this.#entryOf(item)?.state, now, item.cost, item.rule));
     }
   }
 
@@ -138,24 +160,23 @@ export class MemoryLimitStore implements LimitStore {
 
   reset(scope?: string): void {
     if (scope === undefined) {
+      for (const entry of this.#states.values()) entry.live = false;
       this.#states.clear();
       this.#blocks.clear();
       return;
     }
     this.#blocks.delete(scope);
-    for (const [key, entry] of this.#states) if (entry.scope === scope) this.#states.delete(key);
+    for (const entry of this.#states.values()) if (entry.scope === scope) this.#delete(entry);
   }
 
   #store(item: PlanItem, result: RuleState): void {
     const state = owned(result);
-    const entry = this.#states.get(item.key);
-    const idleAt = algorithms[item.rule.algorithm].idleAt(state, item.rule);
+    const entry = this.#entryOf(item);
     if (entry) {
       entry.state = state;
-      entry.idleAt = idleAt;
+      entry.idleAt = algorithms[item.rule.algorithm].idleAt(state, item.rule);
     } else {
-      this.#states.set(item.key, { key: item.key, scope: item.scope, state, idleAt });
-      this.#created++;
+      this.#create(item, state);
     }
   }
 
@@ -178,7 +199,7 @@ export class MemoryLimitStore implements LimitStore {
         this.#sweeper = undefined;
         break;
       }
-      if (next.value.idleAt <= now) this.#states.delete(next.value.key);
+      if (next.value.idleAt <= now) this.#delete(next.value);
     }
     for (const [scope, until] of this.#blocks) if (until <= now) this.#blocks.delete(scope);
   }
