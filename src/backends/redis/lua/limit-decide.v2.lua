@@ -26,7 +26,7 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', fmt(min_now))
 local out = {}
 local fast = fast_rule(shapes, KEYS[1])
 if fast then
-  -- One rule, one scope per request, no blocks: the fast path.
+  -- One rule, one scope per request, no blocks: the fast path (fixed windows written out).
   local alg = ALGS[fast.alg]
   for r = 1, #runs do
     local run = runs[r]

@@ -88,8 +88,15 @@ end
 local STATE_KEY = ARGV[1] .. 's2:'
 local LOG_KEY = ARGV[1] .. 'w2:'
 
+local LENGTHS = {} -- n -> tostring(n): printing a number costs more than looking it up
 local function log_key(scope, rule)
-  return LOG_KEY .. #scope .. ':' .. scope .. ':' .. rule
+  local n = #scope
+  local len = LENGTHS[n]
+  if not len then
+    len = tostring(n)
+    LENGTHS[n] = len
+  end
+  return LOG_KEY .. len .. ':' .. scope .. ':' .. rule
 end
 
 local STATE_FORMATS = { '%.17g', '%.17g,%.17g' }
@@ -170,12 +177,14 @@ end
 
 -- A charge (delta >= 0, an integer): trims dead pairs, then adds to the newest pair or appends one.
 -- Writes the log at once (the script is atomic); the header is written by flush().
+-- Updates the state in place (the state cache owns it) and returns it.
 local function lz_add(state, now, delta, rule)
-  local bucket = math.floor(now / rule.step)
+  local bucket = floor(now / rule.step)
   local first, dead = lz_first_live(state, now, rule)
   local log = state.log
-  local st = { lazy = true, log = log, total = state.total - dead, count = state.count - first,
-    last_b = state.last_b, last_u = state.last_u, first_b = state.first_b, first_u = state.first_u }
+  local st = state
+  st.total = st.total - dead
+  st.count = st.count - first
   if first > 0 then
     if st.count == 0 then
       redis.call('DEL', log)
@@ -459,7 +468,9 @@ end
 
 -- The state after charging or adjusting (a sliding-window log needs its list key when it is created).
 local function apply(alg_fn, state, now, amount, rule, scope, field)
-  if rule.alg == 1 then return alg_fn(state, now, amount, rule, log_key(scope, field)) end
+  if rule.alg == 1 and not (state and state.lazy) then
+    return alg_fn(state, now, amount, rule, log_key(scope, field))
+  end
   return alg_fn(state, now, amount, rule)
 end
 
@@ -663,11 +674,12 @@ local function decide(blocks_key, shape, now, base, charge, out)
 end
 
 -- ---------------------------------------------------------------- fast path: one rule, one scope
--- The common batch: every request is one scope under the same token-bucket or fixed-window rule, and no
--- scope is blocked. Decides and writes exactly like decide() and flush() (same algorithm functions, same
--- TTL rules), but states are cached by scope (one rule: one field) and no table is built per decision.
+-- The common batch: every request is one scope under the same rule, and no scope is blocked. Decides and
+-- writes exactly like decide() and flush() (same algorithm functions, same TTL rules), but states are
+-- cached by scope (one rule: one field) and no table is built per decision.
 local fast_states = {} -- scope -> state | false
 local fast_idle0 = {}  -- scope -> idle time as loaded | false (absent: the key may have no TTL yet)
+local fast_lazy0 = {}  -- scope -> whether the state was loaded in list form (sliding window)
 local fast_now = {}    -- scope -> now of its last charge
 local fast_dirty = {}  -- charged scopes, in order of first charge
 
@@ -678,7 +690,7 @@ local function fast_rule(shapes, blocks_key)
     local shape = shapes[s]
     if shape.n_scopes ~= 1 or #shape.items ~= 1 then return nil end
     local r = shape.items[1].rule
-    if r.alg == 1 or (rule and r ~= rule) then return nil end
+    if rule and r ~= rule then return nil end
     rule = r
   end
   if any_block == nil then any_block = call('ZCARD', blocks_key) > 0 end
@@ -691,7 +703,13 @@ local function decide_fast(rule, alg, cost, scope, now, out)
   if state == nil then
     state = parse_state(call('HGET', STATE_KEY .. scope, rule.name), scope, rule.name) or false
     fast_states[scope] = state
-    fast_idle0[scope] = state and alg.idle_at(state, rule)
+    if state then
+      fast_idle0[scope] = not state_empty(state) and alg.idle_at(state, rule)
+      fast_lazy0[scope] = state.lazy or false
+    else
+      fast_idle0[scope] = false
+      fast_lazy0[scope] = false
+    end
   end
   local st = state or nil
   local remaining = alg.remaining(st, now, rule)
@@ -704,7 +722,12 @@ local function decide_fast(rule, alg, cost, scope, now, out)
     out[n + 4] = 0
     return
   end
-  local next_state = alg.charge(st, now, cost, rule)
+  local next_state
+  if rule.alg == 1 and not (st and st.lazy) then
+    next_state = alg.charge(st, now, cost, rule, log_key(scope, rule.name))
+  else
+    next_state = alg.charge(st, now, cost, rule)
+  end
   if next_state ~= state then fast_states[scope] = next_state end
   if not fast_now[scope] then fast_dirty[#fast_dirty + 1] = scope end
   fast_now[scope] = now
@@ -782,21 +805,32 @@ local function flush_fast(grace, rule, alg)
     local state = fast_states[scope]
     local now = fast_now[scope]
     local key = STATE_KEY .. scope
+    local sliding = rule.alg == 1
+    local empty = sliding and state_empty(state)
     local idle
-    if rule.alg == 3 then idle = state[1] + rule.window else idle = alg.idle_at(state, rule) end
-    if idle <= now then
+    if rule.alg == 3 then
+      idle = state[1] + rule.window
+    elseif not empty then
+      idle = alg.idle_at(state, rule)
+    end
+    if empty or idle <= now then
       call('HDEL', key, field)
+      if sliding then call('DEL', log_key(scope, field)) end
     else
-      if #state == 2 then
+      if sliding then
+        call('HSET', key, field, format_state(state, 1, scope, field))
+      elseif #state == 2 then
         call('HSET', key, field, spack('<dd', state[1], state[2]))
       else
         call('HSET', key, field, pack_numbers(state))
       end
       local idle0 = fast_idle0[scope]
-      if idle ~= idle0 then
+      if idle ~= idle0 or (sliding and not (fast_lazy0[scope] and state.lazy)) then
         local ttl = math.ceil(idle - now) + grace
         if ttl > 9e15 then ttl = 9e15 end
         local text = string.format('%d', ttl)
+        -- As in flush(): a log lives no longer than its rule's own idle time.
+        if sliding then call('PEXPIRE', log_key(scope, field), text) end
         if idle0 then
           call('PEXPIRE', key, text, 'GT')
         elseif call('PTTL', key) < ttl then
