@@ -9,8 +9,9 @@
 -- Numbers are stored as little-endian IEEE doubles (struct '<d'), so they round-trip exactly and cost
 -- no printing or parsing. Token bucket and fixed window states are their numbers packed (8 or 16 bytes).
 -- A sliding-window state is 'i' followed by total, count, last b, last u, first b, first u when every
--- usage is an integer: the log itself is in the list (one packed "b,u" pair per item), so a decision
--- touches O(1) small values instead of reading and rewriting the whole log (total is the exact sum of
+-- usage is an integer: the log itself is in the list (one packed "b,u" pair per item, every pair but the
+-- last, which only the header holds: charging the current sub-window rewrites the header alone), so a
+-- decision touches O(1) small values instead of reading and rewriting the whole log (total is the exact sum of
 -- the log; integer sums are exact in any order, so results equal the in-order sums of
 -- src/algorithms/sliding-window.ts). Otherwise (fractional usage) it is 'f' followed by b0,u0,b1,u1,…
 -- packed, and handled exactly like the TypeScript arrays.
@@ -156,7 +157,8 @@ local function lz_wait(state, now, cost, rule)
   local excess = (state.total - dead) + cost - rule.limit
   if excess <= 0 then return 0 end
   local i = first
-  while i < state.count do
+  -- The list holds every pair but the last; the last pair's time is the answer once the list is spent.
+  while i < state.count - 1 do
     local items = redis.call('LRANGE', state.log, i, i + 63)
     if #items == 0 then break end
     for _, item in ipairs(items) do
@@ -200,10 +202,10 @@ local function lz_add(state, now, delta, rule)
   end
   if st.count > 0 and st.last_b >= bucket then
     st.last_u = st.last_u + delta
-    redis.call('LSET', log, -1, pair_item(st.last_b, st.last_u))
     if st.count == 1 then st.first_u = st.last_u end
   else
-    redis.call('RPUSH', log, pair_item(bucket, delta))
+    -- The last pair lives in the header only: it enters the list when a newer one replaces it.
+    if st.count > 0 then redis.call('RPUSH', log, pair_item(st.last_b, st.last_u)) end
     st.count = st.count + 1
     st.last_b, st.last_u = bucket, delta
     if st.count == 1 then st.first_b, st.first_u = bucket, delta end
@@ -216,11 +218,15 @@ end
 local function lz_to_array(state)
   local out = {}
   if state.count == 0 then return out end
-  for _, item in ipairs(redis.call('LRANGE', state.log, 0, -1)) do
-    local b, u = pair_of(item)
-    out[#out + 1] = b
-    out[#out + 1] = u
+  if state.count > 1 then
+    for _, item in ipairs(redis.call('LRANGE', state.log, 0, -1)) do
+      local b, u = pair_of(item)
+      out[#out + 1] = b
+      out[#out + 1] = u
+    end
   end
+  out[#out + 1] = state.last_b
+  out[#out + 1] = state.last_u
   return out
 end
 
@@ -250,14 +256,15 @@ local function format_state(state, alg, scope, rule_name)
     redis.call('DEL', log)
     local items = {}
     local total = 0
-    for i = 1, #state, 2 do
+    local n = #state
+    for i = 1, n, 2 do
       if not is_integer(state[i + 1]) then return 'f' .. pack_numbers(state) end
-      items[#items + 1] = pair_item(state[i], state[i + 1])
+      if i < n - 1 then items[#items + 1] = pair_item(state[i], state[i + 1]) end
       total = total + state[i + 1]
     end
-    redis.call('RPUSH', log, unpack(items))
-    state = { lazy = true, log = log, total = total, count = #items, first_b = state[1], first_u = state[2],
-      last_b = state[#state - 1], last_u = state[#state] }
+    if #items > 0 then redis.call('RPUSH', log, unpack(items)) end
+    state = { lazy = true, log = log, total = total, count = n / 2, first_b = state[1], first_u = state[2],
+      last_b = state[n - 1], last_u = state[n] }
   end
   return 'i' .. struct.pack('<dddddd', state.total, state.count, state.last_b, state.last_u, state.first_b,
     state.first_u)
