@@ -21,6 +21,13 @@ interface Entry {
 
 const NO_BLOCKS: readonly number[] = [];
 
+/**
+ * How long an idle entry is kept before a sweep deletes it. Keeping an idle state changes nothing (it equals
+ * "never used"), and a key used every few ms whose state goes idle in between (a token bucket refilled at
+ * once) would otherwise be deleted and created again on nearly every use.
+ */
+const IDLE_GRACE_MS = 1000;
+
 /** A state `charge` or `adjust` just returned: a new array nobody else holds (see {@link Algorithm}). */
 function owned(state: RuleState): number[] {
   return state as number[];
@@ -199,7 +206,7 @@ export class MemoryLimitStore implements LimitStore {
         this.#sweeper = undefined;
         break;
       }
-      if (next.value.idleAt <= now) this.#delete(next.value);
+      if (next.value.idleAt + IDLE_GRACE_MS <= now) this.#delete(next.value);
     }
     for (const [scope, until] of this.#blocks) if (until <= now) this.#blocks.delete(scope);
   }
