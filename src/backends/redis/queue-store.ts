@@ -52,7 +52,7 @@ export class RedisQueueStore<T = unknown> implements QueueStore<T> {
       'leased',
       'dead',
       'live',
-      'rec',
+      'rec2',
       'holds',
       'counters',
     ].map((suffix) => prefix + suffix);
@@ -77,7 +77,7 @@ export class RedisQueueStore<T = unknown> implements QueueStore<T> {
         job.messages.length,
       );
     }
-    const reply = (await this.#run('queue-add.v1', args)) as string[];
+    const reply = (await this.#run('queue-add.v2', args)) as string[];
     if (reply[0] === 'dup') throw new DuplicateMessageError(reply.slice(1));
     return jobs.map((input, i) => ({
       id: reply[i + 1]!,
@@ -101,7 +101,7 @@ export class RedisQueueStore<T = unknown> implements QueueStore<T> {
     error?: string,
   ): Promise<void> {
     if (ids.length === 0) return;
-    await this.#run('queue-record.v1', [
+    await this.#run('queue-record.v2', [
       status,
       priority,
       now,
@@ -112,11 +112,11 @@ export class RedisQueueStore<T = unknown> implements QueueStore<T> {
   }
 
   async hasClaimable(priority: Priority, now: number): Promise<boolean> {
-    return (await this.#run('queue-has-claimable.v1', [priority, now])) === 1;
+    return (await this.#run('queue-has-claimable.v2', [priority, now])) === 1;
   }
 
   async claim(query: ClaimQuery): Promise<Job<T>[]> {
-    const reply = (await this.#run('queue-claim.v1', [
+    const reply = (await this.#run('queue-claim.v2', [
       query.now,
       query.owner,
       query.leaseUntil,
@@ -129,7 +129,7 @@ export class RedisQueueStore<T = unknown> implements QueueStore<T> {
 
   async complete(jobIds: readonly string[], now: number): Promise<void> {
     if (jobIds.length === 0) return;
-    await this.#run('queue-complete.v1', [now, ...jobIds]);
+    await this.#run('queue-complete.v2', [now, ...jobIds]);
   }
 
   async release(
@@ -137,7 +137,7 @@ export class RedisQueueStore<T = unknown> implements QueueStore<T> {
     now: number,
     options: { notBefore: number; failed: boolean; error?: string },
   ): Promise<void> {
-    await this.#run('queue-release.v1', [
+    await this.#run('queue-release.v2', [
       jobId,
       now,
       options.notBefore,
@@ -148,30 +148,24 @@ export class RedisQueueStore<T = unknown> implements QueueStore<T> {
   }
 
   async bury(jobId: string, now: number, error: string): Promise<void> {
-    await this.#run('queue-bury.v1', [jobId, now, error]);
+    await this.#run('queue-bury.v2', [jobId, now, error]);
   }
 
   async extend(jobIds: readonly string[], owner: string, until: number): Promise<void> {
     if (jobIds.length === 0) return;
-    await this.#run('queue-extend.v1', [owner, until, ...jobIds]);
+    await this.#run('queue-extend.v2', [owner, until, ...jobIds]);
   }
 
   async recover(now: number): Promise<number> {
-    return (await this.#run('queue-recover.v1', [now])) as number;
+    return (await this.#run('queue-recover.v2', [now])) as number;
   }
 
   async holdLane(lane: string, until: number): Promise<void> {
-    await this.#run('queue-hold-lane.v1', [lane, until]);
+    await this.#run('queue-hold-lane.v2', [lane, until]);
   }
 
   async getRecord(id: string): Promise<MessageRecord | undefined> {
-    let raw: string | null;
-    try {
-      await this.#connection.ready();
-      raw = await this.#connection.client.hget(this.#keys[7]!, id);
-    } catch (error) {
-      throw toBackendError(error, 'queue getRecord');
-    }
+    const raw = (await this.#run('queue-get-record.v2', [id])) as string | null;
     if (raw === null) return undefined;
     const [status, priority, attempts, lastError, createdAt, updatedAt, deliveredAt] = JSON.parse(raw) as [
       MessageStatus,
@@ -195,7 +189,7 @@ export class RedisQueueStore<T = unknown> implements QueueStore<T> {
   }
 
   async stats(now: number): Promise<QueueStats> {
-    const r = ((await this.#run('queue-stats.v1', [now])) as string[]).map(Number) as number[];
+    const r = ((await this.#run('queue-stats.v2', [now])) as string[]).map(Number) as number[];
     return {
       queued: { critical: r[0]!, normal: r[1]!, optional: r[2]! },
       retrying: r[3]!,
@@ -206,20 +200,20 @@ export class RedisQueueStore<T = unknown> implements QueueStore<T> {
   }
 
   async deadLetters(filter: DeadLetterFilter = {}, limit = 100): Promise<DeadLetter<T>[]> {
-    const reply = (await this.#run('queue-dead-letters.v1', [...filterArgs(filter), limit])) as JobReply[];
+    const reply = (await this.#run('queue-dead-letters.v2', [...filterArgs(filter), limit])) as JobReply[];
     return reply.map((r) => ({ ...toJob<T>(r), failedAt: Number(r[9]) }));
   }
 
   async replay(filter: DeadLetterFilter, now: number): Promise<number> {
-    return (await this.#run('queue-replay.v1', [...filterArgs(filter), now])) as number;
+    return (await this.#run('queue-replay.v2', [...filterArgs(filter), now])) as number;
   }
 
   async purge(filter: DeadLetterFilter): Promise<number> {
-    return (await this.#run('queue-purge.v1', filterArgs(filter))) as number;
+    return (await this.#run('queue-purge.v2', filterArgs(filter))) as number;
   }
 
   async prune(before: number): Promise<number> {
-    return (await this.#run('queue-prune.v1', [before])) as number;
+    return (await this.#run('queue-prune.v2', [before])) as number;
   }
 
   async #run(name: string, args: Arg[]): Promise<unknown> {

@@ -16,7 +16,7 @@ interface ScriptCaller {
 /** Library files prepended to scripts, by the prefix of the scripts that use them. */
 const LIBRARIES: ReadonlyArray<[prefix: string, library: string]> = [
   ['limit-', 'limits.lib.v2'],
-  ['queue-', 'queue.lib.v1'],
+  ['queue-', 'queue.lib.v2'],
 ];
 
 const sources = new Map<string, string>();

@@ -1,4 +1,4 @@
--- ratekeeper queue library (v1), prepended to every queue-*.lua script by the loader.
+-- ratekeeper queue library (v2), prepended to every queue-*.lua script by the loader.
 -- Mirrors src/backends/memory/queue-store.ts. Every queue script receives the same keys:
 --
 -- KEYS[1]  {q}:seq        counter: job ids and places in line
@@ -8,7 +8,9 @@
 -- KEYS[5]  {q}:leased     sorted set, lease end -> job id
 -- KEYS[6]  {q}:dead       sorted set, failedAt -> zero-padded job id (ties in id order)
 -- KEYS[7]  {q}:live       hash, message id -> job id, for every queued, leased or dead message
--- KEYS[8]  {q}:rec        hash, message id -> record, a JSON array of strings:
+-- KEYS[8]  {q}:rec2       hash, message id -> '@' .. job id while the message's job lives (the job holds
+--                         its messages' status: one write per status change, whatever the batch size),
+--                         else its record, a JSON array of strings:
 --                         [status, priority, attempts, lastError|null, createdAt, updatedAt, deliveredAt|null]
 -- KEYS[9]  {q}:holds      hash, lane -> held until
 -- KEYS[10] {q}:counters   hash: delivered, dropped, deadLettered, retried
@@ -16,7 +18,9 @@
 --                         p priority, l lane, s scopes JSON, c per-scope costs JSON (absent: none),
 --                         m messages JSON (opaque), ids message ids JSON,
 --                         n size, a attempts, e enqueuedAt, nb notBefore, err lastError (absent: null),
---                         st ready|leased|dead, o owner, lu lease end, lo lease order, f failedAt
+--                         st ready|leased|dead, o owner, lu lease end, lo lease order, f failedAt,
+--                         rs its messages' status, ru when rs was set (a live message's record is
+--                         rs, p, a, err, e, ru, null)
 -- Times are the caller's clock, passed in ARGV. Numbers are stored with %.17g.
 
 local K_SEQ = KEYS[1]
@@ -60,52 +64,16 @@ local function job_reply(job)
   return { job.id, job.p, job.l, job.s, job.m, job.a, job.e, job.nb, job.err or false, job.f or '0', job.c or false }
 end
 
--- Sets status, updatedAt, attempts and lastError on the records of a job's messages.
+-- Sets the status of a job's messages (their records read attempts and lastError from the job).
 local function set_status(job, status, now)
-  local ids = cjson.decode(job.ids)
-  for _, id in ipairs(ids) do
-    local raw = redis.call('HGET', K_REC, id)
-    if raw then
-      local rec = cjson.decode(raw)
-      rec[1] = status
-      rec[3] = job.a
-      rec[4] = job.err or NULL
-      rec[6] = fmt(now)
-      redis.call('HSET', K_REC, id, cjson.encode(rec))
-    end
-  end
+  redis.call('HSET', JOB .. job.id, 'rs', status, 'ru', fmt(now))
 end
 
--- set_status for many jobs at once: one HMGET and one HSET of the records.
-local function set_status_many(jobs, status, now)
-  local mids = {}
-  local owners = {}
-  for _, job in ipairs(jobs) do
-    for _, id in ipairs(cjson.decode(job.ids)) do
-      mids[#mids + 1] = id
-      owners[#mids] = job
-    end
-  end
-  local at = fmt(now)
-  for m = 1, #mids, 500 do
-    local to = math.min(#mids, m + 499)
-    local raws = redis.call('HMGET', K_REC, unpack(mids, m, to))
-    local writes = {}
-    for k = m, to do
-      local raw = raws[k - m + 1]
-      if raw then
-        local job = owners[k]
-        local rec = cjson.decode(raw)
-        rec[1] = status
-        rec[3] = job.a
-        rec[4] = job.err or NULL
-        rec[6] = at
-        writes[#writes + 1] = mids[k]
-        writes[#writes + 1] = cjson.encode(rec)
-      end
-    end
-    if #writes > 0 then redis.call('HSET', K_REC, unpack(writes)) end
-  end
+-- The record of a live message, from its job (nil when the job is gone).
+local function live_record(job_id)
+  local v = redis.call('HMGET', JOB .. job_id, 'rs', 'p', 'a', 'err', 'e', 'ru')
+  if not v[1] then return nil end
+  return { v[1], v[2], v[3], v[4] or NULL, v[5], v[6], NULL }
 end
 
 local hold_cache = {}

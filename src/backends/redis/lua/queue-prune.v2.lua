@@ -1,4 +1,4 @@
--- queue-prune (v1): deletes records of messages no longer queued, last updated before a time.
+-- queue-prune (v2): deletes records of messages no longer queued, last updated before a time.
 -- KEYS, ARGV[1]: see the queue library header.
 -- ARGV[2]  before
 -- Returns  the number of records deleted
@@ -11,8 +11,10 @@ repeat
   local entries = page[2]
   for i = 1, #entries, 2 do
     local id = entries[i]
-    local rec = cjson.decode(entries[i + 1])
-    if tonumber(rec[6]) < before and redis.call('HEXISTS', K_LIVE, id) == 0 then
+    local raw = entries[i + 1]
+    -- '@': the message's job lives (queued, leased or dead): its record stays.
+    if string.byte(raw, 1) ~= 64 and tonumber(cjson.decode(raw)[6]) < before
+      and redis.call('HEXISTS', K_LIVE, id) == 0 then
       redis.call('HDEL', K_REC, id)
       count = count + 1
     end

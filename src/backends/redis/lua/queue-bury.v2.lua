@@ -1,4 +1,4 @@
--- queue-bury (v1): moves a leased job to the dead letters.
+-- queue-bury (v2): moves a leased job to the dead letters.
 -- KEYS, ARGV[1]: see the queue library header.
 -- ARGV[2]  job id   ARGV[3] now   ARGV[4] error
 -- Returns  1 when buried, 0 when the job was not leased

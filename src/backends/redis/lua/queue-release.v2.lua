@@ -1,4 +1,4 @@
--- queue-release (v1): returns a claimed job to its place in line, claimable from notBefore.
+-- queue-release (v2): returns a claimed job to its place in line, claimable from notBefore.
 -- KEYS, ARGV[1]: see the queue library header.
 -- ARGV[2]  job id   ARGV[3] now   ARGV[4] notBefore   ARGV[5] '1' = failed (counts an attempt)
 -- ARGV[6]  error    ARGV[7] '1' when an error is given

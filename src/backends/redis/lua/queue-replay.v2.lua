@@ -1,4 +1,4 @@
--- queue-replay (v1): puts matching dead letters back at the end of their line, attempts reset.
+-- queue-replay (v2): puts matching dead letters back at the end of their line, attempts reset.
 -- KEYS, ARGV[1]: see the queue library header.
 -- ARGV[2..7] filter (see read_filter)   ARGV[8] now
 -- Returns  the number of jobs replayed

@@ -1,4 +1,4 @@
--- queue-hold-lane (v1): none of the lane's jobs is claimed before `until` (extends only).
+-- queue-hold-lane (v2): none of the lane's jobs is claimed before `until` (extends only).
 -- KEYS, ARGV[1]: see the queue library header.
 -- ARGV[2]  lane   ARGV[3] until
 -- Returns  1 when the hold was extended

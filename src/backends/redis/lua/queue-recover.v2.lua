@@ -1,4 +1,4 @@
--- queue-recover (v1): returns jobs whose lease ended to the queue (at-least-once redelivery).
+-- queue-recover (v2): returns jobs whose lease ended to the queue (at-least-once redelivery).
 -- KEYS, ARGV[1]: see the queue library header.
 -- ARGV[2]  now
 -- Returns  the number of jobs recovered

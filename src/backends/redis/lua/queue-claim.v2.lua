@@ -1,11 +1,11 @@
--- queue-claim (v1): leases due jobs in priority order, FIFO within a priority, within a budget.
+-- queue-claim (v2): leases due jobs in priority order, FIFO within a priority, within a budget.
 -- KEYS, ARGV[1]: see the queue library header.
 -- ARGV[2]  now   ARGV[3] owner   ARGV[4] lease end   ARGV[5] max jobs
 -- ARGV[6]  remaining (messages the quota has left)   ARGV[7] reserve (kept for critical jobs)
 -- Returns  the claimed jobs (see job_reply)
 -- A job in line is first checked with the four fields that decide whether it is claimable (leased jobs
--- keep their place in line, so most of those seen are skipped); only claimed jobs are read whole. The
--- leases, places in lease order and message records of all claimed jobs are written together.
+-- keep their place in line, so most of those seen are skipped); a claimed job is then read for its
+-- reply, and its lease and its messages' status are one write.
 local now = tonumber(ARGV[2])
 local owner = ARGV[3]
 local lease_until = ARGV[4]
@@ -38,7 +38,9 @@ for _, priority in ipairs(PRIORITIES) do
           break
         end
         left = left - size
-        jobs[#jobs + 1] = get_job(id)
+        local r = redis.call('HMGET', JOB .. id, 'p', 's', 'm', 'a', 'e', 'err', 'f', 'c')
+        jobs[#jobs + 1] = { id = id, l = v[3], nb = v[2], p = r[1], s = r[2], m = r[3], a = r[4], e = r[5],
+          err = r[6], f = r[7], c = r[8] }
       end
     end
     start = start + 100
@@ -49,12 +51,13 @@ local claimed = {}
 if #jobs == 0 then return claimed end
 local first_lo = redis.call('INCRBY', K_SEQ, #jobs) - #jobs
 local leases = {}
+local at = fmt(now)
 for k, job in ipairs(jobs) do
-  redis.call('HSET', JOB .. job.id, 'st', 'leased', 'o', owner, 'lu', lease_until, 'lo', first_lo + k)
+  redis.call('HSET', JOB .. job.id, 'st', 'leased', 'o', owner, 'lu', lease_until, 'lo', first_lo + k,
+    'rs', 'passed-to-sender', 'ru', at)
   leases[#leases + 1] = lease_until
   leases[#leases + 1] = job.id
   claimed[k] = job_reply(job)
 end
 redis.call('ZADD', K_LEASED, unpack(leases))
-set_status_many(jobs, 'passed-to-sender', now)
 return claimed

@@ -1,4 +1,4 @@
--- queue-stats (v1): messages per state and the lifetime counters.
+-- queue-stats (v2): messages per state and the lifetime counters.
 -- KEYS, ARGV[1]: see the queue library header.
 -- ARGV[2]  now
 -- Returns  queued critical, normal, optional, retrying, inFlight, deadLettered,

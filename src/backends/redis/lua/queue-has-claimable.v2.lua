@@ -1,4 +1,4 @@
--- queue-has-claimable (v1): whether a job of this priority or a more urgent one could be claimed now.
+-- queue-has-claimable (v2): whether a job of this priority or a more urgent one could be claimed now.
 -- KEYS, ARGV[1]: see the queue library header.
 -- ARGV[2]  priority   ARGV[3] now
 -- Returns  1 or 0

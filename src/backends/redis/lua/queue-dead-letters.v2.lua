@@ -1,4 +1,4 @@
--- queue-dead-letters (v1): dead letters matching a filter, oldest failure first.
+-- queue-dead-letters (v2): dead letters matching a filter, oldest failure first.
 -- KEYS, ARGV[1]: see the queue library header.
 -- ARGV[2..7] filter (see read_filter)   ARGV[8] most jobs to return
 -- Returns  the jobs (see job_reply; the last field is failedAt)

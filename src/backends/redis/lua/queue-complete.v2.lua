@@ -1,9 +1,9 @@
--- queue-complete (v1): the sender resolved: removes the jobs, records deliveredAt, counts delivered.
+-- queue-complete (v2): the sender resolved: removes the jobs, records deliveredAt, counts delivered.
 -- KEYS, ARGV[1]: see the queue library header.
 -- ARGV[2]  now   ARGV[3..] job ids
 -- Returns  the number of jobs completed
--- Reads only the four job fields it needs (never the payload) and touches the shared keys once per
--- chunk of jobs (one ZREM, DEL, HDEL, HMGET and HSET of records for all of them).
+-- Reads only the job fields it needs (never the payload); the messages of a job share one final record,
+-- encoded once; the shared keys are written once per chunk of jobs.
 local now = fmt(tonumber(ARGV[2]))
 local done = 0
 local delivered = 0
@@ -15,9 +15,10 @@ for from = 3, #ARGV, CHUNK do
   local keys = {}
   local lines = {}
   local mids = {}
+  local recs = {}
   for i = from, to do
     local id = ARGV[i]
-    local v = redis.call('HMGET', JOB .. id, 'st', 'p', 'ids', 'n')
+    local v = redis.call('HMGET', JOB .. id, 'st', 'p', 'ids', 'n', 'a', 'err', 'e')
     if v[1] == 'leased' and not seen[id] then
       seen[id] = true
       ids[#ids + 1] = id
@@ -28,7 +29,12 @@ for from = 3, #ARGV, CHUNK do
         lines[v[2]] = line
       end
       line[#line + 1] = id
-      for _, mid in ipairs(cjson.decode(v[3])) do mids[#mids + 1] = mid end
+      local rec = cjson.encode({ 'passed-to-sender', v[2], v[5], v[6] or NULL, v[7], now, now })
+      for _, mid in ipairs(cjson.decode(v[3])) do
+        mids[#mids + 1] = mid
+        recs[#recs + 1] = mid
+        recs[#recs + 1] = rec
+      end
       delivered = delivered + tonumber(v[4])
     end
   end
@@ -39,22 +45,10 @@ for from = 3, #ARGV, CHUNK do
     done = done + #ids
   end
   for m = 1, #mids, CHUNK do
-    local part = { unpack(mids, m, math.min(#mids, m + CHUNK - 1)) }
-    redis.call('HDEL', K_LIVE, unpack(part))
-    local raws = redis.call('HMGET', K_REC, unpack(part))
-    local writes = {}
-    for k = 1, #part do
-      local raw = raws[k]
-      if raw then
-        local rec = cjson.decode(raw)
-        rec[1] = 'passed-to-sender'
-        rec[6] = now
-        rec[7] = now
-        writes[#writes + 1] = part[k]
-        writes[#writes + 1] = cjson.encode(rec)
-      end
-    end
-    if #writes > 0 then redis.call('HSET', K_REC, unpack(writes)) end
+    redis.call('HDEL', K_LIVE, unpack(mids, m, math.min(#mids, m + CHUNK - 1)))
+  end
+  for m = 1, #recs, 2 * CHUNK do
+    redis.call('HSET', K_REC, unpack(recs, m, math.min(#recs, m + 2 * CHUNK - 1)))
   end
 end
 if delivered > 0 then redis.call('HINCRBY', K_COUNTERS, 'delivered', delivered) end

@@ -1,4 +1,4 @@
--- queue-extend (v1): extends the leases an owner holds (only ever later).
+-- queue-extend (v2): extends the leases an owner holds (only ever later).
 -- KEYS, ARGV[1]: see the queue library header.
 -- ARGV[2]  owner   ARGV[3] new lease end   ARGV[4..] job ids
 -- Returns  the number of leases extended

@@ -1,4 +1,4 @@
--- queue-purge (v1): deletes matching dead letters and their messages' records.
+-- queue-purge (v2): deletes matching dead letters and their messages' records.
 -- KEYS, ARGV[1]: see the queue library header.
 -- ARGV[2..7] filter (see read_filter)
 -- Returns  the number of jobs purged
