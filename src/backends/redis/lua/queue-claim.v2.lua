@@ -3,9 +3,8 @@
 -- ARGV[2]  now   ARGV[3] owner   ARGV[4] lease end   ARGV[5] max jobs
 -- ARGV[6]  remaining (messages the quota has left)   ARGV[7] reserve (kept for critical jobs)
 -- Returns  the claimed jobs (see job_reply)
--- A job in line is first checked with the four fields that decide whether it is claimable (leased jobs
--- keep their place in line, so most of those seen are skipped); a claimed job is then read for its
--- reply, and its lease and its messages' status are one write.
+-- A job in line is read once, for exactly the fields its check and its reply need (never its message
+-- ids); its lease and its messages' status are one write.
 local now = tonumber(ARGV[2])
 local owner = ARGV[3]
 local lease_until = ARGV[4]
@@ -30,7 +29,7 @@ for _, priority in ipairs(PRIORITIES) do
         stop = true
         break
       end
-      local v = redis.call('HMGET', JOB .. id, 'st', 'nb', 'l', 'n')
+      local v = redis.call('HMGET', JOB .. id, 'st', 'nb', 'l', 'n', 'p', 's', 'm', 'a', 'e', 'err', 'f', 'c')
       if v[1] and claimable({ st = v[1], nb = v[2], l = v[3] }, now) then
         local size = tonumber(v[4])
         if size > left then
@@ -38,9 +37,8 @@ for _, priority in ipairs(PRIORITIES) do
           break
         end
         left = left - size
-        local r = redis.call('HMGET', JOB .. id, 'p', 's', 'm', 'a', 'e', 'err', 'f', 'c')
-        jobs[#jobs + 1] = { id = id, l = v[3], nb = v[2], p = r[1], s = r[2], m = r[3], a = r[4], e = r[5],
-          err = r[6], f = r[7], c = r[8] }
+        jobs[#jobs + 1] = { id = id, l = v[3], nb = v[2], p = v[5], s = v[6], m = v[7], a = v[8], e = v[9],
+          err = v[10], f = v[11], c = v[12] }
       end
     end
     start = start + 100
