@@ -56,13 +56,13 @@ for i, job in ipairs(jobs) do
   local key = JOB .. id
   if owner ~= '' then
     redis.call('HSET', key, 'p', job.p, 'l', job.l, 's', job.s, 'm', job.m, 'ids', job.ids, 'n', job.n,
-      'a', '0', 'e', now, 'nb', now, 'f', '0', 'rs', status, 'ru', now, 'st', 'leased', 'o', owner,
+      'a', '0', 'e', now, 'nb', now, 'rs', status, 'ru', now, 'st', 'leased', 'o', owner,
       'lu', lease_until, 'lo', seq)
     leases[#leases + 1] = lease_until
     leases[#leases + 1] = id
   else
     redis.call('HSET', key, 'p', job.p, 'l', job.l, 's', job.s, 'm', job.m, 'ids', job.ids, 'n', job.n,
-      'a', '0', 'e', now, 'nb', now, 'f', '0', 'rs', status, 'ru', now, 'st', 'ready', 'o', '', 'lu', '0')
+      'a', '0', 'e', now, 'nb', now, 'rs', status, 'ru', now, 'st', 'ready')
     local line = lines[job.p]
     if not line then
       line = {}

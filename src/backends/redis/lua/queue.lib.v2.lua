@@ -18,7 +18,8 @@
 --                         p priority, l lane, s scopes JSON, c per-scope costs JSON (absent: none),
 --                         m messages JSON (opaque), ids message ids JSON,
 --                         n size, a attempts, e enqueuedAt, nb notBefore, err lastError (absent: null),
---                         st ready|leased|dead, o owner, lu lease end, lo lease order, f failedAt,
+--                         st ready|leased|dead, o owner and lu lease end (while leased), lo lease order,
+--                         f failedAt (absent until buried: '0'),
 --                         rs its messages' status, ru when rs was set (a live message's record is
 --                         rs, p, a, err, e, ru, null)
 -- Times are the caller's clock, passed in ARGV. Numbers are stored with %.17g.
