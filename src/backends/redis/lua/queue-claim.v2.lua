@@ -11,7 +11,8 @@ local lease_until = ARGV[4]
 local max_jobs = tonumber(ARGV[5])
 local left = tonumber(ARGV[6])
 local reserve = tonumber(ARGV[7])
-local jobs = {}
+local ids_claimed = {}
+local claimed = {}
 local full = false
 for _, priority in ipairs(PRIORITIES) do
   local line = K_LINE[priority]
@@ -21,7 +22,7 @@ for _, priority in ipairs(PRIORITIES) do
     local ids = redis.call('ZRANGE', line, start, start + 99)
     if #ids == 0 then break end
     for _, id in ipairs(ids) do
-      if #jobs >= max_jobs then
+      if #claimed >= max_jobs then
         full = true
         break
       end
@@ -30,32 +31,33 @@ for _, priority in ipairs(PRIORITIES) do
         break
       end
       local v = redis.call('HMGET', JOB .. id, 'st', 'nb', 'l', 'n', 'p', 's', 'm', 'a', 'e', 'err', 'f', 'c')
-      if v[1] and claimable({ st = v[1], nb = v[2], l = v[3] }, now) then
+      if v[1] and claimable_fields(v[1], v[2], v[3], now) then
         local size = tonumber(v[4])
         if size > left then
           stop = true
           break
         end
         left = left - size
-        jobs[#jobs + 1] = { id = id, l = v[3], nb = v[2], p = v[5], s = v[6], m = v[7], a = v[8], e = v[9],
-          err = v[10], f = v[11], c = v[12] }
+        ids_claimed[#ids_claimed + 1] = id
+        -- The reply (see job_reply): id, p, l, s, m, a, e, nb, err, f, c.
+        claimed[#claimed + 1] = { id, v[5], v[3], v[6], v[7], v[8], v[9], v[2], v[10] or false, v[11] or '0',
+          v[12] or false }
       end
     end
     start = start + 100
   end
   if full then break end
 end
-local claimed = {}
-if #jobs == 0 then return claimed end
-local first_lo = redis.call('INCRBY', K_SEQ, #jobs) - #jobs
+local n = #ids_claimed
+if n == 0 then return claimed end
+local first_lo = redis.call('INCRBY', K_SEQ, n) - n
 local leases = {}
 local at = fmt(now)
-for k, job in ipairs(jobs) do
-  redis.call('HSET', JOB .. job.id, 'st', 'leased', 'o', owner, 'lu', lease_until, 'lo', first_lo + k,
+for k, id in ipairs(ids_claimed) do
+  redis.call('HSET', JOB .. id, 'st', 'leased', 'o', owner, 'lu', lease_until, 'lo', first_lo + k,
     'rs', 'passed-to-sender', 'ru', at)
   leases[#leases + 1] = lease_until
-  leases[#leases + 1] = job.id
-  claimed[k] = job_reply(job)
+  leases[#leases + 1] = id
 end
 redis.call('ZADD', K_LEASED, unpack(leases))
 return claimed

@@ -78,14 +78,19 @@ local function live_record(job_id)
 end
 
 local hold_cache = {}
-local function claimable(job, now)
-  if job.st ~= 'ready' or tonumber(job.nb) > now then return false end
-  local until_ = hold_cache[job.l]
+-- Whether a job (its status, notBefore and lane) can be claimed now.
+local function claimable_fields(st, nb, lane, now)
+  if st ~= 'ready' or tonumber(nb) > now then return false end
+  local until_ = hold_cache[lane]
   if until_ == nil then
-    until_ = tonumber(redis.call('HGET', K_HOLDS, job.l)) or 0
-    hold_cache[job.l] = until_
+    until_ = tonumber(redis.call('HGET', K_HOLDS, lane)) or 0
+    hold_cache[lane] = until_
   end
   return until_ <= now
+end
+
+local function claimable(job, now)
+  return claimable_fields(job.st, job.nb, job.l, now)
 end
 
 -- Returns a leased job to its place in line (or the end of the line if it never had one).
