@@ -16,17 +16,13 @@ import { toBackendError } from './errors.js';
 import { script } from './scripts.js';
 
 type Arg = string | number;
+/** A job from Lua: "id,priority,attempts,enqueuedAt,notBefore,failedAt" joined (ASCII), then the rest. */
 type JobReply = [
-  id: string,
-  priority: Priority,
+  head: string,
   lane: string,
   scopes: string,
   messages: string,
-  attempts: string,
-  enqueuedAt: string,
-  notBefore: string,
   lastError: string | null,
-  failedAt: string,
   costs: string | null,
 ];
 
@@ -201,7 +197,11 @@ export class RedisQueueStore<T = unknown> implements QueueStore<T> {
 
   async deadLetters(filter: DeadLetterFilter = {}, limit = 100): Promise<DeadLetter<T>[]> {
     const reply = (await this.#run('queue-dead-letters.v2', [...filterArgs(filter), limit])) as JobReply[];
-    return reply.map((r) => ({ ...toJob<T>(r), failedAt: Number(r[9]) }));
+    return reply.map((r) => {
+      const job = toJob<T>(r) as DeadLetter<T>;
+      job.failedAt = Number(r[0].slice(r[0].lastIndexOf(',') + 1));
+      return job;
+    });
   }
 
   async replay(filter: DeadLetterFilter, now: number): Promise<number> {
@@ -238,16 +238,24 @@ function filterArgs(filter: DeadLetterFilter): Arg[] {
 }
 
 function toJob<T>(r: JobReply): Job<T> {
-  return {
-    id: r[0],
-    priority: r[1],
-    lane: r[2],
-    scopes: JSON.parse(r[3]) as string[],
-    ...(r[10] ? { costs: JSON.parse(r[10]) as Record<string, number> } : {}),
-    messages: JSON.parse(r[4]) as Job<T>['messages'],
-    attempts: Number(r[5]),
-    enqueuedAt: Number(r[6]),
-    notBefore: Number(r[7]),
-    lastError: r[8],
+  const [id, priority, attempts, enqueuedAt, notBefore] = r[0].split(',') as [
+    string,
+    Priority,
+    string,
+    string,
+    string,
+  ];
+  const job: Job<T> = {
+    id,
+    priority,
+    lane: r[1],
+    scopes: JSON.parse(r[2]) as string[],
+    messages: JSON.parse(r[3]) as Job<T>['messages'],
+    attempts: Number(attempts),
+    enqueuedAt: Number(enqueuedAt),
+    notBefore: Number(notBefore),
+    lastError: r[4],
   };
+  if (r[5]) job.costs = JSON.parse(r[5]) as Record<string, number>;
+  return job;
 }

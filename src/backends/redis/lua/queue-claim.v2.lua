@@ -39,9 +39,7 @@ for _, priority in ipairs(PRIORITIES) do
         end
         left = left - size
         ids_claimed[#ids_claimed + 1] = id
-        -- The reply (see job_reply): id, p, l, s, m, a, e, nb, err, f, c.
-        claimed[#claimed + 1] = { id, v[5], v[3], v[6], v[7], v[8], v[9], v[2], v[10] or false, v[11] or '0',
-          v[12] or false }
+        claimed[#claimed + 1] = reply_of(id, v[5], v[8], v[9], v[2], v[11], v[3], v[6], v[7], v[10], v[12])
       end
     end
     start = start + 100

@@ -59,10 +59,15 @@ local function get_job(id)
   return job
 end
 
--- A job as returned to the client: id, priority, lane, scopes, messages, attempts, enqueuedAt,
--- notBefore, lastError (false = null), failedAt, costs JSON (false = none).
+-- A job as returned to the client: "id,priority,attempts,enqueuedAt,notBefore,failedAt" (ASCII words and
+-- numbers, joined: fewer strings to decode), then lane, scopes, messages, lastError (false = null), costs
+-- JSON (false = none).
+local function reply_of(id, p, a, e, nb, f, l, s, m, err, c)
+  return { id .. ',' .. p .. ',' .. a .. ',' .. e .. ',' .. nb .. ',' .. (f or '0'), l, s, m, err or false, c or false }
+end
+
 local function job_reply(job)
-  return { job.id, job.p, job.l, job.s, job.m, job.a, job.e, job.nb, job.err or false, job.f or '0', job.c or false }
+  return reply_of(job.id, job.p, job.a, job.e, job.nb, job.f, job.l, job.s, job.m, job.err, job.c)
 end
 
 -- Sets the status of a job's messages (their records read attempts and lastError from the job).
