@@ -30,10 +30,18 @@ for from = 3, #ARGV, CHUNK do
       end
       line[#line + 1] = id
       local rec = cjson.encode({ 'passed-to-sender', v[2], v[5], v[6] or NULL, v[7], now, now })
-      for _, mid in ipairs(cjson.decode(v[3])) do
-        mids[#mids + 1] = mid
-        recs[#recs + 1] = mid
+      -- One message (the common job): its id without a JSON parse when it needs no unescaping.
+      local single = string.match(v[3], '^%["([^"\\]*)"%]$')
+      if single then
+        mids[#mids + 1] = single
+        recs[#recs + 1] = single
         recs[#recs + 1] = rec
+      else
+        for _, mid in ipairs(cjson.decode(v[3])) do
+          mids[#mids + 1] = mid
+          recs[#recs + 1] = mid
+          recs[#recs + 1] = rec
+        end
       end
       delivered = delivered + tonumber(v[4])
     end
