@@ -49,7 +49,6 @@ local first = redis.call('INCRBY', K_SEQ, n) - n
 local lines = {}
 local leases = {}
 local pairs_live = {}
-local pairs_rec = {}
 for i, job in ipairs(jobs) do
   local seq = first + i
   local id = tostring(seq)
@@ -72,12 +71,9 @@ for i, job in ipairs(jobs) do
     line[#line + 1] = id
   end
   if job.c ~= '' then redis.call('HSET', key, 'c', job.c) end
-  local ref = '@' .. id
   for _, mid in ipairs(job.list) do
     pairs_live[#pairs_live + 1] = mid
     pairs_live[#pairs_live + 1] = id
-    pairs_rec[#pairs_rec + 1] = mid
-    pairs_rec[#pairs_rec + 1] = ref
   end
   out[#out + 1] = id
 end
@@ -88,6 +84,6 @@ local function write(command, key, values)
 end
 write('ZADD', K_LEASED, leases)
 for priority, members in pairs(lines) do write('ZADD', K_LINE[priority], members) end
+-- A live message's record is its job's (see the library header): nothing to write in K_REC.
 write('HSET', K_LIVE, pairs_live)
-write('HSET', K_REC, pairs_rec)
 return out

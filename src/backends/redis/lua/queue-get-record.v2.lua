@@ -3,9 +3,9 @@
 -- ARGV[2]  message id
 -- Returns  the record as JSON ([status, priority, attempts, lastError|null, createdAt, updatedAt,
 --          deliveredAt|null]), or false when there is none
-local raw = redis.call('HGET', K_REC, ARGV[2])
-if not raw then return false end
-if string.byte(raw, 1) ~= 64 then return raw end
-local rec = live_record(string.sub(raw, 2))
-if not rec then return false end
-return cjson.encode(rec)
+local job_id = redis.call('HGET', K_LIVE, ARGV[2])
+if job_id then
+  local rec = live_record(job_id)
+  if rec then return cjson.encode(rec) end
+end
+return redis.call('HGET', K_REC, ARGV[2]) or false

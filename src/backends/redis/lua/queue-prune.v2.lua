@@ -11,10 +11,7 @@ repeat
   local entries = page[2]
   for i = 1, #entries, 2 do
     local id = entries[i]
-    local raw = entries[i + 1]
-    -- '@': the message's job lives (queued, leased or dead): its record stays.
-    if string.byte(raw, 1) ~= 64 and tonumber(cjson.decode(raw)[6]) < before
-      and redis.call('HEXISTS', K_LIVE, id) == 0 then
+    if tonumber(cjson.decode(entries[i + 1])[6]) < before and redis.call('HEXISTS', K_LIVE, id) == 0 then
       redis.call('HDEL', K_REC, id)
       count = count + 1
     end

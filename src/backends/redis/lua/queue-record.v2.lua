@@ -9,9 +9,9 @@ if ARGV[6] == '1' then err = ARGV[5] end
 for i = 7, #ARGV do
   local id = ARGV[i]
   local attempts, created = '0', now
-  local raw = redis.call('HGET', K_REC, id)
   -- A live message keeps its status (its job holds it), as in the memory store.
-  if not (raw and string.byte(raw, 1) == 64) then
+  if redis.call('HEXISTS', K_LIVE, id) == 0 then
+    local raw = redis.call('HGET', K_REC, id)
     if raw then
       local before = cjson.decode(raw)
       attempts, created = before[3], before[5]

@@ -8,10 +8,12 @@
 -- KEYS[5]  {q}:leased     sorted set, lease end -> job id
 -- KEYS[6]  {q}:dead       sorted set, failedAt -> zero-padded job id (ties in id order)
 -- KEYS[7]  {q}:live       hash, message id -> job id, for every queued, leased or dead message
--- KEYS[8]  {q}:rec2       hash, message id -> '@' .. job id while the message's job lives (the job holds
---                         its messages' status: one write per status change, whatever the batch size),
---                         else its record, a JSON array of strings:
+-- KEYS[8]  {q}:rec2       hash, message id -> record of a message whose job is gone (delivered) or that
+--                         was never queued (dropped), a JSON array of strings:
 --                         [status, priority, attempts, lastError|null, createdAt, updatedAt, deliveredAt|null]
+--                         While a message's job lives (KEYS[7] names it), its record is the job's (the job
+--                         holds its messages' status: one write per status change, whatever the batch
+--                         size) and shadows any older entry here.
 -- KEYS[9]  {q}:holds      hash, lane -> held until
 -- KEYS[10] {q}:counters   hash: delivered, dropped, deadLettered, retried
 -- ARGV[1]  {q}:j:         prefix of job hashes; {q}:j:<id> holds
