@@ -97,8 +97,8 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
   readonly #o: ResolvedOptions<T>;
   readonly #queue: QueueStore<T>;
   readonly #quotaPlan: Plan;
-  #pendingAdds: Array<{ input: JobInput<T>; now: number; resolve(): void; reject(error: unknown): void }> =
-    [];
+  /** The queue write the batches of this tick join (see #add). */
+  #addWrite: { inputs: Array<JobInput<T>>; now: number; done: Promise<unknown[] | undefined> } | undefined;
   /** Requests of scope-less batches by size (the limiter caches their plans). */
   readonly #plainRequests = new Map<number, LimitRequest>();
   readonly #owner = randomUUID();
@@ -367,36 +367,43 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
    * order, in one store call (one transaction / one script); if that write fails, each is written alone so
    * that every caller gets its own answer.
    */
-  #add(input: JobInput<T>, now: number): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      this.#pendingAdds.push({ input, now, resolve, reject });
-      if (this.#pendingAdds.length === 1) queueMicrotask(() => void this.#writeAdds());
-    });
+  async #add(input: JobInput<T>, now: number): Promise<void> {
+    let write = this.#addWrite;
+    if (!write) {
+      // The first batch of this tick opens a write that the others join; it runs once they are all in.
+      write = { inputs: [], now, done: undefined as unknown as Promise<unknown[] | undefined> };
+      const opened = write;
+      write.done = Promise.resolve().then(() => this.#writeAdds(opened));
+      this.#addWrite = write;
+    }
+    const index = write.inputs.push(input) - 1;
+    const failures = await write.done;
+    if (failures?.[index] !== undefined) throw failures[index];
   }
 
-  async #writeAdds(): Promise<void> {
-    const pending = this.#pendingAdds;
-    this.#pendingAdds = [];
-    if (pending.length > 1) {
+  /** Writes a tick's batches; returns undefined when all went in, else each one's error (or undefined). */
+  async #writeAdds(write: { inputs: Array<JobInput<T>>; now: number }): Promise<unknown[] | undefined> {
+    this.#addWrite = undefined;
+    const { inputs, now } = write;
+    if (inputs.length > 1) {
       try {
-        await this.#queue.add(
-          pending.map((p) => p.input),
-          pending[0]!.now,
-        );
-        for (const p of pending) p.resolve();
-        return;
+        await this.#queue.add(inputs, now);
+        return undefined;
       } catch {
         // One bad batch (a duplicate id, a payload the store cannot keep): write them one by one.
       }
     }
-    for (const p of pending) {
+    const failures: unknown[] = new Array(inputs.length);
+    let failed = false;
+    for (let i = 0; i < inputs.length; i++) {
       try {
-        await this.#queue.add([p.input], p.now);
-        p.resolve();
+        await this.#queue.add([inputs[i]!], now);
       } catch (error) {
-        p.reject(error);
+        failures[i] = error ?? new Error('queue write failed');
+        failed = true;
       }
     }
+    return failed ? failures : undefined;
   }
 
   async #drop(
