@@ -12,7 +12,7 @@ describe.each(backendCases())('RateLimitManager delivery on $name', (bc) => {
       capacity: 100,
       retry: { maxAttempts: 4, baseDelay: '1s', maxDelay: '3s' },
       random: () => 0.5,
-      behave: (ids, context) => {
+      behave: (_ids, context) => {
         failures.push(context.attempt);
         throw new Error(`boom ${context.attempt}`);
       },
