@@ -9,38 +9,12 @@ import { Redis } from 'ioredis';
 import { RedisBackend } from '../src/backends/redis/index.js';
 import { type BenchRow, median } from './harness.js';
 import { bullmqEndToEnd, offerThenDrain } from './lib/end-to-end.js';
+import { deleteMatching, REDIS_URL, reachable } from './lib/redis.js';
 
 const N = Number(process.env.BENCH_MANAGER_N ?? 100_000);
 const ROUNDS = 3;
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const NAME = `manager Redis: ${N / 1000}k queued, then drained`;
 const PEER = 'BullMQ (addBulk, Worker concurrency 32, same Redis)';
-
-async function deleteMatching(client: Redis, pattern: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await client.unlink(...keys);
-  } while (cursor !== '0');
-}
-
-async function reachable(): Promise<boolean> {
-  const probe = new Redis(REDIS_URL, {
-    lazyConnect: true,
-    retryStrategy: () => null,
-    maxRetriesPerRequest: 0,
-  });
-  probe.on('error', () => {});
-  try {
-    await probe.connect();
-    return (await probe.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    probe.disconnect();
-  }
-}
 
 /** Our side on a fresh prefix, deleted afterwards. */
 async function ratekeeper(admin: Redis, n: number): Promise<number> {

@@ -15,6 +15,7 @@ import { RedisBackend } from '../src/backends/redis/index.js';
 import type { AlgorithmName } from '../src/core/types.js';
 import { RateLimiter } from '../src/limiter/rate-limiter.js';
 import { type BenchRow, duel, expectAdmitted } from './harness.js';
+import { deleteMatching, reachable } from './lib/redis.js';
 
 const URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const IN_FLIGHT = 128;
@@ -36,28 +37,6 @@ function inFlight(op: (i: number) => Promise<boolean>, tally: { admitted: number
     };
     await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
   };
-}
-
-async function deleteMatching(client: Redis, pattern: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await client.unlink(...keys);
-  } while (cursor !== '0');
-}
-
-async function reachable(): Promise<boolean> {
-  const probe = new Redis(URL, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
-  probe.on('error', () => {});
-  try {
-    await probe.connect();
-    return (await probe.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    probe.disconnect();
-  }
 }
 
 interface Shape {
