@@ -1,4 +1,5 @@
 import { DuplicateMessageError } from '../../core/errors.js';
+import { newJob } from '../jobs.js';
 import type {
   ClaimQuery,
   DeadLetter,
@@ -75,18 +76,7 @@ export class RedisQueueStore<T = unknown> implements QueueStore<T> {
     }
     const reply = (await this.#run('queue-add.v2', args)) as string[];
     if (reply[0] === 'dup') throw new DuplicateMessageError(reply.slice(1));
-    return jobs.map((input, i) => ({
-      id: reply[i + 1]!,
-      priority: input.priority,
-      lane: input.lane,
-      scopes: input.scopes,
-      ...(input.costs ? { costs: input.costs } : {}),
-      messages: input.messages,
-      attempts: 0,
-      enqueuedAt: now,
-      notBefore: now,
-      lastError: null,
-    }));
+    return jobs.map((input, i) => newJob(reply[i + 1]!, input, now));
   }
 
   async record(

@@ -1,5 +1,6 @@
 import type { Transaction } from 'better-sqlite3';
 import { DuplicateMessageError } from '../../core/errors.js';
+import { newJob } from '../jobs.js';
 import {
   type ClaimQuery,
   type DeadLetter,
@@ -290,18 +291,7 @@ export class SqliteQueueStore<T = unknown> implements QueueStore<T> {
       for (const id of job.messageIds) {
         sql.addRecord.run(++rid, queue, id, status, job.priority, now, now, lastInsertRowid);
       }
-      return {
-        id: String(lastInsertRowid),
-        priority: input.priority,
-        lane: input.lane,
-        scopes: input.scopes,
-        ...(input.costs ? { costs: input.costs } : {}),
-        messages: input.messages,
-        attempts: 0,
-        enqueuedAt: now,
-        notBefore: now,
-        lastError: null,
-      };
+      return newJob(String(lastInsertRowid), input, now);
     });
   }
 
