@@ -31,6 +31,7 @@ import {
   resolveOptions,
 } from './options.js';
 import { classifyFailure, errorText } from './sender-errors.js';
+import { TickWriter } from './tick-writer.js';
 
 /** Quota of the manager: messages left in the current window, and the capacity. */
 export interface Quota {
@@ -97,8 +98,8 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
   readonly #o: ResolvedOptions<T>;
   readonly #queue: QueueStore<T>;
   readonly #quotaPlan: Plan;
-  /** The queue write the batches of this tick join (see #add). */
-  #addWrite: { inputs: Array<JobInput<T>>; now: number; done: Promise<unknown[] | undefined> } | undefined;
+  /** Queues batches; those of one tick share a write. */
+  readonly #writer: TickWriter<T>;
   /** Requests of scope-less batches by size (the limiter caches their plans). */
   readonly #plainRequests = new Map<number, LimitRequest>();
   readonly #owner = randomUUID();
@@ -134,6 +135,7 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
       },
     });
     this.#queue = this.backend.queue<T>(this.#o.name);
+    this.#writer = new TickWriter(this.#queue);
     this.#quotaPlan = inspectPlan([this.scope], this.limiter.rules);
   }
 
@@ -352,7 +354,7 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
 
   async #enqueue(batch: PreparedBatch<T>, priority: Priority, now: number): Promise<MessageStatus> {
     try {
-      await this.#add(this.#input(batch, priority), now);
+      await this.#writer.add(this.#input(batch, priority), now);
     } catch (error) {
       if (error instanceof DuplicateMessageError) throw error;
       return this.#drop(batch.ids, priority, now, 'dropped-failed-to-enqueue', errorText(error));
@@ -360,50 +362,6 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
     if (this.listenerCount('enqueued') > 0) this.emit('enqueued', { ids: batch.ids, priority });
     this.#more = true;
     return 'enqueued';
-  }
-
-  /**
-   * Queues one batch. Batches queued by concurrent calls in the same tick are written together, in call
-   * order, in one store call (one transaction / one script); if that write fails, each is written alone so
-   * that every caller gets its own answer.
-   */
-  async #add(input: JobInput<T>, now: number): Promise<void> {
-    let write = this.#addWrite;
-    if (!write) {
-      // The first batch of this tick opens a write that the others join; it runs once they are all in.
-      write = { inputs: [], now, done: undefined as unknown as Promise<unknown[] | undefined> };
-      const opened = write;
-      write.done = Promise.resolve().then(() => this.#writeAdds(opened));
-      this.#addWrite = write;
-    }
-    const index = write.inputs.push(input) - 1;
-    const failures = await write.done;
-    if (failures?.[index] !== undefined) throw failures[index];
-  }
-
-  /** Writes a tick's batches; returns undefined when all went in, else each one's error (or undefined). */
-  async #writeAdds(write: { inputs: Array<JobInput<T>>; now: number }): Promise<unknown[] | undefined> {
-    this.#addWrite = undefined;
-    const { inputs, now } = write;
-    if (inputs.length > 1) {
-      try {
-        await this.#queue.add(inputs, now);
-        return undefined;
-      } catch {
-        // One bad batch (a duplicate id, a payload the store cannot keep): write them one by one.
-      }
-    }
-    const failures: unknown[] = new Array(inputs.length);
-    let failed = false;
-    for (let i = 0; i < inputs.length; i++) {
-      try {
-        await this.#queue.add([inputs[i]!], now);
-      } catch (error) {
-        failures[i] = error ?? new Error('queue write failed');
-        failed = true;
-      }
-    }
-    return failed ? failures : undefined;
   }
 
   async #drop(
