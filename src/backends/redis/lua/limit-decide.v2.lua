@@ -40,14 +40,6 @@ if fast then
   flush_fast(grace, fast, alg)
   return out
 end
-for r = 1, #runs do
-  local run = runs[r]
-  local shape, now, base = run.shape, run.now, run.base
-  local step = shape.n_scopes
-  for _ = 1, run.count do
-    decide(KEYS[1], shape, now, base, true, out)
-    base = base + step
-  end
-end
+decide_runs(KEYS[1], runs, true, out)
 flush(grace)
 return out

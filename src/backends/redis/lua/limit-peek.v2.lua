@@ -8,13 +8,5 @@ local shapes
 shapes, p = read_shapes(p, rules)
 local runs = read_runs(p, shapes)
 local out = {}
-for r = 1, #runs do
-  local run = runs[r]
-  local shape, now, base = run.shape, run.now, run.base
-  local step = shape.n_scopes
-  for _ = 1, run.count do
-    decide(KEYS[1], shape, now, base, false, out)
-    base = base + step
-  end
-end
+decide_runs(KEYS[1], runs, false, out)
 return out

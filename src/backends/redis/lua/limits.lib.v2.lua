@@ -680,6 +680,19 @@ local function decide(blocks_key, shape, now, base, charge, out)
   out[n + 4] = blocked_scope - 1
 end
 
+-- Decides every request of the runs in order (charging when `charge`), appending each answer to `out`.
+local function decide_runs(blocks_key, runs, charge, out)
+  for r = 1, #runs do
+    local run = runs[r]
+    local shape, now, base = run.shape, run.now, run.base
+    local step = shape.n_scopes
+    for _ = 1, run.count do
+      decide(blocks_key, shape, now, base, charge, out)
+      base = base + step
+    end
+  end
+end
+
 -- ---------------------------------------------------------------- fast path: one rule, one scope
 -- The common batch: every request is one scope under the same rule, and no scope is blocked. Decides and
 -- writes exactly like decide() and flush() (same algorithm functions, same TTL rules), but states are
