@@ -4,15 +4,8 @@ import { type Clock, systemClock } from '../core/clock.js';
 import { type Duration, parseDuration } from '../core/duration.js';
 import { AbortError, CostExceedsCapacityError, InvalidArgumentError, TimeoutError } from '../core/errors.js';
 import type { Cost, Decision, LimitRequest, Rule, RuleStats } from '../core/types.js';
-import {
-  applyCost,
-  buildPlan,
-  inspectPlan,
-  normalizeScopes,
-  type Plan,
-  type PlanItem,
-  stateKey,
-} from './plan.js';
+import { inspectPlan, normalizeScopes, type Plan, type PlanItem, stateKey } from './plan.js';
+import { PlanCache } from './plan-cache.js';
 import { ScopeRules } from './rules.js';
 
 export interface RateLimiterOptions {
@@ -61,19 +54,14 @@ export class RateLimiter {
   readonly backend: Backend;
   readonly #store: LimitStore;
   readonly #groups = new Map<string, Group>();
-  /** Plans of single scopes (and of one-scope lists). */
-  readonly #plans = new Map<string, CachedPlan>();
-  /** Plans of scope lists, one level per position in the list (see {@link ListNode}). */
-  #listPlans = new Map<string, ListNode>();
-  #listPlanCount = 0;
-  readonly #scopeItems = new Map<string, ScopeItems>();
-  #rulesVersion = -1;
+  readonly #plans: PlanCache;
 
   constructor(options: RateLimiterOptions = {}) {
     if (options === null || typeof options !== 'object') {
       throw new InvalidArgumentError('options', 'an options object', options);
     }
     this.rules = new ScopeRules(options.scopes ?? {});
+    this.#plans = new PlanCache(this.rules);
     this.clock = options.clock ?? systemClock;
     if (typeof this.clock?.now !== 'function' || typeof this.clock.sleep !== 'function') {
       throw new InvalidArgumentError('clock', 'an object with now() and sleep(ms, signal)', options.clock);
@@ -91,7 +79,7 @@ export class RateLimiter {
 
   /** Decides now and charges if allowed. Never waits. */
   async tryAcquire(request: LimitRequest): Promise<Decision> {
-    return this.#store.decide(this.#plan(request), this.clock.now());
+    return this.#store.decide(this.#plans.plan(request), this.clock.now());
   }
 
   /**
@@ -103,7 +91,7 @@ export class RateLimiter {
       throw new InvalidArgumentError('requests', 'an array of requests', requests);
     if (requests.length === 0) return [];
     return this.#store.decideMany(
-      requests.map((r) => this.#plan(r)),
+      requests.map((r) => this.#plans.plan(r)),
       this.clock.now(),
     );
   }
@@ -120,12 +108,12 @@ export class RateLimiter {
         this.backend.kind,
       );
     }
-    return this.#store.decide(this.#plan(request), this.clock.now()) as Decision;
+    return this.#store.decide(this.#plans.plan(request), this.clock.now()) as Decision;
   }
 
   /** What `tryAcquire` would answer now, without charging. */
   async peek(request: LimitRequest): Promise<Decision> {
-    return this.#store.peek(this.#plan(request), this.clock.now());
+    return this.#store.peek(this.#plans.plan(request), this.clock.now());
   }
 
   /**
@@ -135,7 +123,7 @@ export class RateLimiter {
    * @throws AbortError / TimeoutError when aborted or out of time; nothing is charged.
    */
   async acquire(request: LimitRequest, options: AcquireOptions = {}): Promise<Decision> {
-    const plan = this.#plan(request);
+    const plan = this.#plans.plan(request);
     const timeout = options.timeout === undefined ? undefined : parseDuration(options.timeout, 'timeout');
     if (options.signal?.aborted) throw abortError(options.signal);
     // Never queue what can never fit, even behind other waiters.
@@ -340,139 +328,6 @@ export class RateLimiter {
     await this.#store.reset(scope);
     this.#wakeAll();
   }
-
-  /**
-   * Resolves a request to its plan. The cost-free plan of a scope list (rules resolved, state keys built)
-   * is cached, and so is the whole plan of a default-cost request; the cache follows rule changes.
-   */
-  #plan(request: LimitRequest): Plan {
-    if (request !== null && typeof request === 'object') {
-      const scopes = request.scopes;
-      let entry: CachedPlan | undefined;
-      if (typeof scopes === 'string') {
-        if (scopes.length > 0) entry = this.#cached(scopes);
-      } else if (Array.isArray(scopes) && scopes.length > 0) {
-        entry = scopes.length === 1 ? this.#cachedOne(scopes[0]) : this.#cachedList(scopes);
-      }
-      if (entry) {
-        if (request.cost === undefined && request.costs === undefined) return entry;
-        return applyCost(entry.template, request);
-      }
-    }
-    return buildPlan(request, this.rules);
-  }
-
-  /** Drops every cached plan when the rules changed since they were made. */
-  #checkRules(): void {
-    if (this.#rulesVersion !== this.rules.version) {
-      this.#plans.clear();
-      this.#listPlans = new Map();
-      this.#listPlanCount = 0;
-      this.#scopeItems.clear();
-      this.#rulesVersion = this.rules.version;
-    }
-  }
-
-  /** The plan of one scope, or `undefined` (not cached) when it is not a non-empty string. */
-  #cachedOne(scope: unknown): CachedPlan | undefined {
-    return typeof scope === 'string' && scope.length > 0 ? this.#cached(scope) : undefined;
-  }
-
-  #cached(scope: string): CachedPlan {
-    this.#checkRules();
-    let entry = this.#plans.get(scope);
-    if (!entry) {
-      entry = this.#makePlan([scope]);
-      if (this.#plans.size >= PLAN_CACHE_SIZE) this.#plans.clear();
-      this.#plans.set(scope, entry);
-    }
-    return entry;
-  }
-
-  /**
-   * The plan of a list of two or more scopes, found one scope at a time: a hash lookup per scope (on a
-   * string whose hash is usually known already) instead of building and hashing a key per call.
-   * `undefined` (not cached) when the list holds anything but non-empty strings.
-   */
-  #cachedList(scopes: readonly unknown[]): CachedPlan | undefined {
-    this.#checkRules();
-    const last = scopes.length - 1;
-    let level = this.#listPlans;
-    for (let i = 0; ; i++) {
-      const scope = scopes[i];
-      if (typeof scope !== 'string' || scope.length === 0) return undefined;
-      let node = level.get(scope);
-      if (node === undefined) {
-        node = { plan: undefined, next: undefined };
-        level.set(scope, node);
-      }
-      if (i === last) return node.plan ?? this.#addListPlan(node, scopes);
-      level = node.next ??= new Map();
-    }
-  }
-
-  /** Caches the plan of a list at its node (a full cache starts over, then files the list again). */
-  #addListPlan(node: ListNode, scopes: readonly unknown[]): CachedPlan | undefined {
-    if (this.#listPlanCount >= PLAN_CACHE_SIZE) {
-      this.#listPlans = new Map();
-      this.#listPlanCount = 0;
-      return this.#cachedList(scopes);
-    }
-    this.#listPlanCount++;
-    node.plan = this.#makePlan(scopes as readonly string[]);
-    return node.plan;
-  }
-
-  /** A plan for the cache, made from a private copy of the list: the caller may change its array later. */
-  #makePlan(scopes: readonly string[]): CachedPlan {
-    const list = normalizeScopes([...scopes]);
-    const items: PlanItem[] = [];
-    const plain: PlanItem[] = [];
-    for (const scope of list) {
-      const cached = this.#itemsOf(scope);
-      items.push(...cached.items);
-      plain.push(...cached.plain);
-    }
-    return { scopes: list, items: plain, template: { scopes: list, items } };
-  }
-
-  /**
-   * The items of one scope, shared by every cached plan that passes through it: a scope common to many
-   * plans (`global`) then has one set of items and state keys, which stay in CPU caches and let the store
-   * find its states by identical key strings.
-   */
-  #itemsOf(scope: string): ScopeItems {
-    let cached = this.#scopeItems.get(scope);
-    if (!cached) {
-      const template = inspectPlan([scope], this.rules);
-      cached = { items: template.items, plain: applyCost(template, { scopes: scope }).items };
-      if (this.#scopeItems.size >= PLAN_CACHE_SIZE) this.#scopeItems.clear();
-      this.#scopeItems.set(scope, cached);
-    }
-    return cached;
-  }
-}
-
-/** Plans kept per cache (single scopes and scope lists each); a full cache starts over. */
-const PLAN_CACHE_SIZE = 10_000;
-
-/** The plan of a request without `cost` or `costs` (one object: one memory load less per decision). */
-interface CachedPlan extends Plan {
-  /** Every rule item of the scopes at cost 0, for requests with a cost. */
-  readonly template: Plan;
-}
-
-/** A scope in a cached scope list: the plan of the list that ends with it, and the lists that go on. */
-interface ListNode {
-  plan: CachedPlan | undefined;
-  next: Map<string, ListNode> | undefined;
-}
-
-interface ScopeItems {
-  /** Every rule item of the scope at cost 0. */
-  readonly items: readonly PlanItem[];
-  /** Its items at the default cost (one request). */
-  readonly plain: readonly PlanItem[];
 }
 
 function abortError(signal: AbortSignal): Error {
