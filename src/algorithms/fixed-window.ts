@@ -1,3 +1,4 @@
+import type { CompiledRule } from '../core/types.js';
 import type { Algorithm, RuleState } from './types.js';
 import { msUntil } from './until.js';
 
@@ -14,11 +15,9 @@ export const fixedWindow: Algorithm = {
   name: 'fixed-window',
 
   wait(state, now, cost, rule) {
-    if (cost > rule.capacity) return Number.POSITIVE_INFINITY;
-    if (cost <= 0) return 0;
-    const start = windowStart(now, rule.windowMs);
-    const used = state && state[0] === start ? state[1]! : 0;
-    return used + cost <= rule.limit ? 0 : msUntil(start + rule.windowMs, now);
+    return state
+      ? fixedWait(state[0]!, state[1]!, now, cost, rule)
+      : fixedWait(Number.NaN, 0, now, cost, rule);
   },
 
   remaining(state, now, rule) {
@@ -31,13 +30,6 @@ export const fixedWindow: Algorithm = {
     return fixedWindow.adjust(state, now, cost, rule);
   },
 
-  chargeInPlace(state, now, cost, rule) {
-    const start = windowStart(now, rule.windowMs);
-    const used = state[0] === start ? state[1]! : 0;
-    state[0] = start;
-    state[1] = Math.max(0, used + cost);
-  },
-
   adjust(state, now, delta, rule): RuleState {
     const start = windowStart(now, rule.windowMs);
     const used = state && state[0] === start ? state[1]! : 0;
@@ -48,6 +40,21 @@ export const fixedWindow: Algorithm = {
     return state[0]! + rule.windowMs;
   },
 };
+
+/** {@link Algorithm.wait} of the state `[start, used]` (the memory store keeps the two in fields). */
+export function fixedWait(
+  start: number,
+  used: number,
+  now: number,
+  cost: number,
+  rule: CompiledRule,
+): number {
+  if (cost > rule.capacity) return Number.POSITIVE_INFINITY;
+  if (cost <= 0) return 0;
+  const current = windowStart(now, rule.windowMs);
+  const usedNow = start === current ? used : 0;
+  return usedNow + cost <= rule.limit ? 0 : msUntil(current + rule.windowMs, now);
+}
 
 /**
  * Start of the aligned window containing `now`: exactly `now - (now % windowMs)`. The floating-point

@@ -32,15 +32,7 @@ export const slidingWindow: Algorithm = {
     if (cost <= 0) return 0;
     if (!state || state.length === 0) return 0;
     const used = liveUsage(state, now, rule);
-    const first = memo.first;
-    let excess = used + cost - rule.limit;
-    if (excess <= 0) return 0;
-    for (let i = first; i < state.length; i += 2) {
-      excess -= state[i + 1]!;
-      if (excess <= 0) return msUntil((state[i]! + 1) * rule.step + rule.windowMs, now);
-    }
-    // Unreachable while cost <= limit: all live usage expiring always frees enough.
-    return msUntil((state[state.length - 2]! + 1) * rule.step + rule.windowMs, now);
+    return slidingWait(state, memo.first, used + cost - rule.limit, now, rule);
   },
 
   remaining(state, now, rule) {
@@ -50,26 +42,6 @@ export const slidingWindow: Algorithm = {
 
   charge(state, now, cost, rule) {
     return slidingWindow.adjust(state, now, cost, rule);
-  },
-
-  chargeInPlace(state, now, cost, rule) {
-    const bucket = Math.floor(now / rule.step);
-    const known = memo.hits(state, now, rule);
-    const first = known ? memo.first : firstLive(state, now, rule);
-    // Expired pairs leave from the front: at most once per sub-window for a busy state.
-    if (first > 0) state.splice(0, first);
-    const last = state.length - 2;
-    if (last >= 0 && state[last]! >= bucket) state[last + 1]! += cost;
-    else state.push(bucket, cost);
-    if (known) {
-      // The live pairs are the same, in the same order, from index 0 now: carry the sums over exactly as
-      // `liveUsage` would add them (oldest first), so that the next decision at this time reads them.
-      if (state.length - 2 !== last) memo.prefix = memo.used;
-      memo.first = 0;
-      memo.used = memo.prefix + state[state.length - 1]!;
-    } else if (memo.state === state) {
-      memo.state = undefined;
-    }
   },
 
   adjust(state, now, delta, rule): RuleState {
@@ -104,15 +76,13 @@ export const slidingWindow: Algorithm = {
  * The live usage of the last state examined, and where its live pairs start. A decision asks `remaining`,
  * then `wait`, then `charge` of one state at one time: remembering the last sum saves two passes over up to
  * ~201 pairs. It is keyed by the identity of the state and the rule and by the time, so it answers exactly
- * what the passes would: states are immutable, except through `chargeInPlace`, which keeps it up to date.
+ * what the passes would: states are immutable.
  */
 const memo = {
   state: undefined as RuleState | undefined,
   now: Number.NaN,
   rule: undefined as CompiledRule | undefined,
   first: 0,
-  /** The sum of the live pairs before the last one, as `liveUsage` adds them (oldest first). */
-  prefix: 0,
   used: 0,
   hits(state: RuleState, now: number, rule: CompiledRule): boolean {
     return state === this.state && now === this.now && rule === this.rule;
@@ -123,19 +93,41 @@ const memo = {
 function liveUsage(state: RuleState, now: number, rule: CompiledRule): number {
   if (memo.hits(state, now, rule)) return memo.used;
   const first = firstLive(state, now, rule);
-  let used = 0;
-  let prefix = 0;
-  for (let i = first; i < state.length; i += 2) {
-    prefix = used;
-    used += state[i + 1]!;
-  }
+  const used = sumPairs(state, first);
   memo.state = state;
   memo.now = now;
   memo.rule = rule;
   memo.first = first;
-  memo.prefix = prefix;
   memo.used = used;
   return used;
+}
+
+/** The usage counted in pairs `from`… of a state, added oldest first (the order every reader must use). */
+export function sumPairs(pairs: RuleState, from: number): number {
+  let used = 0;
+  for (let i = from; i < pairs.length; i += 2) used += pairs[i + 1]!;
+  return used;
+}
+
+/**
+ * The wait until `excess` units of the live pairs `first`… have expired (0 when `excess <= 0`): the
+ * {@link Algorithm.wait} of a sliding window whose live usage plus the cost exceeds its limit by `excess`.
+ */
+export function slidingWait(
+  pairs: RuleState,
+  first: number,
+  excess: number,
+  now: number,
+  rule: CompiledRule,
+): number {
+  if (excess <= 0) return 0;
+  let left = excess;
+  for (let i = first; i < pairs.length; i += 2) {
+    left -= pairs[i + 1]!;
+    if (left <= 0) return msUntil((pairs[i]! + 1) * rule.step + rule.windowMs, now);
+  }
+  // Unreachable while cost <= limit: all live usage expiring always frees enough.
+  return msUntil((pairs[pairs.length - 2]! + 1) * rule.step + rule.windowMs, now);
 }
 
 /** Index of the first pair still counted at `now`. */

@@ -7,9 +7,9 @@ import type { CompiledRule } from '../core/types.js';
 export type RuleState = readonly number[];
 
 /**
- * A rate-limit algorithm. Every method is pure: no I/O, no clock, no mutation of `state` (except
- * {@link Algorithm.chargeInPlace}, whose caller owns the array). Backends load states, call these, and store the
- * results atomically. `undefined` state means "never used" and behaves like an idle rule. The states that
+ * A rate-limit algorithm. Every method is pure: no I/O, no clock, no mutation of `state`. Backends load
+ * states, call these, and store the results atomically (the memory store keeps states in fields instead, with
+ * the same arithmetic: see `backends/memory/cells.ts`). `undefined` state means "never used" and behaves like an idle rule. The states that
  * `charge` and `adjust` return are new arrays, shared with nothing.
  */
 export interface Algorithm {
@@ -20,12 +20,6 @@ export interface Algorithm {
   remaining(state: RuleState | undefined, now: number, rule: CompiledRule): number;
   /** The state after charging `cost` at `now` (no check: callers check `wait` first). */
   charge(state: RuleState | undefined, now: number, cost: number, rule: CompiledRule): RuleState;
-  /**
-   * `charge` (with `cost >= 0`) done in place: afterwards `state` holds exactly what `charge(state, now, cost,
-   * rule)` returns. Only for a caller that owns the array (nobody else holds it) and drops the old value, such
-   * as the memory store; everything else uses `charge`. Saves copying the state on every decision.
-   */
-  chargeInPlace(state: number[], now: number, cost: number, rule: CompiledRule): void;
   /**
    * The state after correcting an earlier charge by `delta` units (negative refunds). Never checks the limit:
    * usage that really happened is recorded even past it.

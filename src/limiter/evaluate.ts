@@ -3,6 +3,9 @@ import type { RuleState } from '../algorithms/types.js';
 import type { Decision, RuleStats } from '../core/types.js';
 import type { Plan } from './plan.js';
 
+/** Per-item answers of the decision in progress (decisions are synchronous and never re-entered). */
+const scratch = { remaining: [] as number[], waits: [] as number[] };
+
 /**
  * Decides a plan against loaded states, without I/O: shared by every backend that runs the algorithms in
  * JavaScript (memory, SQLite). `blockedUntil[i]` is the block end of `plan.scopes[i]` (0 when none).
@@ -12,6 +15,28 @@ import type { Plan } from './plan.js';
 export function evaluate(
   plan: Plan,
   states: ReadonlyArray<RuleState | undefined>,
+  blockedUntil: readonly number[],
+  now: number,
+): Decision {
+  const { remaining, waits } = scratch;
+  const items = plan.items;
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i]!;
+    const algorithm = algorithms[item.rule.algorithm];
+    remaining[i] = algorithm.remaining(states[i], now, item.rule);
+    waits[i] = algorithm.wait(states[i], now, item.cost, item.rule);
+  }
+  return decisionOf(plan, remaining, waits, blockedUntil, now);
+}
+
+/**
+ * The decision on a plan from each item's `remaining` and `wait` (as its algorithm answers them now) and
+ * the block ends of its scopes: allowed when nothing waits, else refused by the longest wait.
+ */
+export function decisionOf(
+  plan: Plan,
+  remaining: readonly number[],
+  waits: readonly number[],
   blockedUntil: readonly number[],
   now: number,
 ): Decision {
@@ -26,24 +51,19 @@ export function evaluate(
   }
   const items = plan.items;
   let blockedItem = -1;
-  let blockedRemaining = 0;
   // When allowed, report the rule with the smallest share left after this charge.
   let tightShare = Number.POSITIVE_INFINITY;
   let tightRemaining = Number.POSITIVE_INFINITY;
   let tightLimit = Number.POSITIVE_INFINITY;
   for (let i = 0; i < items.length; i++) {
     const item = items[i]!;
-    const algorithm = algorithms[item.rule.algorithm];
-    const state = states[i];
-    const remaining = algorithm.remaining(state, now, item.rule);
-    const w = algorithm.wait(state, now, item.cost, item.rule);
+    const w = waits[i]!;
     if (w > wait) {
       wait = w;
       blockedItem = i;
       blockedScope = -1;
-      blockedRemaining = remaining;
     }
-    const after = remaining - item.cost;
+    const after = remaining[i]! - item.cost;
     const share = item.rule.limit > 0 ? after / item.rule.limit : 0;
     if (share < tightShare) {
       tightShare = share;
@@ -51,15 +71,13 @@ export function evaluate(
       tightLimit = item.rule.limit;
     }
   }
-  if (wait <= 0) {
-    return { allowed: true, retryAfterMs: 0, remaining: tightRemaining, limit: tightLimit, blockedBy: null };
-  }
+  if (wait <= 0) return allowed(tightRemaining, tightLimit);
   if (blockedItem >= 0) {
     const item = items[blockedItem]!;
     return {
       allowed: false,
       retryAfterMs: wait,
-      remaining: blockedRemaining,
+      remaining: remaining[blockedItem]!,
       limit: item.rule.limit,
       blockedBy: { scope: item.scope, rule: item.rule.name, unit: item.rule.unit },
     };
@@ -71,6 +89,11 @@ export function evaluate(
     limit: Number.isFinite(tightLimit) ? tightLimit : 0,
     blockedBy: { scope: plan.scopes[blockedScope]!, rule: 'block', unit: 'requests' },
   };
+}
+
+/** An admission: `remaining` units left after it in the tightest rule, whose limit is `limit`. */
+export function allowed(remaining: number, limit: number): Decision {
+  return { allowed: true, retryAfterMs: 0, remaining, limit, blockedBy: null };
 }
 
 /** The states after charging every item of an allowed plan. */

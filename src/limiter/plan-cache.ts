@@ -133,7 +133,7 @@ export class PlanCache {
 }
 
 /** Plans kept per cache (single scopes and scope lists each); a full cache starts over. */
-const PLAN_CACHE_SIZE = 10_000;
+const PLAN_CACHE_SIZE = 65_536;
 
 /** The plan of a request without `cost` or `costs` (one object: one memory load less per decision). */
 interface CachedPlan extends Plan {

@@ -73,7 +73,7 @@ export class ScopeRules {
   #prefixes: Array<{ prefix: string; rules: readonly CompiledRule[] }> = [];
   readonly #cache = new Map<string, readonly CompiledRule[]>();
   #version = 0;
-  static readonly CACHE_SIZE = 10_000;
+  static readonly CACHE_SIZE = 65_536;
 
   /** Changes whenever a pattern is defined or removed (lets callers cache what they derive from rules). */
   get version(): number {

@@ -7,16 +7,16 @@
  * ```
  * Each test gets a fresh backend from `makeBackend` and closes it afterwards. Every store call is awaited,
  * so synchronous and asynchronous stores are tested alike. The differential test replays random operation
- * sequences on a {@link MemoryLimitStore} (the pure algorithms) and on the store under test and demands
- * identical answers: that is how a Redis Lua mirror of the algorithms is checked.
+ * sequences on a {@link ReferenceLimitStore} (the pure algorithms, plainly) and on the store under test and
+ * demands identical answers: that is how the memory store's cells and the Redis Lua mirror are checked.
  */
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MemoryLimitStore } from '../../src/backends/memory/limit-store.js';
 import type { Backend, LimitStore } from '../../src/backends/types.js';
 import type { AlgorithmName, CompiledRule, Cost, Decision, Rule } from '../../src/core/types.js';
 import { buildPlan, inspectPlan, type Plan, type PlanItem, stateKey } from '../../src/limiter/plan.js';
 import { ScopeRules } from '../../src/limiter/rules.js';
+import { ReferenceLimitStore } from './reference-store.js';
 
 export interface LimitStoreConformanceOptions {
   /** Random sequences in the differential test. @default 150 */
@@ -224,7 +224,7 @@ export function describeLimitStoreConformance(
         expect(await usedOf(store, rules, 'b', T0)).toEqual([2]);
         expect(await store.decideMany([], T0)).toEqual([]);
         // Same answers as one decide at a time.
-        const reference = new MemoryLimitStore();
+        const reference = new ReferenceLimitStore();
         const plans = [planA, planA, both, planB, planA, planA];
         const expected = plans.map((plan) => reference.decide(plan, T0 + 5_000));
         expect(await store.decideMany(plans, T0 + 5_000)).toEqual(expected);
@@ -412,7 +412,7 @@ export function describeLimitStoreConformance(
         const rules = new ScopeRules({
           [scope]: { limit: c.limit, window: c.window, algorithm: 'token-bucket' },
         });
-        const reference = new MemoryLimitStore();
+        const reference = new ReferenceLimitStore();
         const fill = buildPlan(request(scope, c.limit), rules);
         const ask = buildPlan(request(scope, c.cost), rules);
         expect((await store.decide(fill, c.t0)).allowed).toBe(true);
@@ -589,7 +589,7 @@ function describeDifferential(getStore: () => LimitStore, numRuns: number): void
         fc.array(opArb, { minLength: 1, maxLength: 60 }),
         async (config, start, ops) => {
           const subject = getStore();
-          const reference = new MemoryLimitStore();
+          const reference = new ReferenceLimitStore();
           // Unique scope names per run keep runs apart even if the store under test keeps state around.
           const prefix = `d${run++}:`;
           const names = Array.from({ length: SCOPE_COUNT }, (_, i) => `${prefix}s${i}`);

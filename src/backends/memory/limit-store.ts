@@ -1,60 +1,47 @@
 import { algorithms } from '../../algorithms/index.js';
-import type { Algorithm, RuleState } from '../../algorithms/types.js';
+import type { RuleState } from '../../algorithms/types.js';
 import type { Decision, RuleStats } from '../../core/types.js';
-import { describeStates, evaluate } from '../../limiter/evaluate.js';
+import { allowed, decisionOf, describeStates } from '../../limiter/evaluate.js';
 import type { Plan, PlanItem } from '../../limiter/plan.js';
 import type { LimitStore } from '../types.js';
-
-interface Entry {
-  /** Its key in the map (`${scope}|${rule}`), so that sweeps can walk the entries alone. */
-  readonly key: string;
-  /** The scope the state belongs to (keys cannot be split: scopes and rule names may contain `|`). */
-  readonly scope: string;
-  /** Owned by the store alone (never handed out), so decisions charge it in place. */
-  state: number[];
-  /** From this time the state equals "never used" and the entry may be deleted. */
-  idleAt: number;
-  readonly store: MemoryLimitStore;
-  /** Whether the map holds it: a deleted entry may still sit in a {@link PlanItem.slot}. */
-  live: boolean;
-}
+import { type Cell, cellFor } from './cells.js';
 
 const NO_BLOCKS: readonly number[] = [];
+const NEVER_USED: RuleState = [];
 
 /**
- * How long an idle entry is kept before a sweep deletes it. Keeping an idle state changes nothing (it equals
+ * How long an idle state is kept before a sweep deletes it. Keeping an idle state changes nothing (it equals
  * "never used"), and a key used every few ms whose state goes idle in between (a token bucket refilled at
  * once) would otherwise be deleted and created again on nearly every use.
  */
 const IDLE_GRACE_MS = 1000;
 
-/** A state `charge` or `adjust` just returned: a new array nobody else holds (see {@link Algorithm}). */
-function owned(state: RuleState): number[] {
-  return state as number[];
-}
-
 /**
- * Limit state in a `Map`, for one process. Synchronous, so every decision is trivially atomic.
- * Memory stays bounded: idle entries are swept a few at a time as operations run.
+ * Limit state in a `Map`, for one process. Synchronous, so every decision is trivially atomic. Each rule
+ * state is a {@link Cell} charged in place; plan items remember their cells (`PlanItem.slot`), so that a
+ * decision through the limiter's plan cache looks nothing up.
+ *
+ * Memory stays bounded: idle states are swept a few at a time as operations run.
  */
 export class MemoryLimitStore implements LimitStore {
   readonly sync = true;
-  readonly #states = new Map<string, Entry>();
+  readonly #cells = new Map<string, Cell>();
   readonly #blocks = new Map<string, number>();
   #ops = 0;
-  /** Entries created since the last sweep: each sweep examines more than that, so it keeps up. */
+  /** Cells created since the last sweep: each sweep examines more than that, so it keeps up. */
   #created = 0;
-  #sweeper: Iterator<Entry> | undefined;
+  #sweeper: Iterator<Cell> | undefined;
   /**
-   * Scratch arrays of `#decide`, reused because it is synchronous and never re-entered: the entries and
-   * states of the plan being decided (positions past the plan's length are stale and never read).
+   * Scratch arrays of `#decide`, reused because it is synchronous and never re-entered: the cells of the
+   * plan being decided and their answers (positions past the plan's length are stale and never read).
    */
-  readonly #entries: Array<Entry | undefined> = [];
-  readonly #loaded: Array<RuleState | undefined> = [];
+  readonly #found: Array<Cell | undefined> = [];
+  readonly #remaining: number[] = [];
+  readonly #waits: number[] = [];
 
   /** Number of rule states held (for tests of bounded memory). */
   get size(): number {
-    return this.#states.size;
+    return this.#cells.size;
   }
 
   decide(plan: Plan, now: number): Decision {
@@ -72,85 +59,88 @@ export class MemoryLimitStore implements LimitStore {
   #decide(plan: Plan, now: number, charge: boolean): Decision {
     if ((++this.#ops & 1023) === 0) this.#sweep(now);
     const items = plan.items;
-    const states = this.#loaded;
-    const blocks = this.#blocks.size === 0 ? NO_BLOCKS : this.#blocksOf(plan);
-    if (items.length === 1) return this.#decideOne(plan, items[0]!, blocks, now, charge);
-    // The entries found are reused to store the charged states.
-    const entries = this.#entries;
-    for (let i = 0; i < items.length; i++) {
-      const entry = this.#entryOf(items[i]!);
-      entries[i] = entry;
-      states[i] = entry?.state;
-    }
-    const decision = evaluate(plan, states, blocks, now);
-    if (charge && decision.allowed) {
-      for (let i = 0; i < items.length; i++) {
-        const item = items[i]!;
-        const algorithm = algorithms[item.rule.algorithm];
-        const entry = entries[i];
-        if (entry) {
-          algorithm.chargeInPlace(entry.state, now, item.cost, item.rule);
-          entry.idleAt = algorithm.idleAt(entry.state, item.rule);
-        } else {
-          this.#create(item, owned(algorithm.charge(undefined, now, item.cost, item.rule)));
+    if (items.length === 1 && this.#blocks.size === 0) {
+      // The most common plan: one rule of one scope, nothing blocked.
+      const item = items[0]!;
+      const cell = this.#cellOf(item);
+      if (cell !== undefined) {
+        const cost = item.cost;
+        if (cell.wait(now, cost) <= 0) {
+          const left = Math.max(0, cell.remaining(now) - cost);
+          if (charge) cell.charge(now, cost);
+          return allowed(left, item.rule.limit);
         }
       }
     }
-    return decision;
-  }
-
-  /** `#decide` of the most common plan: one scope with one rule (a function of its own, inlined on its own). */
-  #decideOne(plan: Plan, item: PlanItem, blocks: readonly number[], now: number, charge: boolean): Decision {
-    const entry = this.#entryOf(item);
-    this.#loaded[0] = entry?.state;
-    const decision = evaluate(plan, this.#loaded, blocks, now);
-    if (charge && decision.allowed) {
-      if (entry) {
-        const algorithm = algorithms[item.rule.algorithm];
-        algorithm.chargeInPlace(entry.state, now, item.cost, item.rule);
-        entry.idleAt = algorithm.idleAt(entry.state, item.rule);
+    const found = this.#found;
+    const remaining = this.#remaining;
+    const waits = this.#waits;
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i]!;
+      const cell = this.#cellOf(item);
+      found[i] = cell;
+      if (cell !== undefined) {
+        remaining[i] = cell.remaining(now);
+        waits[i] = cell.wait(now, item.cost);
       } else {
-        this.#create(
-          item,
-          owned(algorithms[item.rule.algorithm].charge(undefined, now, item.cost, item.rule)),
-        );
+        const algorithm = algorithms[item.rule.algorithm];
+        remaining[i] = algorithm.remaining(undefined, now, item.rule);
+        waits[i] = algorithm.wait(undefined, now, item.cost, item.rule);
+      }
+    }
+    const blocks = this.#blocks.size === 0 ? NO_BLOCKS : this.#blocksOf(plan);
+    const decision = decisionOf(plan, remaining, waits, blocks, now);
+    if (charge && decision.allowed) {
+      for (let i = 0; i < items.length; i++) {
+        const item = items[i]!;
+        const cell = found[i] ?? this.#create(item, NEVER_USED);
+        cell.charge(now, item.cost);
       }
     }
     return decision;
   }
 
   /**
-   * The entry of an item's state, if any: the one its slot remembers when that is still this store's entry
-   * for the key, else from the map (and then remembered).
+   * The cell of an item's state, if any: the one its slot remembers when that is still this store's cell for
+   * the key under the item's rule; else from the map (and then remembered). A cell made under an earlier
+   * definition of the rule is carried over to the current one.
    */
-  #entryOf(item: PlanItem): Entry | undefined {
-    const known = item.slot as Entry | undefined;
-    if (known?.live && known.store === this && known.key === item.key) return known;
-    const entry = this.#states.get(item.key);
-    if (entry !== undefined) item.slot = entry;
-    return entry;
+  #cellOf(item: PlanItem): Cell | undefined {
+    const known = item.slot as Cell | undefined;
+    if (known?.live && known.store === this && known.rule === item.rule) return known;
+    let cell = this.#cells.get(item.key);
+    if (cell === undefined) return undefined;
+    if (cell.rule !== item.rule) {
+      const state = cell.state();
+      cell.live = false;
+      cell = cellFor(item.key, item.scope, item.rule, this, state, cell.rule.algorithm);
+      this.#cells.set(item.key, cell);
+    }
+    item.slot = cell;
+    return cell;
   }
 
-  /** Adds the entry of an item's first state. */
-  #create(item: PlanItem, state: number[]): void {
-    const idleAt = algorithms[item.rule.algorithm].idleAt(state, item.rule);
-    const entry: Entry = { key: item.key, scope: item.scope, state, idleAt, store: this, live: true };
-    this.#states.set(item.key, entry);
-    item.slot = entry;
+  /** Adds the cell of an item's state. */
+  #create(item: PlanItem, state: RuleState): Cell {
+    const old = this.#cells.get(item.key);
+    if (old !== undefined) old.live = false;
+    const cell = cellFor(item.key, item.scope, item.rule, this, state);
+    this.#cells.set(item.key, cell);
+    item.slot = cell;
     this.#created++;
+    return cell;
   }
 
-  /** Deletes an entry; a slot that still holds it sees it is gone, and no longer keeps its state alive. */
-  #delete(entry: Entry): void {
-    entry.live = false;
-    entry.state = [];
-    this.#states.delete(entry.key);
+  /** Deletes a cell; a slot that still holds it sees it is gone. */
+  #delete(cell: Cell): void {
+    cell.live = false;
+    this.#cells.delete(cell.key);
   }
 
   adjust(items: readonly PlanItem[], now: number): void {
     for (const item of items) {
-      const algorithm = algorithms[item.rule.algorithm];
-      this.#store(item, algorithm.adjust(this.#entryOf(item)?.state, now, item.cost, item.rule));
+      const state = this.#cellOf(item)?.state();
+      this.#create(item, algorithms[item.rule.algorithm].adjust(state, now, item.cost, item.rule));
     }
   }
 
@@ -161,30 +151,19 @@ export class MemoryLimitStore implements LimitStore {
   }
 
   inspect(plan: Plan, now: number): RuleStats[] {
-    const states = plan.items.map((item) => this.#states.get(item.key)?.state);
+    const states = plan.items.map((item) => this.#cells.get(item.key)?.state());
     return describeStates(plan, states, this.#blocks, now);
   }
 
   reset(scope?: string): void {
     if (scope === undefined) {
-      for (const entry of this.#states.values()) entry.live = false;
-      this.#states.clear();
+      for (const cell of this.#cells.values()) cell.live = false;
+      this.#cells.clear();
       this.#blocks.clear();
       return;
     }
     this.#blocks.delete(scope);
-    for (const entry of this.#states.values()) if (entry.scope === scope) this.#delete(entry);
-  }
-
-  #store(item: PlanItem, result: RuleState): void {
-    const state = owned(result);
-    const entry = this.#entryOf(item);
-    if (entry) {
-      entry.state = state;
-      entry.idleAt = algorithms[item.rule.algorithm].idleAt(state, item.rule);
-    } else {
-      this.#create(item, state);
-    }
+    for (const cell of this.#cells.values()) if (cell.scope === scope) this.#delete(cell);
   }
 
   #blocksOf(plan: Plan): number[] {
@@ -192,21 +171,21 @@ export class MemoryLimitStore implements LimitStore {
   }
 
   /**
-   * Deletes idle entries among the next `256 + 2 × created-since-last-sweep` ones, resuming where the last
-   * sweep stopped: it examines entries faster than they are created, so it keeps finishing passes and the
+   * Deletes idle cells among the next `256 + 2 × created-since-last-sweep` ones, resuming where the last
+   * sweep stopped: it examines cells faster than they are created, so it keeps finishing passes and the
    * map stays bounded by the keys live within about one pass, even when every request uses a new key.
    */
   #sweep(now: number): void {
     const budget = 256 + 2 * this.#created;
     this.#created = 0;
-    this.#sweeper ??= this.#states.values();
+    this.#sweeper ??= this.#cells.values();
     for (let i = 0; i < budget; i++) {
       const next = this.#sweeper.next();
       if (next.done) {
         this.#sweeper = undefined;
         break;
       }
-      if (next.value.idleAt + IDLE_GRACE_MS <= now) this.#delete(next.value);
+      if (next.value.idleAt() + IDLE_GRACE_MS <= now) this.#delete(next.value);
     }
     for (const [scope, until] of this.#blocks) if (until <= now) this.#blocks.delete(scope);
   }

@@ -2,41 +2,44 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { algorithms } from '../../src/algorithms/index.js';
 import type { RuleState } from '../../src/algorithms/types.js';
+import { type Cell, cellFor } from '../../src/backends/memory/cells.js';
 import type { AlgorithmName, CompiledRule } from '../../src/core/types.js';
-import { arrivalsArb, rule, windowArb } from './helpers.js';
+import { arrivalsArb, rule, windowArb } from '../algorithms/helpers.js';
 
-/** How the state is read around each charge: the orders a store may use, which also exercise memos. */
+/** How the state is read around each charge: the orders a store may use. */
 type Read = 'none' | 'before' | 'after' | 'both';
 
 /**
- * Charges the same arrivals purely (`charge`, a new array each time) and in place (`chargeInPlace` on one
- * owned array), reading both states between charges as a store would; the two must agree exactly: the
- * arrays element by element, and every answer (`remaining`, `wait`, `idleAt`) bit for bit.
+ * Charges the same arrivals purely (`charge`, a new array each time) and on a memory-store cell (in place),
+ * reading both between charges as a store would; the two must agree exactly: the cell's `state()` and the
+ * pure state element by element, and every answer (`remaining`, `wait`, `idleAt`) bit for bit.
  */
 function compare(r: CompiledRule, arrivals: ReadonlyArray<{ t: number; cost: number }>, reads: Read[]): void {
   const algorithm = algorithms[r.algorithm];
   let pure: RuleState | undefined;
-  let owned: number[] | undefined;
-  const answers = (state: RuleState | undefined, t: number, cost: number) => [
-    algorithm.remaining(state, t, r),
-    algorithm.wait(state, t, cost, r),
-    state ? algorithm.idleAt(state, r) : Number.NaN,
+  let cell: Cell | undefined;
+  const pureAnswers = (t: number, cost: number) => [
+    algorithm.remaining(pure, t, r),
+    algorithm.wait(pure, t, cost, r),
+    pure ? algorithm.idleAt(pure, r) : Number.NaN,
   ];
+  const cellAnswers = (t: number, cost: number) =>
+    cell
+      ? [cell.remaining(t), cell.wait(t, cost), cell.idleAt()]
+      : [algorithm.remaining(undefined, t, r), algorithm.wait(undefined, t, cost, r), Number.NaN];
   arrivals.forEach(({ t, cost }, i) => {
     const read = reads[i % reads.length]!;
     if (read === 'before' || read === 'both') {
-      // In-place first, so that a memo of the owned state is live when it is charged.
-      expect(answers(owned, t, cost)).toEqual(answers(pure, t, cost));
-      expect(answers(owned, t, cost)).toEqual(answers(pure, t, cost));
-      algorithm.remaining(owned, t, r);
+      expect(cellAnswers(t, cost)).toEqual(pureAnswers(t, cost));
+      expect(cellAnswers(t, cost)).toEqual(pureAnswers(t, cost));
     }
     pure = algorithm.charge(pure, t, cost, r);
-    if (owned) algorithm.chargeInPlace(owned, t, cost, r);
-    else owned = [...algorithm.charge(undefined, t, cost, r)];
-    expect(owned).toEqual(pure);
+    cell ??= cellFor('k', 's', r, {}, []);
+    cell.charge(t, cost);
+    expect(cell.state()).toEqual(pure);
     if (read === 'after' || read === 'both') {
-      expect(answers(owned, t, cost)).toEqual(answers(pure, t, cost));
-      expect(answers(owned, t + 1, cost)).toEqual(answers(pure, t + 1, cost));
+      expect(cellAnswers(t, cost)).toEqual(pureAnswers(t, cost));
+      expect(cellAnswers(t + 1, cost)).toEqual(pureAnswers(t + 1, cost));
     }
   });
 }
@@ -52,9 +55,9 @@ const skewedArb = fc
   .map(([arrivals, skews]) => arrivals.map((a, i) => ({ ...a, t: a.t + skews[i % skews.length]! })));
 
 describe.each<AlgorithmName>(['sliding-window', 'token-bucket', 'fixed-window'])(
-  'chargeInPlace (%s)',
+  'memory store cell (%s)',
   (algorithm) => {
-    it('leaves exactly the state that charge returns, on random arrivals and reads', () => {
+    it('holds exactly the state that the pure charge returns and answers alike, on random arrivals and reads', () => {
       fc.assert(
         fc.property(
           fc.integer({ min: 1, max: 50 }),

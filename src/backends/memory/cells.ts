@@ -1,0 +1,231 @@
+import { fixedWait, windowStart } from '../../algorithms/fixed-window.js';
+import { slidingWait, sumPairs } from '../../algorithms/sliding-window.js';
+import { bucketRemaining, bucketWait } from '../../algorithms/token-bucket.js';
+import type { RuleState } from '../../algorithms/types.js';
+import type { CompiledRule } from '../../core/types.js';
+
+/**
+ * The memory store's live form of one rule state: the algorithm's state held in fields and charged in
+ * place, with the arithmetic of the pure algorithms (src/algorithms) so that every answer is the one they
+ * give for {@link Cell.state}. What the memory store gains: no state array to copy or reload per decision,
+ * one object per state, and a sliding window decided in O(1) (a running total instead of a sum over its
+ * ~200 sub-windows). Everything rare (adjust, inspect, a redefined rule) goes through `state()` and the pure
+ * algorithms.
+ */
+export abstract class Cell {
+  /** Whether the store still holds it: a deleted cell may still sit in a plan item's slot. */
+  live = true;
+
+  constructor(
+    /** Its key in the store (`${scope}|${rule}`). */
+    readonly key: string,
+    /** The scope it belongs to (keys cannot be split: scopes and rule names may contain `|`). */
+    readonly scope: string,
+    /** The rule it is decided with; a cell meets a redefined rule through {@link cellFor}. */
+    readonly rule: CompiledRule,
+    /** The store holding it (one plan item may be decided by several stores). */
+    readonly store: object,
+  ) {}
+
+  /** {@link Algorithm.wait} */
+  abstract wait(now: number, cost: number): number;
+  /** {@link Algorithm.remaining} */
+  abstract remaining(now: number): number;
+  /** Charges `cost >= 0` at `now`: afterwards `state()` equals what {@link Algorithm.charge} returns. */
+  abstract charge(now: number, cost: number): void;
+  /** {@link Algorithm.idleAt} */
+  abstract idleAt(): number;
+  /** The state in the pure algorithms' layout. */
+  abstract state(): RuleState;
+}
+
+/** A token bucket: its theoretical arrival time. */
+class BucketCell extends Cell {
+  tat: number;
+
+  constructor(key: string, scope: string, rule: CompiledRule, store: object, state: RuleState) {
+    super(key, scope, rule, store);
+    this.tat = state[0] ?? Number.NEGATIVE_INFINITY;
+  }
+
+  wait(now: number, cost: number): number {
+    return bucketWait(this.tat, now, cost, this.rule);
+  }
+
+  remaining(now: number): number {
+    return bucketRemaining(this.tat, now, this.rule);
+  }
+
+  charge(now: number, cost: number): void {
+    this.tat = Math.max(this.tat, now) + cost * this.rule.step;
+  }
+
+  idleAt(): number {
+    return this.tat;
+  }
+
+  state(): RuleState {
+    return [this.tat];
+  }
+}
+
+/** A fixed window: its start and the usage in it. */
+class FixedCell extends Cell {
+  start: number;
+  used: number;
+
+  constructor(key: string, scope: string, rule: CompiledRule, store: object, state: RuleState) {
+    super(key, scope, rule, store);
+    this.start = state[0] ?? Number.NaN;
+    this.used = state[1] ?? 0;
+  }
+
+  wait(now: number, cost: number): number {
+    return fixedWait(this.start, this.used, now, cost, this.rule);
+  }
+
+  remaining(now: number): number {
+    const used = this.start === windowStart(now, this.rule.windowMs) ? this.used : 0;
+    return Math.max(0, this.rule.limit - used);
+  }
+
+  charge(now: number, cost: number): void {
+    const start = windowStart(now, this.rule.windowMs);
+    const used = this.start === start ? this.used : 0;
+    this.start = start;
+    this.used = Math.max(0, used + cost);
+  }
+
+  idleAt(): number {
+    // NaN (no window yet: a rule redefined from another algorithm) is idle.
+    return Number.isNaN(this.start) ? Number.NEGATIVE_INFINITY : this.start + this.rule.windowMs;
+  }
+
+  state(): RuleState {
+    return [this.start, this.used];
+  }
+}
+
+/** Pairs expired at the front are dropped from the array once there are this many (amortised O(1)). */
+const COMPACT_AT = 64;
+
+/**
+ * A sliding window: the pure layout `[b0, used0, b1, used1, …]` from index `head` on, and `total`, the sum of
+ * those usages. A decision subtracts the few pairs that expired since the last charge from the total instead
+ * of adding up every live pair. Pairs before `head` expired at an earlier charge (as the pure `charge` drops
+ * them); reads never move `head`, so a clock that steps back sees what the pure algorithm sees.
+ *
+ * The running total equals the pure sum (added oldest first) only while every amount is a whole number below
+ * 2^53, which is what requests and tokens are. Otherwise (`exact` false) each read adds the live pairs up
+ * afresh, as the pure algorithm does.
+ */
+class SlidingCell extends Cell {
+  pairs: number[];
+  head = 0;
+  total = 0;
+  exact = true;
+
+  constructor(key: string, scope: string, rule: CompiledRule, store: object, state: RuleState) {
+    super(key, scope, rule, store);
+    this.pairs = [...state];
+    this.#resum();
+  }
+
+  /** Index of the first pair counted by the last read (see `#used`). */
+  #first = 0;
+
+  /** The usage counted at `now`; leaves the index of the first pair counted in `#first`. */
+  #used(now: number): number {
+    const pairs = this.pairs;
+    const rule = this.rule;
+    let first = this.head;
+    while (first < pairs.length && (pairs[first]! + 1) * rule.step + rule.windowMs <= now) first += 2;
+    this.#first = first;
+    if (!this.exact) return sumPairs(pairs, first);
+    let used = this.total;
+    for (let i = this.head; i < first; i += 2) used -= pairs[i + 1]!;
+    return used;
+  }
+
+  wait(now: number, cost: number): number {
+    const rule = this.rule;
+    if (cost > rule.capacity) return Number.POSITIVE_INFINITY;
+    if (cost <= 0) return 0;
+    if (this.head >= this.pairs.length) return 0;
+    const used = this.#used(now);
+    return slidingWait(this.pairs, this.#first, used + cost - rule.limit, now, rule);
+  }
+
+  remaining(now: number): number {
+    if (this.head >= this.pairs.length) return this.rule.limit;
+    return Math.max(0, this.rule.limit - this.#used(now));
+  }
+
+  charge(now: number, cost: number): void {
+    const pairs = this.pairs;
+    const rule = this.rule;
+    const used = this.#used(now);
+    const first = this.#first;
+    const expired = first !== this.head;
+    if (expired) {
+      // Drop what expired, as the pure charge does; the array itself only now and then.
+      this.head = first;
+      if (first >= COMPACT_AT && first * 2 >= pairs.length) {
+        pairs.splice(0, first);
+        this.head = 0;
+      }
+    }
+    const bucket = Math.floor(now / rule.step);
+    const last = pairs.length - 2;
+    if (last >= this.head && pairs[last]! >= bucket) pairs[last + 1]! += cost;
+    else pairs.push(bucket, cost);
+    if (this.exact) {
+      this.total = used + cost;
+      if (!Number.isInteger(cost) || this.total > Number.MAX_SAFE_INTEGER) this.exact = false;
+    } else if (expired) {
+      this.#resum();
+    }
+  }
+
+  /** Recomputes the total and whether it can be kept running. */
+  #resum(): void {
+    const pairs = this.pairs;
+    let exact = true;
+    for (let i = this.head; i < pairs.length; i += 2) if (!Number.isInteger(pairs[i + 1])) exact = false;
+    this.total = sumPairs(pairs, this.head);
+    this.exact = exact && this.total <= Number.MAX_SAFE_INTEGER;
+  }
+
+  idleAt(): number {
+    const pairs = this.pairs;
+    if (pairs.length <= this.head) return Number.NEGATIVE_INFINITY;
+    return (pairs[pairs.length - 2]! + 1) * this.rule.step + this.rule.windowMs;
+  }
+
+  state(): RuleState {
+    return this.pairs.slice(this.head);
+  }
+}
+
+/**
+ * The cell of a rule state in the pure layout (`[]` for "never used"). A state made under another algorithm
+ * (a rule redefined under the same name) starts over: its numbers mean nothing to the new one.
+ */
+export function cellFor(
+  key: string,
+  scope: string,
+  rule: CompiledRule,
+  store: object,
+  state: RuleState,
+  from: CompiledRule['algorithm'] = rule.algorithm,
+): Cell {
+  const kept = from === rule.algorithm ? state : [];
+  switch (rule.algorithm) {
+    case 'token-bucket':
+      return new BucketCell(key, scope, rule, store, kept);
+    case 'fixed-window':
+      return new FixedCell(key, scope, rule, store, kept);
+    default:
+      return new SlidingCell(key, scope, rule, store, kept);
+  }
+}
