@@ -11,6 +11,12 @@ export type MaybePromise<T> = T | Promise<T>;
 export interface LimitStore {
   /** True when every method returns synchronously (enables `RateLimiter#tryAcquireSync`). */
   readonly sync: boolean;
+  /**
+   * True when one `decideMany` costs about what one `decide` does (a transaction each: SQLite), so that
+   * `RateLimiter#tryAcquire` decides the calls made in the same tick together: concurrent callers share one
+   * commit, and each still learns its answer only after it is committed.
+   */
+  readonly groupCommit?: boolean;
   /** Checks the plan at `now`; if every scope is unblocked and every item fits, charges all items. */
   decide(plan: Plan, now: number): MaybePromise<Decision>;
   /**

@@ -35,6 +35,13 @@ interface Waiter {
   done: boolean;
 }
 
+/** A `tryAcquire` waiting for the group commit of its tick. */
+interface Pending {
+  plan: Plan;
+  resolve(decision: Decision): void;
+  reject(error: unknown): void;
+}
+
 interface Group {
   waiters: Waiter[];
   wake: AbortController;
@@ -55,6 +62,8 @@ export class RateLimiter {
   readonly #store: LimitStore;
   readonly #groups = new Map<string, Group>();
   readonly #plans: PlanCache;
+  /** Calls of this tick waiting for one group commit (stores with `groupCommit`). */
+  #pending: Pending[] = [];
 
   constructor(options: RateLimiterOptions = {}) {
     if (options === null || typeof options !== 'object') {
@@ -77,9 +86,41 @@ export class RateLimiter {
     this.rules.define(pattern, rules);
   }
 
-  /** Decides now and charges if allowed. Never waits. */
+  /**
+   * Decides now and charges if allowed. Never waits for quota. On SQLite, calls made in the same tick are
+   * decided in one transaction (in call order, each seeing the charges of those before it): concurrent
+   * callers share a commit, which is most of a decision's cost there.
+   */
   async tryAcquire(request: LimitRequest): Promise<Decision> {
-    return this.#store.decide(this.#plans.plan(request), this.clock.now());
+    const plan = this.#plans.plan(request);
+    if (this.#store.groupCommit) return this.#decideWithTick(plan);
+    return this.#store.decide(plan, this.clock.now());
+  }
+
+  #decideWithTick(plan: Plan): Promise<Decision> {
+    return new Promise<Decision>((resolve, reject) => {
+      if (this.#pending.push({ plan, resolve, reject }) === 1) queueMicrotask(() => this.#commitTick());
+    });
+  }
+
+  /** Decides the calls of a tick in one store call (one transaction); a failure fails them all. */
+  async #commitTick(): Promise<void> {
+    const batch = this.#pending;
+    this.#pending = [];
+    try {
+      const now = this.clock.now();
+      if (batch.length === 1) {
+        batch[0]!.resolve(await this.#store.decide(batch[0]!.plan, now));
+        return;
+      }
+      const decisions = await this.#store.decideMany(
+        batch.map((p) => p.plan),
+        now,
+      );
+      for (let i = 0; i < batch.length; i++) batch[i]!.resolve(decisions[i]!);
+    } catch (error) {
+      for (const p of batch) p.reject(error);
+    }
   }
 
   /**

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { SqliteBackend } from '../../src/backends/sqlite/index.js';
 import type { JobInput } from '../../src/backends/types.js';
 import { FakeClock } from '../../src/core/clock.js';
@@ -314,5 +314,60 @@ describe('SqliteBackend', () => {
     expect(raw.prepare('SELECT count(*) FROM rk_limit_block').pluck().get()).toBe(0);
     raw.close();
     await backend.close();
+  });
+
+  it('decides the tryAcquire calls of one tick in one transaction, in call order', async () => {
+    const backend = new SqliteBackend({ path: tmpFile() });
+    const clock = new FakeClock(T0);
+    const limiter = new RateLimiter({
+      backend,
+      clock,
+      scopes: { 'chat:*': { limit: 5, window: '1s' }, global: { limit: 8, window: '1s' } },
+    });
+    // Spies on the real store: which calls reach SQLite, each one transaction.
+    const many = vi.spyOn(backend.limits, 'decideMany');
+    const one = vi.spyOn(backend.limits, 'decide');
+    // 12 callers at once (as requests of a server): chat:a fills at 5, global at 8.
+    const scopes = Array.from({ length: 12 }, (_, i) =>
+      i % 2 === 0 ? ['global', 'chat:a'] : ['global', 'chat:b'],
+    );
+    const decisions = await Promise.all(scopes.map((s) => limiter.tryAcquire({ scopes: s })));
+    expect(decisions.map((d) => d.allowed)).toEqual([
+      ...[true, true, true, true, true, true, true, true],
+      ...[false, false, false, false],
+    ]);
+    expect(decisions[8]!.blockedBy).toMatchObject({ scope: 'global' });
+    expect(many).toHaveBeenCalledTimes(1);
+    expect(many.mock.calls[0]![0]).toHaveLength(12);
+    expect(one).not.toHaveBeenCalled();
+    // A lone caller is decided on its own, committed before it sees the answer.
+    await limiter.tryAcquire({ scopes: 'chat:c' });
+    expect(one).toHaveBeenCalledTimes(1);
+    expect(many).toHaveBeenCalledTimes(1);
+    const other = new SqliteBackend({ path: backend.path! });
+    const reader = new RateLimiter({
+      backend: other,
+      clock,
+      scopes: { 'chat:*': { limit: 5, window: '1s' } },
+    });
+    expect((await reader.stats('chat:c'))[0]!.used).toBe(1);
+    expect((await reader.stats('chat:a'))[0]!.used).toBe(4);
+    await other.close();
+    await backend.close();
+  });
+
+  it('fails every call of a tick whose group commit fails, and the next tick works', async () => {
+    const db = new Database(tmpFile());
+    const backend = new SqliteBackend({ database: db });
+    const limiter = new RateLimiter({ backend, scopes: { '*': { limit: 10, window: '1s' } } });
+    db.exec('ALTER TABLE rk_limit_state RENAME TO rk_limit_state_away');
+    const results = await Promise.allSettled([1, 2, 3].map((i) => limiter.tryAcquire({ scopes: `s${i}` })));
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    expect((results[0] as PromiseRejectedResult).reason).toBeInstanceOf(BackendError);
+    db.exec('ALTER TABLE rk_limit_state_away RENAME TO rk_limit_state');
+    const again = await Promise.all([1, 2].map((i) => limiter.tryAcquire({ scopes: `s${i}` })));
+    expect(again.map((d) => d.allowed)).toEqual([true, true]);
+    await backend.close();
+    db.close();
   });
 });

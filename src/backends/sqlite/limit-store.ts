@@ -30,6 +30,7 @@ let stores = 0;
  */
 export class SqliteLimitStore implements LimitStore {
   readonly sync = true;
+  readonly groupCommit = true;
   readonly #conn: Connection;
   readonly #getState: Statement<[string], Buffer | undefined>;
   /** State of one key and block of one scope in one statement: the common single-rule peek. */
