@@ -103,8 +103,8 @@ async function singleRule(algorithm: AlgorithmName, keyCount: number): Promise<B
       (algorithm === 'fixed-window'
         ? 'Same algorithm family as the peer (a counter per key and window).'
         : 'The peer is a fixed window (one counter per key); ours keeps a log of up to 200 sub-window ' +
-          'counters per key (the every-interval guarantee), which at this rate is full: a decision sums the ' +
-          'live log of its key (once per ms on a busy key) and charges it in place.'),
+          'counters per key (the every-interval guarantee), full at this rate, with a running total: a ' +
+          'decision subtracts what expired since the last one and charges the newest sub-window in place.'),
   };
 }
 
