@@ -30,8 +30,8 @@ export interface SqliteBackendOptions {
 
 /**
  * Limit state and queues in one SQLite file: persistent across restarts and `kill -9`, and shared safely by
- * several processes on one machine (each decision and each queue operation is one `BEGIN IMMEDIATE`
- * transaction). Every method answers synchronously.
+ * several processes on one machine (each decision and each queue operation is atomic under SQLite's write
+ * lock: one statement or one `BEGIN IMMEDIATE` transaction). Every method answers synchronously.
  *
  * The schema lives in tables prefixed `rk_` and is migrated on open; a file written by a newer ratekeeper
  * is refused with `NotADatabaseError`. Database failures surface as `BackendError` with the cause attached.

@@ -19,10 +19,12 @@ const NO_BLOCKS: readonly number[] = [0];
 let stores = 0;
 
 /**
- * Limit state in SQLite tables (`rk_limit_state`, `rk_limit_block`). Every decision is one
- * `BEGIN IMMEDIATE` transaction: load the states and blocks of the plan, run the pure algorithms
- * (`evaluate`, `chargeAll`), write the charged states. Processes sharing the file therefore never admit
- * more than a rule allows.
+ * Limit state in SQLite tables (`rk_limit_state`, `rk_limit_block`). Every decision is atomic under the
+ * write lock: one `BEGIN IMMEDIATE` transaction that loads the states and blocks of the plan, runs the pure
+ * algorithms (`evaluate`, `chargeAll`) and writes the charged states; a single-rule decision is one UPDATE
+ * whose WHERE runs the algorithm (see the constructor). `decideMany` decides many plans in one transaction,
+ * which `RateLimiter#tryAcquire` uses for the calls of one tick (`groupCommit`). Processes sharing the file
+ * therefore never admit more than a rule allows.
  *
  * Disk stays bounded: every 1,024 decisions of this process, the next few hundred state rows are examined
  * (resuming where the last sweep stopped, more when many rows were created) and the idle ones deleted,
