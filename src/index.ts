@@ -26,6 +26,7 @@ export type {
   DeadLetterFilter,
   Job,
   JobInput,
+  LeaseRef,
   LimitStore,
   MaybePromise,
   MessageRecord,
@@ -66,9 +67,13 @@ export type {
 export { type AcquireOptions, RateLimiter, type RateLimiterOptions } from './limiter/rate-limiter.js';
 export { compileRule, ScopeRules } from './limiter/rules.js';
 export {
+  type Admission,
+  admit,
   classifyFailure,
   isPermanentError,
   isRetryAfterError,
+  ListenerError,
+  type Logger,
   type ManagerEvents,
   type ManagerMessage,
   type ManagerStats,
@@ -80,5 +85,7 @@ export {
   type RetryOptions,
   type SendContext,
   type Sender,
+  type SendOutcome,
+  stderrLogger,
   type StopOptions,
 } from './manager/index.js';

@@ -126,9 +126,22 @@ export interface DeadLetterFilter {
   failedBefore?: number;
 }
 
+/**
+ * A lease on a job: the job and the token it was leased under (the `owner` of the claim or of the leased
+ * `add`). Every operation on a leased job names its lease; a store applies it only while that lease is
+ * still the job's (fencing, like BullMQ's lock token), and otherwise refuses it and counts it `stale`.
+ */
+export interface LeaseRef {
+  jobId: string;
+  owner: string;
+}
+
 export interface ClaimQuery {
   now: number;
-  /** Who holds the lease (one id per manager instance). */
+  /**
+   * The lease token of this claim: every job claimed is leased under it. A manager uses a fresh token per
+   * claim (its instance id and a sequence number), so a job it lost and claimed again is a new lease.
+   */
   owner: string;
   /** Lease expiry: after it, `recover` returns the job to the queue (the owner is presumed dead). */
   leaseUntil: number;
@@ -147,6 +160,11 @@ export interface ClaimQuery {
 export interface QueueCounters {
   /** Messages whose sender call resolved. */
   delivered: number;
+  /**
+   * Operations refused because they named a lease that is no longer held (the job's lease expired and it
+   * was recovered, or another owner holds it now): a stale owner never changes a job.
+   */
+  stale: number;
   /** Messages dropped (any `dropped*` status). */
   dropped: number;
   /** Messages moved to dead letters. */
@@ -195,21 +213,34 @@ export interface QueueStore<T = unknown> {
   hasClaimable(priority: Priority, now: number): MaybePromise<boolean>;
   /** Leases due jobs in order, within the budget (see {@link ClaimQuery}); statuses become `passed-to-sender`. */
   claim(query: ClaimQuery): MaybePromise<Job<T>[]>;
-  /** The sender resolved: removes the jobs, records `deliveredAt`, counts them delivered. */
-  complete(jobIds: readonly string[], now: number): MaybePromise<void>;
   /**
-   * Returns a claimed job to its place in the queue, claimable from `notBefore`.
+   * The sender resolved: removes the jobs, records `deliveredAt`, counts them delivered. Only leases still
+   * held are applied. Returns how many jobs were completed.
+   */
+  complete(leases: readonly LeaseRef[], now: number): MaybePromise<number>;
+  /**
+   * The sender delivered some messages of a leased job (a partial outcome): those are recorded delivered
+   * and removed from the job, which stays leased with the others (release or bury it next; if the process
+   * dies first, only the others are delivered again). Returns false when the lease is not held.
+   */
+  completeMessages(lease: LeaseRef, messageIds: readonly string[], now: number): MaybePromise<boolean>;
+  /**
+   * Returns a leased job to its place in the queue, claimable from `notBefore`.
    * `failed` counts an attempt and records `error` (status `retrying`); otherwise status `enqueued`.
+   * Returns false when the lease is not held.
    */
   release(
-    jobId: string,
+    lease: LeaseRef,
     now: number,
     options: { notBefore: number; failed: boolean; error?: string },
-  ): MaybePromise<void>;
-  /** Moves a job to the dead letters (status `dead-lettered`). */
-  bury(jobId: string, now: number, error: string): MaybePromise<void>;
-  /** Extends the leases `owner` holds on these jobs. */
-  extend(jobIds: readonly string[], owner: string, until: number): MaybePromise<void>;
+  ): MaybePromise<boolean>;
+  /** Moves a leased job to the dead letters (status `dead-lettered`). Returns false when the lease is not held. */
+  bury(lease: LeaseRef, now: number, error: string): MaybePromise<boolean>;
+  /**
+   * Extends these leases to `until` (only ever later). Returns the job ids whose lease is no longer held:
+   * another process may be delivering them now.
+   */
+  extend(leases: readonly LeaseRef[], until: number): MaybePromise<string[]>;
   /** Returns jobs whose lease expired to the queue (at-least-once redelivery). Returns how many. */
   recover(now: number): MaybePromise<number>;
   /** Holds a lane: none of its jobs is claimed before `until` (extends only). */
@@ -222,8 +253,12 @@ export interface QueueStore<T = unknown> {
   replay(filter: DeadLetterFilter, now: number): MaybePromise<number>;
   /** Deletes matching dead letters (and their messages' records). Returns how many jobs. */
   purge(filter: DeadLetterFilter): MaybePromise<number>;
-  /** Deletes records of finished messages (delivered or dropped) last updated before `before`. Returns how many. */
-  prune(before: number): MaybePromise<number>;
+  /**
+   * Deletes records of finished messages (delivered or dropped) last updated before `before`, and lane
+   * holds that ended before `now`. Returns how many records. Works in bounded steps on stores shared by
+   * other clients (Redis), so a large queue never blocks the store for long.
+   */
+  prune(before: number, now: number): MaybePromise<number>;
 }
 
 /** A storage backend: the limit state and any number of named queues. */

@@ -1,12 +1,15 @@
 export { type Backoff, backoffDelay, compileBackoff, type RetryOptions } from './backoff.js';
+export type { SendOutcome } from './dispatcher.js';
+export { type Logger, type ManagerEvents, stderrLogger } from './events.js';
 export {
-  type ManagerEvents,
+  ListenerError,
   type ManagerStats,
   type Quota,
   RateLimitManager,
   type StopOptions,
 } from './manager.js';
 export type { ManagerMessage, RateLimitManagerOptions, SendContext, Sender } from './options.js';
+export { type Admission, admit, type PolicyLimits, type QuotaState, quotaState } from './policy.js';
 export {
   classifyFailure,
   type FailureKind,

@@ -5,6 +5,8 @@ import { type Duration, parseDuration, parsePositiveDuration } from '../core/dur
 import { InvalidArgumentError } from '../core/errors.js';
 import type { AlgorithmName, Rule } from '../core/types.js';
 import { type Backoff, compileBackoff, type RetryOptions } from './backoff.js';
+import type { SendOutcome } from './dispatcher.js';
+import type { Logger } from './events.js';
 
 /** What the sender is told besides the batch. */
 export interface SendContext {
@@ -20,6 +22,8 @@ export interface SendContext {
 /**
  * Delivers a batch. Resolve when the receiver accepted it; throw to retry (see `classifyFailure`):
  * `RetryAfterError` / 429 answers wait exactly as told, `PermanentError` / 4xx go to dead letters.
+ * Resolve with `{ failed: [{ id, error }] }` when only some messages failed (see {@link SendOutcome}):
+ * the delivered ones are never sent again. Any other value counts as "all delivered".
  */
 export type Sender<T> = (batch: Array<QueuedMessage<T>>, context: SendContext) => unknown;
 
@@ -59,8 +63,19 @@ export interface RateLimitManagerOptions<T> {
   retry?: RetryOptions;
   /** Batches in the sender at once. @default 16 */
   concurrency?: number;
-  /** How long a batch handed to the sender stays leased before another process may redeliver it. @default '30s' */
+  /**
+   * How long a batch handed to the sender stays leased without renewal. The manager renews the leases of
+   * its batches every `leaseTime / 3` while the sender works, so this bounds how soon another process (or
+   * the next start) redelivers the batches of a process that died — about `leaseTime` plus a second —
+   * not how long a sender may take. A process stalled longer than this (a frozen event loop) loses its
+   * leases: its batches may then be delivered twice. @default '5s'
+   */
   leaseTime?: Duration;
+  /**
+   * Where background failures go when nobody listens to `error` (pino-compatible: `warn(obj, msg)`).
+   * @default a one-line warning on stderr, at most one a second
+   */
+  logger?: Logger;
   /** How long statuses of finished messages are kept. @default '1d' */
   retention?: Duration;
   /** Source of jitter in [0, 1). @default Math.random */
@@ -127,7 +142,7 @@ export function resolveOptions<T>(options: RateLimitManagerOptions<T>): Resolved
     maxBatchFraction: fraction(options.maxBatchFraction, 'maxBatchFraction', 0.3),
     backoff: compileBackoff(options.retry),
     concurrency,
-    leaseMs: parsePositiveDuration(options.leaseTime ?? '30s', 'leaseTime'),
+    leaseMs: parsePositiveDuration(options.leaseTime ?? '5s', 'leaseTime'),
     retentionMs: parseDuration(options.retention ?? '1d', 'retention'),
     random,
   };

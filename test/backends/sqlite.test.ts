@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { SqliteBackend } from '../../src/backends/sqlite/index.js';
+import { SCHEMA_VERSION } from '../../src/backends/sqlite/schema.js';
 import type { JobInput } from '../../src/backends/types.js';
 import { FakeClock } from '../../src/core/clock.js';
 import { BackendError, ClosedError, InvalidArgumentError, NotADatabaseError } from '../../src/core/errors.js';
@@ -54,7 +55,9 @@ describe('SqliteBackend', () => {
       'rk_queue',
       'rk_record',
     ]);
-    expect(db.prepare("SELECT value FROM rk_meta WHERE key = 'schema_version'").pluck().get()).toBe('1');
+    expect(db.prepare("SELECT value FROM rk_meta WHERE key = 'schema_version'").pluck().get()).toBe(
+      String(SCHEMA_VERSION),
+    );
     db.close();
   });
 
@@ -77,8 +80,12 @@ describe('SqliteBackend', () => {
       remaining: 10,
       reserve: 0,
     });
-    queue.complete([critical!.id], T0 + 1);
-    queue.release(first!.id, T0 + 2, { notBefore: T0 + 5_000, failed: true, error: 'HTTP 500' });
+    queue.complete([{ jobId: critical!.id, owner: 'me' }], T0 + 1);
+    queue.release({ jobId: first!.id, owner: 'me' }, T0 + 2, {
+      notBefore: T0 + 5_000,
+      failed: true,
+      error: 'HTTP 500',
+    });
     const [third] = queue.claim({
       now: T0 + 3,
       owner: 'me',
@@ -87,7 +94,7 @@ describe('SqliteBackend', () => {
       remaining: 10,
       reserve: 0,
     });
-    queue.bury(third!.id, T0 + 4, 'HTTP 400');
+    queue.bury({ jobId: third!.id, owner: 'me' }, T0 + 4, 'HTTP 400');
     const stats = queue.stats(T0 + 4);
     await backend.close();
 
@@ -107,7 +114,7 @@ describe('SqliteBackend', () => {
       retrying: 2,
       inFlight: 0,
       deadLettered: 1,
-      counters: { delivered: 1, dropped: 1, deadLettered: 1, retried: 1 },
+      counters: { delivered: 1, dropped: 1, deadLettered: 1, retried: 1, stale: 0 },
     });
     expect(queue.getRecord('a')).toMatchObject({ status: 'retrying', attempts: 1, lastError: 'HTTP 500' });
     expect(queue.getRecord('c')).toMatchObject({ status: 'passed-to-sender', deliveredAt: T0 + 1 });
@@ -208,7 +215,7 @@ describe('SqliteBackend', () => {
     const before = readFileSync(path);
     expect(() => new SqliteBackend({ path })).toThrow(NotADatabaseError);
     expect(() => new SqliteBackend({ path })).toThrow(
-      /newer ratekeeper \(schema version 99; this version knows up to 1\)/,
+      new RegExp(`newer ratekeeper \\(schema version 99; this version knows up to ${SCHEMA_VERSION}\\)`),
     );
     expect(readFileSync(path).equals(before)).toBe(true);
   });

@@ -9,7 +9,15 @@
  * every call is awaited. Job ids are opaque strings: nothing here assumes their format.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Backend, ClaimQuery, Job, JobInput, Priority, QueueStore } from '../../src/backends/types.js';
+import type {
+  Backend,
+  ClaimQuery,
+  Job,
+  JobInput,
+  LeaseRef,
+  Priority,
+  QueueStore,
+} from '../../src/backends/types.js';
 import { isRateKeeperError } from '../../src/core/errors.js';
 
 interface Payload {
@@ -40,6 +48,11 @@ function query(overrides: Partial<ClaimQuery> = {}): ClaimQuery {
   };
 }
 
+/** The lease of a job claimed (or added leased) by `owner`. */
+function L(jobId: string, owner = 'w1'): LeaseRef {
+  return { jobId, owner };
+}
+
 /** The first message id of each job: a readable summary of claim order. */
 function heads(jobs: Job<Payload>[]): string[] {
   return jobs.map((j) => j.messages[0]!.id);
@@ -57,6 +70,14 @@ export function describeQueueStoreConformance(
       backend = await makeBackend();
       q = backend.queue<Payload>('conformance');
     });
+
+    /** Completes jobs leased by 'w1'. */
+    function completeIds(ids: readonly string[], now: number): Promise<number> | number {
+      return q.complete(
+        ids.map((id) => L(id)),
+        now,
+      );
+    }
 
     afterEach(async () => {
       await backend.close();
@@ -140,7 +161,7 @@ export function describeQueueStoreConformance(
         const claimed = await q.claim(query());
         expect(claimed[0]!.costs).toEqual({ 'chat:1': 2, 'chat:2': 1 });
         expect(claimed[1]!.costs).toBeUndefined();
-        await q.bury(claimed[0]!.id, T0 + 1, 'x');
+        await q.bury(L(claimed[0]!.id), T0 + 1, 'x');
         expect((await q.deadLetters())[0]!.costs).toEqual({ 'chat:1': 2, 'chat:2': 1 });
         await q.replay({}, T0 + 2);
         expect((await q.claim(query({ now: T0 + 2 })))[0]!.costs).toEqual({ 'chat:1': 2, 'chat:2': 1 });
@@ -152,7 +173,7 @@ export function describeQueueStoreConformance(
         expect((await q.stats(T0)).inFlight).toBe(2);
         expect(await q.hasClaimable('optional', T0)).toBe(false);
         expect(await q.claim(query())).toEqual([]);
-        await q.complete([leased!.id], T0 + 5);
+        await completeIds([leased!.id], T0 + 5);
         expect(await q.getRecord('l1')).toMatchObject({
           status: 'passed-to-sender',
           deliveredAt: T0 + 5,
@@ -186,9 +207,9 @@ export function describeQueueStoreConformance(
         await addOne(job('normal', ['done1']));
         const claimed = await q.claim(query());
         const byHead = new Map(claimed.map((j) => [j.messages[0]!.id, j.id]));
-        await q.release(byHead.get('r1')!, T0, { notBefore: T0 + 10_000, failed: true, error: 'boom' });
-        await q.bury(byHead.get('d1')!, T0, 'fatal');
-        await q.complete([byHead.get('done1')!], T0);
+        await q.release(L(byHead.get('r1')!), T0, { notBefore: T0 + 10_000, failed: true, error: 'boom' });
+        await q.bury(L(byHead.get('d1')!), T0, 'fatal');
+        await completeIds([byHead.get('done1')!], T0);
         for (const id of ['f1', 'r1', 'd1'])
           await expectDuplicate(() => q.add([job('normal', [id])], T0), [id]);
         // Delivered: the id may be used again.
@@ -257,7 +278,7 @@ export function describeQueueStoreConformance(
         expect(await q.hasClaimable('critical', T0 + 100)).toBe(true);
         const [claimed] = await q.claim(query({ now: T0 + 100 }));
         expect(await q.hasClaimable('critical', T0 + 100)).toBe(false);
-        await q.release(claimed!.id, T0 + 100, { notBefore: T0 + 500, failed: true, error: 'e' });
+        await q.release(L(claimed!.id), T0 + 100, { notBefore: T0 + 500, failed: true, error: 'e' });
         expect(await q.hasClaimable('critical', T0 + 499)).toBe(false);
         expect(await q.hasClaimable('critical', T0 + 500)).toBe(true);
       });
@@ -339,7 +360,7 @@ export function describeQueueStoreConformance(
         await addOne(job('normal', ['c']));
         expect(await claimIds({ maxJobs: 1 })).toEqual(['a']);
         const [big] = await q.claim(query({ maxJobs: 1 }));
-        await q.release(big!.id, T0, { notBefore: T0 + 1000, failed: true, error: 'boom' });
+        await q.release(L(big!.id), T0, { notBefore: T0 + 1000, failed: true, error: 'boom' });
         // a is leased, b is not due (and would not fit): c is still reached.
         expect(await claimIds({ remaining: 2 })).toEqual(['c']);
         // From notBefore on, b is claimable again.
@@ -365,7 +386,7 @@ export function describeQueueStoreConformance(
         for (const id of ['a', 'b', 'c']) await addOne(job('normal', [id]));
         const [first] = await q.claim(query({ maxJobs: 1 }));
         await addOne(job('normal', ['d']), T0 + 1);
-        await q.release(first!.id, T0 + 2, { notBefore: T0 + 2, failed: false });
+        await q.release(L(first!.id), T0 + 2, { notBefore: T0 + 2, failed: false });
         const record = await q.getRecord('a');
         expect(record).toMatchObject({ status: 'enqueued', attempts: 0, updatedAt: T0 + 2 });
         expect(await claimIds({ now: T0 + 2 })).toEqual(['a', 'b', 'c', 'd']);
@@ -375,7 +396,7 @@ export function describeQueueStoreConformance(
         await addOne(job('normal', ['a', 'a2']));
         await addOne(job('normal', ['b']));
         const [first] = await q.claim(query({ maxJobs: 1 }));
-        await q.release(first!.id, T0 + 5, { notBefore: T0 + 100, failed: true, error: 'HTTP 500' });
+        await q.release(L(first!.id), T0 + 5, { notBefore: T0 + 100, failed: true, error: 'HTTP 500' });
         expect(await q.getRecord('a2')).toMatchObject({
           status: 'retrying',
           attempts: 1,
@@ -393,7 +414,7 @@ export function describeQueueStoreConformance(
           lastError: 'HTTP 500',
           notBefore: T0 + 100,
         });
-        await q.release(again!.id, T0 + 200, { notBefore: T0 + 300, failed: true, error: 'HTTP 502' });
+        await q.release(L(again!.id), T0 + 200, { notBefore: T0 + 300, failed: true, error: 'HTTP 502' });
         expect(await q.getRecord('a')).toMatchObject({
           status: 'retrying',
           attempts: 2,
@@ -403,14 +424,14 @@ export function describeQueueStoreConformance(
         expect(stats.counters.retried).toBe(2);
         // A refusal (not a failure) keeps the attempt count.
         const [third] = await q.claim(query({ now: T0 + 300 }));
-        await q.release(third!.id, T0 + 300, { notBefore: T0 + 300, failed: false });
+        await q.release(L(third!.id), T0 + 300, { notBefore: T0 + 300, failed: false });
         expect(await q.getRecord('a')).toMatchObject({ status: 'enqueued', attempts: 2 });
       });
 
       it('bury moves a job to the dead letters', async () => {
         await addOne(job('critical', ['a', 'a2'], 'lane-x'));
         const [claimed] = await q.claim(query());
-        await q.bury(claimed!.id, T0 + 7, 'permanent: 400 Bad Request');
+        await q.bury(L(claimed!.id), T0 + 7, 'permanent: 400 Bad Request');
         expect(await q.getRecord('a')).toMatchObject({
           status: 'dead-lettered',
           attempts: 1,
@@ -439,6 +460,89 @@ export function describeQueueStoreConformance(
     });
 
     describe('leases', () => {
+      it('fencing: a stale owner can neither complete, release, bury nor extend a job another owner holds', async () => {
+        await addOne(job('normal', ['f1', 'f2']));
+        const [first] = await q.claim(query({ owner: 'old', leaseUntil: T0 + 100 }));
+        expect(await q.recover(T0 + 100)).toBe(1);
+        const [again] = await q.claim(query({ now: T0 + 100, owner: 'new', leaseUntil: T0 + 10_000 }));
+        expect(again!.id).toBe(first!.id);
+        const stale = L(first!.id, 'old');
+        expect(await q.complete([stale], T0 + 101)).toBe(0);
+        expect(await q.completeMessages(stale, ['f1'], T0 + 101)).toBe(false);
+        expect(await q.release(stale, T0 + 101, { notBefore: T0, failed: true, error: 'x' })).toBe(false);
+        expect(await q.bury(stale, T0 + 101, 'x')).toBe(false);
+        expect(await q.extend([stale], T0 + 1e9)).toEqual([first!.id]);
+        expect(await q.getRecord('f1')).toMatchObject({
+          status: 'passed-to-sender',
+          attempts: 0,
+          deliveredAt: null,
+        });
+        const stats = await q.stats(T0 + 101);
+        expect(stats).toMatchObject({ inFlight: 2, deadLettered: 0, retrying: 0 });
+        expect(stats.counters).toEqual({ delivered: 0, dropped: 0, deadLettered: 0, retried: 0, stale: 5 });
+        // The stale extend did not lengthen the lease: it ends when the new owner's does.
+        expect(await q.recover(T0 + 10_000)).toBe(1);
+        // The new owner's own lease works (after claiming it once more).
+        const [third] = await q.claim(query({ now: T0 + 10_000, owner: 'newer' }));
+        expect(await q.complete([L(third!.id, 'newer')], T0 + 10_001)).toBe(1);
+        expect((await q.stats(T0 + 10_001)).counters).toMatchObject({ delivered: 2, stale: 5 });
+      });
+
+      it('fencing: operations on a job that is not leased at all are refused and counted', async () => {
+        const queued = await addOne(job('normal', ['w1m']));
+        expect(await q.release(L(queued.id), T0, { notBefore: T0, failed: false })).toBe(false);
+        expect(await q.bury(L(queued.id), T0, 'x')).toBe(false);
+        expect(await q.complete([L(queued.id), L('no-such-job')], T0)).toBe(0);
+        expect(await q.getRecord('w1m')).toMatchObject({ status: 'enqueued' });
+        expect((await q.stats(T0)).counters.stale).toBe(4);
+      });
+
+      it('completeMessages records some messages delivered; the job keeps the rest, still leased', async () => {
+        await addOne(job('normal', ['p1', 'p2', 'p3', 'p4', 'p5'], 'lane-p', ['chat:1']));
+        const [claimed] = await q.claim(query({ owner: 'w1' }));
+        expect(await q.completeMessages(L(claimed!.id), ['p1', 'p3', 'p4', 'p5'], T0 + 5)).toBe(true);
+        expect(await q.getRecord('p3')).toMatchObject({ status: 'passed-to-sender', deliveredAt: T0 + 5 });
+        expect(await q.getRecord('p2')).toMatchObject({ status: 'passed-to-sender', deliveredAt: null });
+        let stats = await q.stats(T0 + 5);
+        expect(stats.inFlight).toBe(1);
+        expect(stats.counters.delivered).toBe(4);
+        expect(
+          await q.release(L(claimed!.id), T0 + 6, { notBefore: T0 + 6, failed: true, error: 'HTTP 500' }),
+        ).toBe(true);
+        const [rest] = await q.claim(query({ now: T0 + 6, owner: 'w2' }));
+        expect(rest!.messages).toEqual([{ id: 'p2', payload: payload('p2') }]);
+        expect(rest!.attempts).toBe(1);
+        expect(rest!.scopes).toEqual(['chat:1']);
+        // A delivered id is free again (not live): it may be offered anew.
+        await addOne(job('normal', ['p1']));
+        expect(await q.complete([L(rest!.id, 'w2')], T0 + 7)).toBe(1);
+        stats = await q.stats(T0 + 7);
+        expect(stats.counters.delivered).toBe(5);
+        expect(stats.queued.normal).toBe(1);
+        expect(await q.getRecord('p2')).toMatchObject({ status: 'passed-to-sender', deliveredAt: T0 + 7 });
+      });
+
+      it('completeMessages then a crash: only the undelivered rest comes back', async () => {
+        await addOne(job('critical', ['c1', 'c2', 'c3']));
+        const [claimed] = await q.claim(query({ owner: 'w1', leaseUntil: T0 + 50 }));
+        expect(await q.completeMessages(L(claimed!.id), ['c2'], T0 + 1)).toBe(true);
+        expect(await q.recover(T0 + 50)).toBe(1);
+        const [again] = await q.claim(query({ now: T0 + 50, owner: 'w2' }));
+        expect(again!.messages.map((m) => m.id)).toEqual(['c1', 'c3']);
+        expect((await q.stats(T0 + 50)).inFlight).toBe(2);
+      });
+
+      it('prune also forgets lane holds that ended, and a held lane flows again once its hold ends', async () => {
+        await q.holdLane('gone', T0 + 10);
+        await q.holdLane('kept', T0 + 1e9);
+        await addOne(job('normal', ['h1'], 'gone'));
+        await addOne(job('normal', ['h2'], 'kept'));
+        expect(await claimIds({ now: T0 + 5 })).toEqual([]);
+        await q.prune(T0, T0 + 10);
+        expect(await claimIds({ now: T0 + 10 })).toEqual(['h1']);
+        expect(await q.hasClaimable('normal', T0 + 11)).toBe(false);
+      });
+
       it('recover returns jobs whose lease expired to their place in line, status enqueued', async () => {
         await addOne(job('normal', ['a']));
         await addOne(job('normal', ['b']));
@@ -464,12 +568,12 @@ export function describeQueueStoreConformance(
         await addOne(job('normal', ['b']));
         const jobs = await q.claim(query({ leaseUntil: T0 + 100 }));
         const [a, b] = jobs;
-        await q.extend([a!.id], 'w1', T0 + 500);
-        await q.extend([b!.id], 'someone-else', T0 + 500);
+        await q.extend([L(a!.id, 'w1')], T0 + 500);
+        await q.extend([L(b!.id, 'someone-else')], T0 + 500);
         expect(await q.recover(T0 + 100)).toBe(1); // only b
         expect((await q.getRecord('b'))?.status).toBe('enqueued');
         expect((await q.getRecord('a'))?.status).toBe('passed-to-sender');
-        await q.extend([a!.id], 'w1', T0 + 200);
+        await q.extend([L(a!.id, 'w1')], T0 + 200);
         expect(await q.recover(T0 + 499)).toBe(0);
         expect(await q.recover(T0 + 500)).toBe(1);
       });
@@ -478,7 +582,7 @@ export function describeQueueStoreConformance(
         await addOne(job('normal', ['a', 'a2']));
         await addOne(job('optional', ['b']));
         const jobs = await q.claim(query());
-        await q.complete(
+        await completeIds(
           jobs.map((j) => j.id),
           T0 + 9,
         );
@@ -498,7 +602,7 @@ export function describeQueueStoreConformance(
           retrying: 0,
           inFlight: 0,
           deadLettered: 0,
-          counters: { delivered: 3, dropped: 0, deadLettered: 0, retried: 0 },
+          counters: { delivered: 3, dropped: 0, deadLettered: 0, retried: 0, stale: 0 },
         });
         expect(await q.recover(T0 + 1e9)).toBe(0);
         expect(await q.claim(query({ now: T0 + 1e9 }))).toEqual([]);
@@ -518,19 +622,19 @@ export function describeQueueStoreConformance(
           retrying: 0,
           inFlight: 1,
           deadLettered: 0,
-          counters: { delivered: 0, dropped: 1, deadLettered: 0, retried: 0 },
+          counters: { delivered: 0, dropped: 1, deadLettered: 0, retried: 0, stale: 0 },
         });
         const claimed = await q.claim(query({ maxJobs: 3 }));
         expect(heads(claimed)).toEqual(['c1', 'n1', 'n2']);
-        await q.complete([claimed[0]!.id], T0 + 1);
-        await q.release(claimed[1]!.id, T0 + 1, { notBefore: T0 + 60_000, failed: true, error: 'x' });
-        await q.bury(claimed[2]!.id, T0 + 1, 'y');
+        await completeIds([claimed[0]!.id], T0 + 1);
+        await q.release(L(claimed[1]!.id), T0 + 1, { notBefore: T0 + 60_000, failed: true, error: 'x' });
+        await q.bury(L(claimed[2]!.id), T0 + 1, 'y');
         expect(await q.stats(T0 + 1)).toEqual({
           queued: { critical: 0, normal: 0, optional: 1 },
           retrying: 1,
           inFlight: 1,
           deadLettered: 3,
-          counters: { delivered: 2, dropped: 1, deadLettered: 3, retried: 1 },
+          counters: { delivered: 2, dropped: 1, deadLettered: 3, retried: 1, stale: 0 },
         });
         // Once due again, the retrying job counts as queued.
         expect((await q.stats(T0 + 60_000)).queued.normal).toBe(1);
@@ -558,10 +662,10 @@ export function describeQueueStoreConformance(
         const claimed = await q.claim(query());
         expect(heads(claimed)).toEqual(['k1', 'k2', 'k3', 'k4']);
         // Bury out of claim order to check the sort by failure time.
-        await q.bury(claimed[2]!.id, T0 + 3, 'e3');
-        await q.bury(claimed[0]!.id, T0 + 1, 'e1');
-        await q.bury(claimed[3]!.id, T0 + 4, 'e4');
-        await q.bury(claimed[1]!.id, T0 + 2, 'e2');
+        await q.bury(L(claimed[2]!.id), T0 + 3, 'e3');
+        await q.bury(L(claimed[0]!.id), T0 + 1, 'e1');
+        await q.bury(L(claimed[3]!.id), T0 + 4, 'e4');
+        await q.bury(L(claimed[1]!.id), T0 + 2, 'e2');
         return claimed.map((j) => j.id);
       }
 
@@ -628,20 +732,20 @@ export function describeQueueStoreConformance(
         await q.record(['dropped-old'], 'dropped', 'optional', T0);
         const claimed = await q.claim(query({ maxJobs: 5 }));
         const byHead = new Map(claimed.map((j) => [j.messages[0]!.id, j.id]));
-        await q.release(byHead.get('queued')!, T0, { notBefore: T0, failed: false });
-        await q.release(byHead.get('retrying')!, T0, { notBefore: T0 + 1e9, failed: true, error: 'e' });
-        await q.bury(byHead.get('dead')!, T0, 'e');
-        await q.complete([byHead.get('delivered')!], T0);
+        await q.release(L(byHead.get('queued')!), T0, { notBefore: T0, failed: false });
+        await q.release(L(byHead.get('retrying')!), T0, { notBefore: T0 + 1e9, failed: true, error: 'e' });
+        await q.bury(L(byHead.get('dead')!), T0, 'e');
+        await completeIds([byHead.get('delivered')!], T0);
         await q.record(['dropped-new'], 'dropped', 'optional', T0 + 100);
-        expect(await q.prune(T0)).toBe(0); // strictly before
-        expect(await q.prune(T0 + 100)).toBe(2);
+        expect(await q.prune(T0, T0)).toBe(0); // strictly before
+        expect(await q.prune(T0 + 100, T0 + 100)).toBe(2);
         expect(await q.getRecord('delivered')).toBeUndefined();
         expect(await q.getRecord('dropped-old')).toBeUndefined();
         expect((await q.getRecord('dropped-new'))?.status).toBe('dropped');
         for (const id of ['queued', 'leased', 'retrying', 'dead']) {
           expect(await q.getRecord(id), id).toBeDefined();
         }
-        expect(await q.prune(T0 + 1e12)).toBe(1);
+        expect(await q.prune(T0 + 1e12, T0 + 1e12)).toBe(1);
         for (const id of ['queued', 'leased', 'retrying', 'dead']) {
           expect(await q.getRecord(id), id).toBeDefined();
         }

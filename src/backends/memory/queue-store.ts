@@ -1,4 +1,4 @@
-import { DuplicateMessageError } from '../../core/errors.js';
+import { DuplicateMessageError, InvalidArgumentError } from '../../core/errors.js';
 import { matchesDeadLetter } from '../filter.js';
 import {
   type ClaimQuery,
@@ -6,6 +6,7 @@ import {
   type DeadLetterFilter,
   type Job,
   type JobInput,
+  type LeaseRef,
   type MessageRecord,
   type MessageStatus,
   PRIORITIES,
@@ -44,6 +45,17 @@ function isLive(holder: Holder | undefined): boolean {
   return holder !== undefined && holder.state !== 'done' && holder.state !== 'final';
 }
 
+/** Finished records (delivered or dropped) a memory queue keeps at most, besides `retention`. */
+export const DEFAULT_MAX_FINISHED_RECORDS = 100_000;
+
+export interface MemoryQueueOptions {
+  /**
+   * Most records of finished messages kept; the oldest go first when there are more (the manager's
+   * `retention` prunes by age too). Live messages are never pruned. @default 100_000
+   */
+  maxFinishedRecords?: number;
+}
+
 /**
  * A queue in this process's memory: nothing survives a restart. Jobs keep their place in their
  * priority's line while leased or waiting for a retry, so a job released after a refusal is not overtaken
@@ -63,7 +75,18 @@ export class MemoryQueueStore<T = unknown> implements QueueStore<T> {
   /** Message id → its job, or its drop record. */
   readonly #records = new Map<string, Holder>();
   readonly #holds = new Map<string, number>();
-  readonly #counters: QueueCounters = { delivered: 0, dropped: 0, deadLettered: 0, retried: 0 };
+  readonly #counters: QueueCounters = { delivered: 0, dropped: 0, deadLettered: 0, retried: 0, stale: 0 };
+  readonly #maxFinished: number;
+  /** Records of finished messages (`done` or `final` holders) in `#records`. */
+  #finished = 0;
+
+  constructor(options: MemoryQueueOptions = {}) {
+    const max = options.maxFinishedRecords ?? DEFAULT_MAX_FINISHED_RECORDS;
+    if (!(Number.isInteger(max) && max >= 0)) {
+      throw new InvalidArgumentError('maxFinishedRecords', 'an integer >= 0', max);
+    }
+    this.#maxFinished = max;
+  }
 
   add(jobs: ReadonlyArray<JobInput<T>>, now: number, lease?: { owner: string; until: number }): Job<T>[] {
     this.#assertNew(jobs);
@@ -95,7 +118,14 @@ export class MemoryQueueStore<T = unknown> implements QueueStore<T> {
       };
       if (lease) this.#leased.set(entry.id, entry);
       else this.#lines[entry.priority].push(entry);
-      for (const { id } of input.messages) this.#records.set(id, entry);
+      for (const { id } of input.messages) {
+        if (this.#records.has(id)) {
+          // A finished record of a reused id: the new job replaces it (and moves it to the newest end).
+          this.#records.delete(id);
+          this.#finished--;
+        }
+        this.#records.set(id, entry);
+      }
       out[i] = toJob(entry);
     }
     return out;
@@ -114,6 +144,7 @@ export class MemoryQueueStore<T = unknown> implements QueueStore<T> {
       const before = this.#records.get(id);
       if (isLive(before)) continue;
       if (before) {
+        this.#records.delete(id);
         this.#records.set(id, {
           state: 'final',
           status,
@@ -137,8 +168,10 @@ export class MemoryQueueStore<T = unknown> implements QueueStore<T> {
         deliveredAt: null,
       };
       this.#records.set(id, shared);
+      this.#finished++;
     }
     if (status.startsWith('dropped')) this.#counters.dropped += ids.length;
+    this.#trimFinished();
   }
 
   hasClaimable(priority: Priority, now: number): boolean {
@@ -179,43 +212,71 @@ export class MemoryQueueStore<T = unknown> implements QueueStore<T> {
     return claimed;
   }
 
-  complete(jobIds: readonly string[], now: number): void {
-    for (const jobId of jobIds) {
-      const entry = this.#leased.get(jobId);
+  complete(leases: readonly LeaseRef[], now: number): number {
+    let done = 0;
+    for (const lease of leases) {
+      const entry = this.#held(lease);
       if (!entry) continue;
-      this.#leased.delete(jobId);
+      this.#leased.delete(entry.id);
       this.#lines[entry.priority].remove(entry);
       entry.state = 'done';
       entry.status = 'passed-to-sender';
       entry.updatedAt = now;
       entry.deliveredAt = now;
       this.#counters.delivered += entry.messages.length;
+      this.#finished += entry.messages.length;
       entry.messages = NO_MESSAGES;
+      done++;
     }
+    this.#trimFinished();
+    return done;
   }
 
-  release(jobId: string, now: number, options: { notBefore: number; failed: boolean; error?: string }): void {
-    const entry = this.#leased.get(jobId);
-    if (!entry) return;
-    this.#leased.delete(jobId);
-    entry.state = 'ready';
-    entry.owner = null;
-    entry.notBefore = options.notBefore;
-    if (options.failed) {
-      entry.attempts++;
-      entry.lastError = options.error ?? null;
-      this.#counters.retried++;
+  completeMessages(lease: LeaseRef, messageIds: readonly string[], now: number): boolean {
+    const entry = this.#held(lease);
+    if (!entry) return false;
+    const delivered = new Set(messageIds);
+    const kept = entry.messages.filter((m) => !delivered.has(m.id));
+    const gone = entry.messages.length - kept.length;
+    if (gone === 0) return true;
+    const record: Holder = {
+      state: 'done',
+      status: 'passed-to-sender',
+      priority: entry.priority,
+      attempts: entry.attempts,
+      lastError: entry.lastError,
+      createdAt: entry.createdAt,
+      updatedAt: now,
+      deliveredAt: now,
+    };
+    for (const m of entry.messages) {
+      if (!delivered.has(m.id)) continue;
+      this.#records.delete(m.id);
+      this.#records.set(m.id, record);
     }
-    // A job added already leased (direct send) joins the end of its line: retries keep no place.
-    if (!entry.inLine) this.#lines[entry.priority].push(entry);
-    entry.status = options.failed ? 'retrying' : 'enqueued';
-    entry.updatedAt = now;
+    entry.messages = kept;
+    if (entry.costs) entry.costs = cappedCosts(entry.costs, kept.length);
+    this.#counters.delivered += gone;
+    this.#finished += gone;
+    this.#trimFinished();
+    return true;
   }
 
-  bury(jobId: string, now: number, error: string): void {
-    const entry = this.#leased.get(jobId);
-    if (!entry) return;
-    this.#leased.delete(jobId);
+  release(
+    lease: LeaseRef,
+    now: number,
+    options: { notBefore: number; failed: boolean; error?: string },
+  ): boolean {
+    const entry = this.#held(lease);
+    if (!entry) return false;
+    this.#requeue(entry, now, options);
+    return true;
+  }
+
+  bury(lease: LeaseRef, now: number, error: string): boolean {
+    const entry = this.#held(lease);
+    if (!entry) return false;
+    this.#leased.delete(entry.id);
     this.#lines[entry.priority].remove(entry);
     entry.state = 'dead';
     entry.owner = null;
@@ -224,22 +285,26 @@ export class MemoryQueueStore<T = unknown> implements QueueStore<T> {
     entry.failedAt = now;
     entry.status = 'dead-lettered';
     entry.updatedAt = now;
-    this.#dead.set(jobId, entry);
+    this.#dead.set(entry.id, entry);
     this.#counters.deadLettered += entry.messages.length;
+    return true;
   }
 
-  extend(jobIds: readonly string[], owner: string, until: number): void {
-    for (const jobId of jobIds) {
-      const entry = this.#leased.get(jobId);
-      if (entry && entry.owner === owner && entry.leaseUntil < until) entry.leaseUntil = until;
+  extend(leases: readonly LeaseRef[], until: number): string[] {
+    const lost: string[] = [];
+    for (const lease of leases) {
+      const entry = this.#held(lease);
+      if (!entry) lost.push(lease.jobId);
+      else if (entry.leaseUntil < until) entry.leaseUntil = until;
     }
+    return lost;
   }
 
   recover(now: number): number {
     let count = 0;
     for (const entry of [...this.#leased.values()]) {
       if (entry.leaseUntil > now) continue;
-      this.release(entry.id, now, { notBefore: now, failed: false });
+      this.#requeue(entry, now, { notBefore: now, failed: false });
       count++;
     }
     return count;
@@ -317,14 +382,55 @@ export class MemoryQueueStore<T = unknown> implements QueueStore<T> {
     return count;
   }
 
-  prune(before: number): number {
+  prune(before: number, now: number): number {
     let count = 0;
     for (const [id, holder] of this.#records) {
       if (holder.updatedAt >= before || isLive(holder)) continue;
       this.#records.delete(id);
+      this.#finished--;
       count++;
     }
+    for (const [lane, until] of this.#holds) if (until <= now) this.#holds.delete(lane);
     return count;
+  }
+
+  /** The entry when `lease` is still its lease; otherwise counts a stale operation. */
+  #held(lease: LeaseRef): Entry<T> | undefined {
+    const entry = this.#leased.get(lease.jobId);
+    if (entry && entry.owner === lease.owner) return entry;
+    this.#counters.stale++;
+    return undefined;
+  }
+
+  #requeue(
+    entry: Entry<T>,
+    now: number,
+    options: { notBefore: number; failed: boolean; error?: string },
+  ): void {
+    this.#leased.delete(entry.id);
+    entry.state = 'ready';
+    entry.owner = null;
+    entry.notBefore = options.notBefore;
+    if (options.failed) {
+      entry.attempts++;
+      entry.lastError = options.error ?? null;
+      this.#counters.retried++;
+    }
+    // A job added already leased (direct send) joins the end of its line: retries keep no place.
+    if (!entry.inLine) this.#lines[entry.priority].push(entry);
+    entry.status = options.failed ? 'retrying' : 'enqueued';
+    entry.updatedAt = now;
+  }
+
+  /** Deletes the oldest finished records past `maxFinishedRecords` (insertion order is age order). */
+  #trimFinished(): void {
+    if (this.#finished <= this.#maxFinished) return;
+    for (const [id, holder] of this.#records) {
+      if (this.#finished <= this.#maxFinished) break;
+      if (isLive(holder)) continue;
+      this.#records.delete(id);
+      this.#finished--;
+    }
   }
 
   /** Throws DuplicateMessageError if any id is live or repeated. */
@@ -349,10 +455,20 @@ export class MemoryQueueStore<T = unknown> implements QueueStore<T> {
     if (entry.state !== 'ready' || entry.notBefore > now) return false;
     if (this.#holds.size === 0) return true;
     const until = this.#holds.get(entry.lane);
-    return until === undefined || until <= now;
+    if (until === undefined) return true;
+    if (until > now) return false;
+    this.#holds.delete(entry.lane);
+    return true;
   }
 }
 
+/** Per-scope costs of a job that has `left` messages now: no share above what is left (exact for a batch
+ * to one scope, never less than the real share otherwise). */
+function cappedCosts(costs: Readonly<Record<string, number>>, left: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [scope, cost] of Object.entries(costs)) out[scope] = Math.min(cost, left);
+  return out;
+}
 function toJob<T>(entry: Entry<T>): Job<T> {
   return {
     id: entry.id,

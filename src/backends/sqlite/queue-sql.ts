@@ -13,19 +13,35 @@ const DEAD_FILTER = `queue = @queue AND state = 3
 /** The columns a Job is built from (see JobRow). */
 const JOB = 'id, priority, lane, scopes, costs, ids, payloads, attempts, enqueued_at, not_before, last_error';
 
-/** Where a job's message records are: rowids [first_rid, first_rid + size), owned by job `id`. */
+/**
+ * Where a job's message records are: rowids [first_rid, first_rid + span), owned by job `id` (records
+ * of messages already delivered have left the job); `size` is how many messages the job still holds.
+ */
 export interface JobRange {
   id: number;
   first_rid: number;
+  span: number;
   size: number;
 }
 
 /** The range parameters of a job: `rid >= ? AND rid < ? AND job_id = ?`. */
 export function rangeOf(job: JobRange): [number, number, number] {
-  return [job.first_rid, job.first_rid + job.size, job.id];
+  return [job.first_rid, job.first_rid + job.span, job.id];
+}
+
+/** A leased job, with what a partial completion rewrites. */
+export interface LeasedRow extends JobRange {
+  lane: string;
+  seq: number | null;
+  attempts: number;
+  last_error: string | null;
+  ids: string;
+  payloads: string;
+  costs: string | null;
 }
 
 export interface Counters {
+  stale: number;
   delivered: number;
   dropped: number;
   dead_lettered: number;
@@ -42,6 +58,7 @@ export class QueueStatements {
   /** Reserves `n` places in line; returns the last one. */
   readonly takeSeq: Statement<[number, number], number>;
   readonly addCounters: Statement<[number, number, number, number, number]>;
+  readonly addStale: Statement<[number, number]>;
   readonly counters: Statement<[number], Counters>;
 
   readonly liveRecord: Statement<[number, string], { rid: number; job_id: number | null }>;
@@ -59,6 +76,7 @@ export class QueueStatements {
       string | null,
       string,
       string,
+      number,
       number,
       number,
       number,
@@ -87,14 +105,22 @@ export class QueueStatements {
   readonly deliverJobs: Statement<[number, number, string, number]>;
   readonly sizeOfLeased: Statement<[string, number], number | null>;
   readonly deleteLeased: Statement<[string, number]>;
-  readonly leased: Statement<
-    [number, number],
-    JobRange & { lane: string; seq: number | null; attempts: number; last_error: string | null }
-  >;
+  /** A job leased under the given owner: params id, queue, owner. */
+  readonly leased: Statement<[number, number, string], LeasedRow>;
+  /** Rewrites what a job holds after some of its messages were delivered: ids, payloads, size, costs, id. */
+  readonly cutJob: Statement<[string, string, number, string | null, number]>;
+  /** Records one message of a job delivered: updatedAt, deliveredAt, queue, message id, job id. */
+  readonly deliverRecord: Statement<[number, number, number, string, number]>;
   readonly requeue: Statement<[number, number, number, string | null, number | null, number]>;
   readonly bury: Statement<[string, number, number, number]>;
   readonly extend: Statement<[number, number, number, string, number]>;
-  readonly expired: Statement<[number, number], number>;
+  /** Whether a job is leased under an owner: params id, queue, owner. */
+  readonly holds: Statement<[number, number, string], number>;
+  /** Leased jobs whose lease ended: params queue, now. */
+  readonly expiredLeases: Statement<
+    [number, number],
+    JobRange & { lane: string; seq: number | null; attempts: number; last_error: string | null }
+  >;
 
   readonly expiredHolds: Statement<[number, number], string>;
   readonly unholdLane: Statement<[number, string]>;
@@ -121,8 +147,9 @@ export class QueueStatements {
       `UPDATE rk_queue SET delivered = delivered + ?, dropped = dropped + ?,
          dead_lettered = dead_lettered + ?, retried = retried + ? WHERE id = ?`,
     );
+    this.addStale = db.prepare('UPDATE rk_queue SET stale = stale + ? WHERE id = ?');
     this.counters = db.prepare(
-      'SELECT delivered, dropped, dead_lettered, retried FROM rk_queue WHERE id = ?',
+      'SELECT delivered, dropped, dead_lettered, retried, stale FROM rk_queue WHERE id = ?',
     );
 
     this.liveRecord = db.prepare('SELECT rid, job_id FROM rk_record WHERE queue = ? AND id = ?');
@@ -132,8 +159,8 @@ export class QueueStatements {
       .prepare<[number, string], number>('SELECT until FROM rk_lane_hold WHERE queue = ? AND lane = ?')
       .pluck();
     this.insertJob = db.prepare(
-      `INSERT INTO rk_job (queue, state, priority, seq, lane, scopes, costs, ids, payloads, size, first_rid,
-         enqueued_at, not_before, owner, lease_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO rk_job (queue, state, priority, seq, lane, scopes, costs, ids, payloads, size, span, first_rid,
+         enqueued_at, not_before, owner, lease_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     this.addRecord = db.prepare(
       `INSERT INTO rk_record (rid, queue, id, status, priority, attempts, last_error, created_at, updated_at,
@@ -167,16 +194,16 @@ export class QueueStatements {
     );
     const IDS = 'id IN (SELECT value FROM json_each(?))';
     this.lease = db.prepare(`UPDATE rk_job SET state = 2, owner = ?, lease_until = ? WHERE ${IDS}`);
-    this.jobs = db.prepare(`SELECT ${JOB}, first_rid, size FROM rk_job WHERE ${IDS}`);
+    this.jobs = db.prepare(`SELECT ${JOB}, first_rid, span, size FROM rk_job WHERE ${IDS}`);
     this.jobsStatus = db.prepare(
       `UPDATE rk_record AS r SET status = ?, updated_at = ?, attempts = j.attempts, last_error = j.last_error
        FROM rk_job AS j WHERE j.${IDS}
-         AND r.rid >= j.first_rid AND r.rid < j.first_rid + j.size AND r.job_id = j.id`,
+         AND r.rid >= j.first_rid AND r.rid < j.first_rid + j.span AND r.job_id = j.id`,
     );
     this.deliverJobs = db.prepare(
       `UPDATE rk_record AS r SET status = 'passed-to-sender', updated_at = ?, delivered_at = ?, job_id = NULL
        FROM rk_job AS j WHERE j.${IDS} AND j.queue = ? AND j.state = 2
-         AND r.rid >= j.first_rid AND r.rid < j.first_rid + j.size AND r.job_id = j.id`,
+         AND r.rid >= j.first_rid AND r.rid < j.first_rid + j.span AND r.job_id = j.id`,
     );
     this.sizeOfLeased = db
       .prepare<[string, number], number | null>(
@@ -185,8 +212,13 @@ export class QueueStatements {
       .pluck();
     this.deleteLeased = db.prepare(`DELETE FROM rk_job WHERE ${IDS} AND queue = ? AND state = 2`);
     this.leased = db.prepare(
-      `SELECT id, first_rid, size, lane, seq, attempts, last_error FROM rk_job
-       WHERE id = ? AND queue = ? AND state = 2`,
+      `SELECT id, first_rid, span, size, lane, seq, attempts, last_error, ids, payloads, costs FROM rk_job
+       WHERE id = ? AND queue = ? AND state = 2 AND owner = ?`,
+    );
+    this.cutJob = db.prepare('UPDATE rk_job SET ids = ?, payloads = ?, size = ?, costs = ? WHERE id = ?');
+    this.deliverRecord = db.prepare(
+      `UPDATE rk_record SET status = 'passed-to-sender', updated_at = ?, delivered_at = ?, job_id = NULL
+       WHERE queue = ? AND id = ? AND job_id = ?`,
     );
     this.requeue = db.prepare(
       `UPDATE rk_job SET state = ?, owner = NULL, not_before = ?, attempts = ?, last_error = ?,
@@ -200,12 +232,15 @@ export class QueueStatements {
       `UPDATE rk_job SET lease_until = ? WHERE id = ? AND queue = ? AND state = 2 AND owner = ?
          AND lease_until < ?`,
     );
-    this.expired = db
-      .prepare<[number, number], number>(
-        'SELECT id FROM rk_job WHERE queue = ? AND state = 2 AND lease_until <= ? ORDER BY id',
+    this.holds = db
+      .prepare<[number, number, string], number>(
+        'SELECT EXISTS (SELECT 1 FROM rk_job WHERE id = ? AND queue = ? AND state = 2 AND owner = ?)',
       )
       .pluck();
-
+    this.expiredLeases = db.prepare(
+      `SELECT id, first_rid, span, size, lane, seq, attempts, last_error FROM rk_job
+       WHERE queue = ? AND state = 2 AND lease_until <= ? ORDER BY id`,
+    );
     this.expiredHolds = db
       .prepare<[number, number], string>('SELECT lane FROM rk_lane_hold WHERE queue = ? AND until <= ?')
       .pluck();
@@ -238,7 +273,7 @@ export class QueueStatements {
       `SELECT ${JOB}, failed_at FROM rk_job WHERE ${DEAD_FILTER} ORDER BY failed_at, id LIMIT @limit`,
     );
     this.deadIds = db.prepare(
-      `SELECT id, first_rid, size, lane, last_error FROM rk_job WHERE ${DEAD_FILTER} ORDER BY failed_at, id`,
+      `SELECT id, first_rid, span, size, lane, last_error FROM rk_job WHERE ${DEAD_FILTER} ORDER BY failed_at, id`,
     );
     this.deleteJob = db.prepare('DELETE FROM rk_job WHERE id = ?');
   }

@@ -7,6 +7,7 @@ import {
   type DeadLetterFilter,
   type Job,
   type JobInput,
+  type LeaseRef,
   type MessageRecord,
   type MessageStatus,
   PRIORITIES,
@@ -27,18 +28,18 @@ import {
   toJob,
   toRecord,
 } from './queue-rows.js';
-import { type JobRange, type QueueStatements, rangeOf } from './queue-sql.js';
+import { type JobRange, type LeasedRow, type QueueStatements, rangeOf } from './queue-sql.js';
 
 /** Most rows a SQLite LIMIT is asked for (maxJobs may be Infinity). */
 const MAX_LIMIT = 2 ** 31 - 1;
 
 type Releaser = (
-  jobId: number,
+  lease: LeaseRef,
   now: number,
   notBefore: number,
   failed: boolean,
   error: string | null,
-) => void;
+) => boolean;
 
 /**
  * A named queue in SQLite tables shared by every queue of the file (`rk_job`, `rk_record`, `rk_lane_hold`,
@@ -67,10 +68,14 @@ export class SqliteQueueStore<T = unknown> implements QueueStore<T> {
     ) => void
   >;
   readonly #claim: Transaction<(query: ClaimQuery) => Job<T>[]>;
-  readonly #complete: Transaction<(jobIds: readonly string[], now: number) => void>;
+  readonly #complete: Transaction<(leases: readonly LeaseRef[], now: number) => number>;
+  readonly #completeMessages: Transaction<
+    (lease: LeaseRef, messageIds: readonly string[], now: number) => boolean
+  >;
   readonly #release: Transaction<Releaser>;
-  readonly #bury: Transaction<(jobId: number, now: number, error: string) => void>;
-  readonly #extend: Transaction<(jobIds: readonly string[], owner: string, until: number) => void>;
+  readonly #bury: Transaction<(lease: LeaseRef, now: number, error: string) => boolean>;
+  readonly #extend: Transaction<(leases: readonly LeaseRef[], until: number) => string[]>;
+  readonly #prune: Transaction<(before: number, now: number) => number>;
   readonly #recover: Transaction<(now: number) => number>;
   readonly #holdLane: Transaction<(lane: string, until: number) => void>;
   readonly #hasClaimable: Transaction<(rank: number, now: number) => boolean>;
@@ -98,33 +103,77 @@ export class SqliteQueueStore<T = unknown> implements QueueStore<T> {
       if (status.startsWith('dropped')) sql.addCounters.run(0, ids.length, 0, 0, this.#queue);
     });
     this.#claim = db.transaction((query) => this.#claimTxn(query));
-    this.#complete = db.transaction((jobIds, now) => {
-      const ids = JSON.stringify(toRowIds(jobIds));
+    this.#complete = db.transaction((leases, now) => {
+      const held = this.#heldIds(leases);
+      if (held.length === 0) return 0;
+      const ids = JSON.stringify(held);
       const delivered = sql.sizeOfLeased.get(ids, this.#queue) ?? 0;
-      if (delivered === 0) return;
       sql.deliverJobs.run(now, now, ids, this.#queue);
       sql.deleteLeased.run(ids, this.#queue);
       sql.addCounters.run(delivered, 0, 0, 0, this.#queue);
+      return held.length;
     });
-    this.#release = db.transaction((jobId, now, notBefore, failed, error) =>
-      this.#releaseTxn(jobId, now, notBefore, failed, error),
-    );
-    this.#bury = db.transaction((jobId, now, error) => {
-      const row = sql.leased.get(jobId, this.#queue);
-      if (!row) return;
-      sql.bury.run(error, now, jobId, this.#queue);
+    this.#completeMessages = db.transaction((lease, messageIds, now) => {
+      const row = this.#leasedRow(lease);
+      if (!row) return false;
+      const ids = JSON.parse(row.ids) as string[];
+      const delivered = new Set(messageIds);
+      const keep: number[] = [];
+      let gone = 0;
+      for (let i = 0; i < ids.length; i++) {
+        if (!delivered.has(ids[i]!)) keep.push(i);
+        else if (sql.deliverRecord.run(now, now, this.#queue, ids[i]!, row.id).changes > 0) gone++;
+      }
+      if (gone === 0) return true;
+      // Payloads are JSON the store wrote (values that round-trip exactly), so a parse and a re-encode of
+      // what is left gives back the same text for each message.
+      const payloads = JSON.parse(row.payloads) as unknown[];
+      const left = keep.length;
+      const costs = row.costs === null ? null : JSON.stringify(cappedCosts(JSON.parse(row.costs), left));
+      sql.cutJob.run(
+        JSON.stringify(keep.map((i) => ids[i])),
+        JSON.stringify(keep.map((i) => payloads[i])),
+        left,
+        costs,
+        row.id,
+      );
+      sql.addCounters.run(gone, 0, 0, 0, this.#queue);
+      return true;
+    });
+    this.#release = db.transaction((lease, now, notBefore, failed, error) => {
+      const row = this.#leasedRow(lease);
+      if (!row) return false;
+      this.#releaseRow(row, now, notBefore, failed, error);
+      return true;
+    });
+    this.#bury = db.transaction((lease, now, error) => {
+      const row = this.#leasedRow(lease);
+      if (!row) return false;
+      sql.bury.run(error, now, row.id, this.#queue);
       this.#setStatus(row, 'dead-lettered', now, row.attempts + 1, error);
       sql.addCounters.run(0, 0, row.size, 0, this.#queue);
+      return true;
     });
-    this.#extend = db.transaction((jobIds, owner, until) => {
-      for (const jobId of jobIds) {
-        const id = toRowId(jobId);
-        if (id !== undefined) sql.extend.run(until, id, this.#queue, owner, until);
+    this.#extend = db.transaction((leases, until) => {
+      const lost: string[] = [];
+      for (const lease of leases) {
+        const id = toRowId(lease.jobId);
+        if (id === undefined || sql.holds.get(id, this.#queue, lease.owner) !== 1) {
+          lost.push(lease.jobId);
+          continue;
+        }
+        sql.extend.run(until, id, this.#queue, lease.owner, until);
       }
+      if (lost.length > 0) sql.addStale.run(lost.length, this.#queue);
+      return lost;
+    });
+    this.#prune = db.transaction((before, now) => {
+      this.#releaseExpiredHolds(now);
+      return sql.prune.run(this.#queue, before).changes;
     });
     this.#recover = db.transaction((now) => {
-      const expired = sql.expired.all(this.#queue, now);
-      for (const id of expired) this.#releaseTxn(id, now, now, false, null);
+      const expired = sql.expiredLeases.all(this.#queue, now);
+      for (const row of expired) this.#releaseRow(row, now, now, false, null);
       return expired.length;
     });
     this.#holdLane = db.transaction((lane, until) => {
@@ -184,28 +233,32 @@ export class SqliteQueueStore<T = unknown> implements QueueStore<T> {
     return this.#conn.run('claim', () => this.#claim.immediate(query));
   }
 
-  complete(jobIds: readonly string[], now: number): void {
-    if (jobIds.length === 0) return;
-    this.#conn.run('complete', () => this.#complete.immediate(jobIds, now));
+  complete(leases: readonly LeaseRef[], now: number): number {
+    if (leases.length === 0) return 0;
+    return this.#conn.run('complete', () => this.#complete.immediate(leases, now));
   }
 
-  release(jobId: string, now: number, options: { notBefore: number; failed: boolean; error?: string }): void {
-    const id = toRowId(jobId);
-    if (id === undefined) return;
-    this.#conn.run('release', () =>
-      this.#release.immediate(id, now, options.notBefore, options.failed, options.error ?? null),
+  completeMessages(lease: LeaseRef, messageIds: readonly string[], now: number): boolean {
+    return this.#conn.run('completeMessages', () => this.#completeMessages.immediate(lease, messageIds, now));
+  }
+
+  release(
+    lease: LeaseRef,
+    now: number,
+    options: { notBefore: number; failed: boolean; error?: string },
+  ): boolean {
+    return this.#conn.run('release', () =>
+      this.#release.immediate(lease, now, options.notBefore, options.failed, options.error ?? null),
     );
   }
 
-  bury(jobId: string, now: number, error: string): void {
-    const id = toRowId(jobId);
-    if (id === undefined) return;
-    this.#conn.run('bury', () => this.#bury.immediate(id, now, error));
+  bury(lease: LeaseRef, now: number, error: string): boolean {
+    return this.#conn.run('bury', () => this.#bury.immediate(lease, now, error));
   }
 
-  extend(jobIds: readonly string[], owner: string, until: number): void {
-    if (jobIds.length === 0) return;
-    this.#conn.run('extend', () => this.#extend.immediate(jobIds, owner, until));
+  extend(leases: readonly LeaseRef[], until: number): string[] {
+    if (leases.length === 0) return [];
+    return this.#conn.run('extend', () => this.#extend.immediate(leases, until));
   }
 
   recover(now: number): number {
@@ -243,8 +296,8 @@ export class SqliteQueueStore<T = unknown> implements QueueStore<T> {
     return this.#conn.run('purge', () => this.#purge.immediate(filter));
   }
 
-  prune(before: number): number {
-    return this.#conn.run('prune', () => this.#sql.prune.run(this.#queue, before).changes);
+  prune(before: number, now: number): number {
+    return this.#conn.run('prune', () => this.#prune.immediate(before, now));
   }
 
   #addTxn(jobs: ReadonlyArray<JobInput<T>>, now: number, lease?: { owner: string; until: number }): Job<T>[] {
@@ -281,6 +334,7 @@ export class SqliteQueueStore<T = unknown> implements QueueStore<T> {
         job.costs,
         job.ids,
         job.payloads,
+        job.messageIds.length,
         job.messageIds.length,
         rid + 1,
         now,
@@ -321,15 +375,42 @@ export class SqliteQueueStore<T = unknown> implements QueueStore<T> {
     return picked.map((id) => byId.get(id)!);
   }
 
-  #releaseTxn(jobId: number, now: number, notBefore: number, failed: boolean, error: string | null): void {
+  /** The row of a job while `lease` is its lease; otherwise counts a stale operation. */
+  #leasedRow(lease: LeaseRef): LeasedRow | undefined {
+    const id = toRowId(lease.jobId);
+    const row = id === undefined ? undefined : this.#sql.leased.get(id, this.#queue, lease.owner);
+    if (!row) this.#sql.addStale.run(1, this.#queue);
+    return row;
+  }
+
+  /** The row ids of the leases still held (distinct); counts the others stale. */
+  #heldIds(leases: readonly LeaseRef[]): number[] {
+    const held = new Set<number>();
+    let stale = 0;
+    for (const lease of leases) {
+      const id = toRowId(lease.jobId);
+      // A lease named twice is applied once; the second is stale (the job is gone by then).
+      if (id !== undefined && !held.has(id) && this.#sql.holds.get(id, this.#queue, lease.owner) === 1)
+        held.add(id);
+      else stale++;
+    }
+    if (stale > 0) this.#sql.addStale.run(stale, this.#queue);
+    return [...held];
+  }
+
+  #releaseRow(
+    row: JobRange & { lane: string; seq: number | null; attempts: number; last_error: string | null },
+    now: number,
+    notBefore: number,
+    failed: boolean,
+    error: string | null,
+  ): void {
     const sql = this.#sql;
-    const row = sql.leased.get(jobId, this.#queue);
-    if (!row) return;
     const attempts = failed ? row.attempts + 1 : row.attempts;
     const lastError = failed ? error : row.last_error;
     // A job added already leased (direct send) has no place in line yet: it joins the end.
     const seq = row.seq === null ? sql.takeSeq.get(1, this.#queue)! : null;
-    sql.requeue.run(this.#readyState(row.lane, now), notBefore, attempts, lastError, seq, jobId);
+    sql.requeue.run(this.#readyState(row.lane, now), notBefore, attempts, lastError, seq, row.id);
     if (failed) sql.addCounters.run(0, 0, 0, 1, this.#queue);
     this.#setStatus(row, failed ? 'retrying' : 'enqueued', now, attempts, lastError);
   }
@@ -357,6 +438,7 @@ export class SqliteQueueStore<T = unknown> implements QueueStore<T> {
         dropped: c.dropped,
         deadLettered: c.dead_lettered,
         retried: c.retried,
+        stale: c.stale,
       },
     };
   }
@@ -388,14 +470,11 @@ export class SqliteQueueStore<T = unknown> implements QueueStore<T> {
   }
 }
 
-/** The rowids among job ids (distinct; strings that cannot name a job are left out). */
-function toRowIds(jobIds: readonly string[]): number[] {
-  const out = new Set<number>();
-  for (const jobId of jobIds) {
-    const id = toRowId(jobId);
-    if (id !== undefined) out.add(id);
-  }
-  return [...out];
+/** Per-scope costs of a job that has `left` messages now: no share above what is left. */
+function cappedCosts(costs: Record<string, number>, left: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [scope, cost] of Object.entries(costs)) out[scope] = Math.min(cost, left);
+  return out;
 }
 
 /** A job id as the rowid it is, or undefined when it cannot name a job. */

@@ -87,6 +87,14 @@ const MIGRATIONS: readonly string[] = [
   );
   CREATE UNIQUE INDEX rk_record_id ON rk_record (queue, id);
   `,
+  // 2: fenced leases count refused stale operations; a job delivered in part keeps its records' range.
+  `
+  ALTER TABLE rk_queue ADD COLUMN stale INTEGER NOT NULL DEFAULT 0;
+  -- span: length of the job's records range [first_rid, first_rid + span); size (messages left) may
+  -- be smaller once some of them were delivered (their records leave the job: job_id NULL).
+  ALTER TABLE rk_job ADD COLUMN span INTEGER NOT NULL DEFAULT 0;
+  UPDATE rk_job SET span = size;
+  `,
 ];
 
 /** The schema version this code writes. */

@@ -1,0 +1,263 @@
+import type { Job, LeaseRef, QueuedMessage, QueueStore } from '../backends/types.js';
+import type { Clock } from '../core/clock.js';
+import type { RateLimiter } from '../limiter/rate-limiter.js';
+import { backoffDelay } from './backoff.js';
+import type { ManagerEvents } from './events.js';
+import type { LeaseKeeper } from './lease-keeper.js';
+import type { ResolvedOptions } from './options.js';
+import { classifyFailure, errorText, type FailureKind } from './sender-errors.js';
+
+/**
+ * What a sender may resolve with. Nothing (or no `failed`) means the whole batch was delivered. `failed`
+ * names the messages that were not: the others are recorded delivered and never sent again; the failed
+ * ones stay one batch and go on as if the sender had thrown their error (retry, wait, or dead letters).
+ * @example return { failed: [{ id: 'm3', error: new RetryAfterError(2000) }] };
+ */
+export interface SendOutcome {
+  failed?: ReadonlyArray<{ id: string; error: unknown }>;
+}
+
+/** Emits an event; a listener that throws never reaches the caller (see `RateLimitManager`). */
+export type Emit = <K extends keyof ManagerEvents>(event: K, ...args: ManagerEvents[K]) => void;
+
+export interface DispatcherContext<T> {
+  queue: QueueStore<T>;
+  limiter: RateLimiter;
+  clock: Clock;
+  options: ResolvedOptions<T>;
+  keeper: LeaseKeeper;
+  /** The manager's quota scope: what a retry-after answer blocks when the batch has no scopes. */
+  quotaScope: string;
+  emit: Emit;
+  fault(error: unknown): void;
+  /** A slot freed or work was scheduled: the loop may have something to do. */
+  kick(): void;
+}
+
+interface Completion {
+  lease: LeaseRef;
+}
+
+/**
+ * Runs the sender for leased batches and records what came of them: delivered (in one store call per
+ * tick), partly delivered, retried, held by a retry-after answer, or dead-lettered. It owns the
+ * concurrency cap: `reserve()` takes a slot synchronously, so callers that check the cap and then await
+ * something can never overshoot it.
+ *
+ * Bookkeeping never depends on user code: listeners are called through `emit` (which isolates them),
+ * and a completion that cannot be recorded (the store failed) is kept and tried again on the next flush,
+ * its lease still renewed, so the batch is not delivered twice.
+ */
+export class Dispatcher<T> {
+  readonly #c: DispatcherContext<T>;
+  readonly #inFlight = new Map<string, Promise<void>>();
+  #reserved = 0;
+  #completed: Completion[] = [];
+  #flushing: Promise<void> | undefined;
+
+  constructor(context: DispatcherContext<T>) {
+    this.#c = context;
+  }
+
+  /** Batches in the sender plus slots reserved for batches about to go. */
+  get busy(): number {
+    return this.#inFlight.size + this.#reserved;
+  }
+
+  /** Slots left under `concurrency`. */
+  get free(): number {
+    return this.#c.options.concurrency - this.busy;
+  }
+
+  /** Batches in the sender now. */
+  get sending(): number {
+    return this.#inFlight.size;
+  }
+
+  /** Deliveries not yet recorded in the store. */
+  get unrecorded(): number {
+    return this.#completed.length;
+  }
+
+  /** Takes a slot for a batch about to be dispatched; false when none is free. Give it back with `unreserve`. */
+  reserve(): boolean {
+    if (this.free <= 0) return false;
+    this.#reserved++;
+    return true;
+  }
+
+  unreserve(): void {
+    if (this.#reserved > 0) this.#reserved--;
+  }
+
+  /** Resolves when every batch now in the sender has settled and been accounted for. */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.#inFlight.values()]);
+  }
+
+  /** A lease was taken over by another process: its delivery, if pending, is no longer ours to record. */
+  lost(leases: readonly LeaseRef[]): void {
+    const gone = new Set(leases.map((l) => `${l.owner}\u0000${l.jobId}`));
+    this.#completed = this.#completed.filter((c) => !gone.has(`${c.lease.owner}\u0000${c.lease.jobId}`));
+  }
+
+  /** Hands a leased job to the sender. `reserved`: it uses a slot taken with `reserve()`. */
+  dispatch(job: Job<T>, lease: LeaseRef, reserved = false): void {
+    if (reserved && this.#reserved > 0) this.#reserved--;
+    const key = `${lease.owner}\u0000${lease.jobId}`;
+    this.#c.keeper.keep(lease);
+    const done = this.#deliver(job, lease).finally(() => {
+      this.#inFlight.delete(key);
+      this.#c.kick();
+    });
+    this.#inFlight.set(key, done);
+  }
+
+  /** Records delivered batches in one store call; on failure keeps them for the next flush. */
+  async flush(): Promise<void> {
+    if (this.#completed.length === 0) return;
+    const batch = this.#completed;
+    this.#completed = [];
+    try {
+      await this.#c.queue.complete(
+        batch.map((c) => c.lease),
+        this.#c.clock.now(),
+      );
+    } catch (error) {
+      // Not recorded: keep the leases (the keeper renews them) and try again on the next flush.
+      this.#completed = batch.concat(this.#completed);
+      this.#c.fault(error);
+      return;
+    }
+    for (const c of batch) this.#c.keeper.release(c.lease);
+  }
+
+  async #deliver(job: Job<T>, lease: LeaseRef): Promise<void> {
+    const { options } = this.#c;
+    const attempt = job.attempts + 1;
+    const batch: Array<QueuedMessage<T>> = job.messages.slice();
+    let outcome: unknown;
+    try {
+      outcome = await options.sender(batch, {
+        jobId: job.id,
+        priority: job.priority,
+        attempt,
+        scopes: job.scopes,
+      });
+    } catch (error) {
+      await this.#failed(job, lease, error).catch((e: unknown) => this.#c.fault(e));
+      return;
+    }
+    const failed = failuresOf(outcome, batch);
+    if (failed === undefined) {
+      this.#completed.push({ lease });
+      this.#c.emit('sent', { ids: batch.map((m) => m.id), priority: job.priority, jobId: job.id, attempt });
+      this.#scheduleFlush();
+      return;
+    }
+    try {
+      const failedIds = new Set(failed.map((f) => f.id));
+      const delivered = batch.filter((m) => !failedIds.has(m.id)).map((m) => m.id);
+      if (delivered.length > 0) {
+        if (!(await this.#c.queue.completeMessages(lease, delivered, this.#c.clock.now()))) {
+          this.#c.keeper.release(lease); // another process holds it now
+          return;
+        }
+        this.#c.emit('sent', { ids: delivered, priority: job.priority, jobId: job.id, attempt });
+      }
+      const rest = { ...job, messages: batch.filter((m) => failedIds.has(m.id)) };
+      await this.#failed(rest, lease, worstFailure(failed, this.#c.clock.now()));
+    } catch (error) {
+      // The store failed: the lease is no longer renewed, so the job is recovered and its rest redelivered.
+      this.#c.keeper.release(lease);
+      this.#c.fault(error);
+    }
+  }
+
+  async #failed(job: Job<T>, lease: LeaseRef, error: unknown): Promise<void> {
+    const { queue, options, clock, limiter } = this.#c;
+    const now = clock.now();
+    const attempt = job.attempts + 1;
+    const ids = job.messages.map((m) => m.id);
+    const failure = classifyFailure(error, now);
+    const text = errorText(error);
+    try {
+      if (
+        failure.kind === 'permanent' ||
+        (failure.kind === 'transient' && attempt >= options.backoff.maxAttempts)
+      ) {
+        if (await queue.bury(lease, now, text)) {
+          this.#c.emit('dead-lettered', {
+            ids,
+            priority: job.priority,
+            jobId: job.id,
+            attempts: attempt,
+            error,
+          });
+        }
+        return;
+      }
+      let delayMs: number;
+      if (failure.kind === 'retry-after') {
+        delayMs = failure.delayMs;
+        await limiter.block(job.scopes.length > 0 ? job.scopes : [this.#c.quotaScope], delayMs);
+        await queue.holdLane(job.lane, now + delayMs);
+      } else {
+        delayMs = backoffDelay(options.backoff, attempt, options.random);
+      }
+      if (await queue.release(lease, now, { notBefore: now + delayMs, failed: true, error: text })) {
+        this.#c.emit('retry', { ids, priority: job.priority, jobId: job.id, attempt, delayMs, error });
+      }
+    } finally {
+      this.#c.keeper.release(lease);
+    }
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushing) return;
+    this.#flushing = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+      this.#flushing = undefined;
+      return this.flush();
+    });
+  }
+}
+
+/** The failed messages a sender's answer names, or undefined when it names none (all delivered). */
+function failuresOf<T>(
+  outcome: unknown,
+  batch: ReadonlyArray<QueuedMessage<T>>,
+): Array<{ id: string; error: unknown }> | undefined {
+  if (outcome === null || typeof outcome !== 'object') return undefined;
+  const failed = (outcome as SendOutcome).failed;
+  if (!Array.isArray(failed) || failed.length === 0) return undefined;
+  const ids = new Set(batch.map((m) => m.id));
+  const out: Array<{ id: string; error: unknown }> = [];
+  const seen = new Set<string>();
+  for (const entry of failed) {
+    const id = (entry as { id?: unknown } | null)?.id;
+    if (typeof id !== 'string' || !ids.has(id) || seen.has(id)) continue;
+    seen.add(id);
+    out.push({ id, error: (entry as { error?: unknown }).error });
+  }
+  return out.length > 0 ? out : undefined;
+}
+
+/**
+ * The failure the failed rest of a batch goes on with: a retry-after answer (the longest) wins, then a
+ * transient error (retry with backoff), and only when every message failed permanently, a permanent one.
+ */
+function worstFailure(failed: ReadonlyArray<{ error: unknown }>, now: number): unknown {
+  let best: { error: unknown; kind: FailureKind } | undefined;
+  const rank = (k: FailureKind) => (k.kind === 'retry-after' ? 2 : k.kind === 'transient' ? 1 : 0);
+  for (const { error } of failed) {
+    const kind = classifyFailure(error, now);
+    if (
+      !best ||
+      rank(kind) > rank(best.kind) ||
+      (kind.kind === 'retry-after' && best.kind.kind === 'retry-after' && kind.delayMs > best.kind.delayMs)
+    ) {
+      best = { error, kind };
+    }
+  }
+  return best?.error;
+}

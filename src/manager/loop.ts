@@ -1,0 +1,229 @@
+import type { Job, LeaseRef, QueueStore } from '../backends/types.js';
+import type { Clock } from '../core/clock.js';
+import type { Decision, LimitRequest, RuleStats } from '../core/types.js';
+import type { RateLimiter } from '../limiter/rate-limiter.js';
+import type { Dispatcher, Emit } from './dispatcher.js';
+import type { ResolvedOptions } from './options.js';
+
+export interface LoopContext<T> {
+  queue: QueueStore<T>;
+  limiter: RateLimiter;
+  clock: Clock;
+  options: ResolvedOptions<T>;
+  dispatcher: Dispatcher<T>;
+  /** The manager's quota scope. */
+  quotaScope: string;
+  /** A fresh lease token (one per claim). */
+  token(): string;
+  quota(now: number): RuleStats | Promise<RuleStats>;
+  request(job: Job<T>): LimitRequest;
+  emit: Emit;
+  fault(error: unknown): void;
+}
+
+/**
+ * The background loop: every `sleep` (and at once when a slot frees or work arrives) it recovers expired
+ * leases, prunes old records, and claims what the quota allows, critical first, FIFO within a priority.
+ * A claimed job the limiter refuses goes back to its place (its lane held when a scope of its own refused
+ * it); one that can never fit goes to dead letters. A store failure in the middle of a pass never strands
+ * the jobs it claimed: those not yet handed to the sender are released, and nothing is charged for them.
+ */
+export class DeliveryLoop<T> {
+  readonly #c: LoopContext<T>;
+  #running = false;
+  #promise: Promise<void> | undefined;
+  /** Aborted to cut the loop's sleep short; only while it sleeps (`#sleeping`), else `#kicked` is set. */
+  #wake = new AbortController();
+  #sleeping = false;
+  #kicked = false;
+  /** The last pass found work: a freed slot should start another one. */
+  #more = false;
+  #nextRecover = 0;
+  #nextPrune = 0;
+  #drainWaiters: Array<() => void> = [];
+
+  constructor(context: LoopContext<T>) {
+    this.#c = context;
+  }
+
+  get running(): boolean {
+    return this.#running;
+  }
+
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    this.#nextRecover = 0;
+    this.#promise = this.#run();
+  }
+
+  /** Ends the loop after its current pass; resolves when it has ended. */
+  stop(): Promise<void> {
+    this.#running = false;
+    this.wakeUp();
+    return this.#promise ?? Promise.resolve();
+  }
+
+  /** Work was queued: a pass should look soon. */
+  workArrived(): void {
+    this.#more = true;
+  }
+
+  /** A slot freed or work arrived: run a pass soon if the last one found any. */
+  kick(): void {
+    if (this.#running && this.#more) this.wakeUp();
+  }
+
+  wakeUp(): void {
+    this.#kicked = true;
+    if (this.#sleeping) this.#wake.abort(WAKE);
+  }
+
+  /** Resolves when nothing is queued, retrying or in flight (checked after each pass). */
+  untilDrained(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.#drainWaiters.push(resolve);
+      this.wakeUp();
+    });
+  }
+
+  async #run(): Promise<void> {
+    while (this.#running) {
+      try {
+        await this.#pass();
+      } catch (error) {
+        this.#c.fault(error);
+      }
+      if (!this.#running) break;
+      if (this.#drainWaiters.length > 0) await this.#checkDrained().catch((e: unknown) => this.#c.fault(e));
+      if (this.#kicked) {
+        // Kicked during the pass (a slot freed, work arrived): go again, after letting I/O and timers run.
+        this.#kicked = false;
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        continue;
+      }
+      this.#sleeping = true;
+      await this.#c.clock.sleep(this.#c.options.sleepMs, this.#wake.signal).catch(() => {});
+      this.#sleeping = false;
+      this.#kicked = false;
+      if (this.#wake.signal.aborted) this.#wake = new AbortController();
+    }
+  }
+
+  async #pass(): Promise<void> {
+    const { queue, options, dispatcher, limiter } = this.#c;
+    const now = this.#c.clock.now();
+    await this.#housekeeping(now);
+    this.#more = false;
+    const free = dispatcher.free;
+    if (free <= 0) {
+      await dispatcher.flush();
+      this.#more = true;
+      return;
+    }
+    // Record deliveries first (it keeps finished batches from piling up ahead of the line); the quota
+    // read goes out right behind it, so on Redis both share one round trip.
+    const [, { remaining, blockedMs }] = await Promise.all([dispatcher.flush(), this.#c.quota(now)]);
+    if (blockedMs > 0) return;
+    const owner = this.#c.token();
+    const jobs = await queue.claim({
+      now,
+      owner,
+      leaseUntil: now + options.leaseMs,
+      maxJobs: free,
+      remaining,
+      reserve: options.lowQuotaThreshold * options.capacity,
+    });
+    if (jobs.length === 0) return;
+    this.#more = true;
+    let decisions: Decision[];
+    try {
+      decisions = await limiter.tryAcquireMany(jobs.map((job) => this.#c.request(job)));
+    } catch (error) {
+      // Nothing was charged: give every claimed job back.
+      await Promise.all(jobs.map((job) => this.#giveBack({ jobId: job.id, owner }, now)));
+      throw error;
+    }
+    // Hand the admitted jobs to the sender before anything else can fail.
+    const refused: number[] = [];
+    for (let i = 0; i < jobs.length; i++) {
+      if (decisions[i]!.allowed) dispatcher.dispatch(jobs[i]!, { jobId: jobs[i]!.id, owner });
+      else refused.push(i);
+    }
+    for (const i of refused) {
+      const job = jobs[i]!;
+      const lease = { jobId: job.id, owner };
+      try {
+        await this.#refused(job, lease, decisions[i]!, now);
+      } catch (error) {
+        this.#c.fault(error);
+        await this.#giveBack(lease, now);
+      }
+    }
+  }
+
+  async #refused(job: Job<T>, lease: LeaseRef, decision: Decision, now: number): Promise<void> {
+    const { queue } = this.#c;
+    if (decision.retryAfterMs === Number.POSITIVE_INFINITY) {
+      const error = new Error(capacityText(decision));
+      if (await queue.bury(lease, now, error.message)) {
+        this.#c.emit('dead-lettered', {
+          ids: job.messages.map((m) => m.id),
+          priority: job.priority,
+          jobId: job.id,
+          attempts: job.attempts,
+          error,
+        });
+      }
+      return;
+    }
+    if (decision.blockedBy && decision.blockedBy.scope !== this.#c.quotaScope) {
+      await queue.holdLane(job.lane, now + decision.retryAfterMs);
+    }
+    await queue.release(lease, now, { notBefore: now, failed: false });
+  }
+
+  /** Returns a claimed job untouched; if even that fails, its lease expires and it is recovered. */
+  async #giveBack(lease: LeaseRef, now: number): Promise<void> {
+    try {
+      await this.#c.queue.release(lease, now, { notBefore: now, failed: false });
+    } catch (error) {
+      this.#c.fault(error);
+    }
+  }
+
+  async #housekeeping(now: number): Promise<void> {
+    const { queue, options } = this.#c;
+    if (now >= this.#nextRecover) {
+      // Expired leases are looked for often (a crashed process's batches go again within about a lease).
+      this.#nextRecover = now + Math.max(options.sleepMs, Math.min(1000, options.leaseMs / 4));
+      const count = await queue.recover(now);
+      if (count > 0) {
+        this.#more = true;
+        this.#c.emit('recovered', { count });
+      }
+    }
+    if (now >= this.#nextPrune) {
+      this.#nextPrune = now + Math.max(options.sleepMs, Math.min(60_000, options.retentionMs / 10));
+      await queue.prune(now - options.retentionMs, now);
+    }
+  }
+
+  async #checkDrained(): Promise<void> {
+    const stats = await this.#c.queue.stats(this.#c.clock.now());
+    const waiting =
+      stats.queued.critical + stats.queued.normal + stats.queued.optional + stats.retrying + stats.inFlight;
+    if (waiting === 0 && this.#c.dispatcher.sending === 0 && this.#c.dispatcher.unrecorded === 0) {
+      const waiters = this.#drainWaiters;
+      this.#drainWaiters = [];
+      for (const resolve of waiters) resolve();
+    }
+  }
+}
+
+const WAKE = Object.freeze(new Error('wake'));
+
+export function capacityText(decision: Decision): string {
+  const b = decision.blockedBy;
+  return `batch exceeds the capacity of rule ${b?.rule} on scope ${b?.scope}; it can never be sent`;
+}
