@@ -2,6 +2,7 @@ import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe } from 'vitest';
 import { RedisBackend } from '../../src/backends/redis/index.js';
 import { describeLimitStoreConformance } from '../conformance/limit-store.js';
+import { describeQueueModel } from '../conformance/queue-model.js';
 import { describeQueueStoreConformance } from '../conformance/queue-store.js';
 import {
   deletePrefixes,
@@ -33,6 +34,14 @@ describe.skipIf(skip)('RedisBackend on a single Redis', () => {
   };
   describeLimitStoreConformance('redis', make);
   describeQueueStoreConformance('redis', make);
+  describeQueueModel(
+    'redis',
+    async () => {
+      const backend = make();
+      return { queue: backend.queue('model'), dispose: () => backend.close() };
+    },
+    { runs: 50 },
+  );
 });
 
 const skipCluster = !IN_CI && (skip || !hasBinary('redis-server') || !hasBinary('redis-cli'));
@@ -56,4 +65,12 @@ describe.skipIf(skipCluster)('RedisBackend on a 3-node Redis Cluster', () => {
   };
   describeLimitStoreConformance('redis-cluster', make, { differentialRuns: 20 });
   describeQueueStoreConformance('redis-cluster', make);
+  describeQueueModel(
+    'redis-cluster',
+    async () => {
+      const backend = make();
+      return { queue: backend.queue('model'), dispose: () => backend.close() };
+    },
+    { runs: 25 },
+  );
 });

@@ -532,6 +532,17 @@ export function describeQueueStoreConformance(
         expect((await q.stats(T0 + 50)).inFlight).toBe(2);
       });
 
+      it('a claim ends the holds that are over: a clock that steps back afterwards does not bring them back', async () => {
+        await q.holdLane('a', T0 + 10);
+        await addOne(job('critical', ['x1']));
+        await addOne(job('normal', ['y1'], 'a'));
+        // At T0 + 20 the hold is over; this claim takes x1 only (maxJobs 1) and ends the hold.
+        expect(await claimIds({ now: T0 + 20, maxJobs: 1 })).toEqual(['x1']);
+        // Another process whose clock lags claims at T0 + 5: the lane is not held any more.
+        expect(await q.hasClaimable('normal', T0 + 5)).toBe(true);
+        expect(await claimIds({ now: T0 + 5 })).toEqual(['y1']);
+      });
+
       it('prune also forgets lane holds that ended, and a held lane flows again once its hold ends', async () => {
         await q.holdLane('gone', T0 + 10);
         await q.holdLane('kept', T0 + 1e9);

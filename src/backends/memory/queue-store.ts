@@ -188,6 +188,8 @@ export class MemoryQueueStore<T = unknown> implements QueueStore<T> {
   }
 
   claim(query: ClaimQuery): Job<T>[] {
+    if (!(query.maxJobs > 0)) return [];
+    this.#endHolds(query.now);
     const claimed: Job<T>[] = [];
     let left = query.remaining;
     for (const priority of PRIORITIES) {
@@ -357,7 +359,8 @@ export class MemoryQueueStore<T = unknown> implements QueueStore<T> {
 
   replay(filter: DeadLetterFilter, now: number): number {
     let count = 0;
-    for (const entry of [...this.#dead.values()]) {
+    // In dead-letter order (oldest failure first), as deadLetters lists them, whatever order they died in.
+    for (const entry of [...this.#dead.values()].sort((a, b) => a.failedAt - b.failedAt || a.seq - b.seq)) {
       if (!matchesDeadLetter(entry, filter)) continue;
       this.#dead.delete(entry.id);
       entry.state = 'ready';
@@ -390,7 +393,7 @@ export class MemoryQueueStore<T = unknown> implements QueueStore<T> {
       this.#finished--;
       count++;
     }
-    for (const [lane, until] of this.#holds) if (until <= now) this.#holds.delete(lane);
+    this.#endHolds(now);
     return count;
   }
 
@@ -455,10 +458,13 @@ export class MemoryQueueStore<T = unknown> implements QueueStore<T> {
     if (entry.state !== 'ready' || entry.notBefore > now) return false;
     if (this.#holds.size === 0) return true;
     const until = this.#holds.get(entry.lane);
-    if (until === undefined) return true;
-    if (until > now) return false;
-    this.#holds.delete(entry.lane);
-    return true;
+    return until === undefined || until <= now;
+  }
+
+  /** Ends every hold that is over at `now` (a claim does this first, as SQLite and Redis do). */
+  #endHolds(now: number): void {
+    if (this.#holds.size === 0) return;
+    for (const [lane, until] of this.#holds) if (until <= now) this.#holds.delete(lane);
   }
 }
 

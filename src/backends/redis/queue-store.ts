@@ -6,6 +6,7 @@ import type {
   DeadLetterFilter,
   Job,
   JobInput,
+  LeaseRef,
   MessageRecord,
   MessageStatus,
   Priority,
@@ -17,6 +18,12 @@ import { toBackendError } from './errors.js';
 import { script } from './scripts.js';
 
 type Arg = string | number;
+
+/**
+ * Entries of a hash one `prune` step reads (an HSCAN COUNT): on a 1M-record queue a step costs about two
+ * HSCAN pages of Redis time (measured in README.md), so other clients are never kept waiting for long.
+ */
+const PRUNE_STEP = 1000;
 /** A job from Lua: "id,priority,attempts,enqueuedAt,notBefore,failedAt" joined (ASCII), then the rest. */
 type JobReply = [
   head: string,
@@ -29,9 +36,11 @@ type JobReply = [
 
 /**
  * A queue in Redis, with the semantics of MemoryQueueStore: every operation is one Lua script over the
- * queue's keys, which share the hash tag `{prefix:q:name}` (one Cluster slot per queue). Payloads are
- * stored as JSON and never parsed by Lua. While Redis is unreachable every operation rejects with a
- * BackendError.
+ * queue's keys, which share the hash tag `{prefix:q:name}` (one Cluster slot per queue); `prune` is a
+ * loop of bounded steps. Payloads are stored as JSON and never parsed by Lua (a partial completion cuts
+ * the JSON text between messages). Every operation on a leased job names its lease and is refused
+ * (counted `stale`) unless the job is still leased to that owner. While Redis is unreachable every
+ * operation rejects with a BackendError.
  */
 export class RedisQueueStore<T = unknown> implements QueueStore<T> {
   readonly #connection: Connection;
@@ -52,6 +61,7 @@ export class RedisQueueStore<T = unknown> implements QueueStore<T> {
       'rec2',
       'holds',
       'counters',
+      'hold-ends',
     ].map((suffix) => prefix + suffix);
     this.#jobPrefix = `${prefix}j:`;
   }
@@ -113,33 +123,41 @@ export class RedisQueueStore<T = unknown> implements QueueStore<T> {
     return reply.map((r) => toJob<T>(r));
   }
 
-  async complete(jobIds: readonly string[], now: number): Promise<void> {
-    if (jobIds.length === 0) return;
-    await this.#run('queue-complete.v2', [now, ...jobIds]);
+  async complete(leases: readonly LeaseRef[], now: number): Promise<number> {
+    if (leases.length === 0) return 0;
+    return (await this.#run('queue-complete.v2', [now, ...leaseArgs(leases)])) as number;
+  }
+
+  async completeMessages(lease: LeaseRef, messageIds: readonly string[], now: number): Promise<boolean> {
+    return (
+      (await this.#run('queue-complete-messages.v2', [lease.jobId, lease.owner, now, ...messageIds])) === 1
+    );
   }
 
   async release(
-    jobId: string,
+    lease: LeaseRef,
     now: number,
     options: { notBefore: number; failed: boolean; error?: string },
-  ): Promise<void> {
-    await this.#run('queue-release.v2', [
-      jobId,
+  ): Promise<boolean> {
+    const reply = await this.#run('queue-release.v2', [
+      lease.jobId,
+      lease.owner,
       now,
       options.notBefore,
       options.failed ? '1' : '0',
       options.error ?? '',
       options.error === undefined ? '0' : '1',
     ]);
+    return reply === 1;
   }
 
-  async bury(jobId: string, now: number, error: string): Promise<void> {
-    await this.#run('queue-bury.v2', [jobId, now, error]);
+  async bury(lease: LeaseRef, now: number, error: string): Promise<boolean> {
+    return (await this.#run('queue-bury.v2', [lease.jobId, lease.owner, now, error])) === 1;
   }
 
-  async extend(jobIds: readonly string[], owner: string, until: number): Promise<void> {
-    if (jobIds.length === 0) return;
-    await this.#run('queue-extend.v2', [owner, until, ...jobIds]);
+  async extend(leases: readonly LeaseRef[], until: number): Promise<string[]> {
+    if (leases.length === 0) return [];
+    return (await this.#run('queue-extend.v2', [until, ...leaseArgs(leases)])) as string[];
   }
 
   async recover(now: number): Promise<number> {
@@ -181,7 +199,7 @@ export class RedisQueueStore<T = unknown> implements QueueStore<T> {
       retrying: r[3]!,
       inFlight: r[4]!,
       deadLettered: r[5]!,
-      counters: { delivered: r[6]!, dropped: r[7]!, deadLettered: r[8]!, retried: r[9]! },
+      counters: { delivered: r[6]!, dropped: r[7]!, deadLettered: r[8]!, retried: r[9]!, stale: r[10]! },
     };
   }
 
@@ -202,8 +220,28 @@ export class RedisQueueStore<T = unknown> implements QueueStore<T> {
     return (await this.#run('queue-purge.v2', filterArgs(filter))) as number;
   }
 
-  async prune(before: number): Promise<number> {
-    return (await this.#run('queue-prune.v2', [before])) as number;
+  /**
+   * Walks the records, then the lane holds, one bounded script call per step ({@link PRUNE_STEP}
+   * entries): never one long scan that would block Redis. Records written while it walks may be left
+   * for the next prune.
+   */
+  async prune(before: number, now: number): Promise<number> {
+    let count = 0;
+    for (const target of ['records', 'holds'] as const) {
+      let cursor = '0';
+      do {
+        const [next, deleted] = (await this.#run('queue-prune.v2', [
+          before,
+          now,
+          target,
+          cursor,
+          PRUNE_STEP,
+        ])) as [string, number];
+        if (target === 'records') count += deleted;
+        cursor = next;
+      } while (cursor !== '0');
+    }
+    return count;
   }
 
   async #run(name: string, args: Arg[]): Promise<unknown> {
@@ -214,6 +252,16 @@ export class RedisQueueStore<T = unknown> implements QueueStore<T> {
       throw toBackendError(error, name);
     }
   }
+}
+
+/** Leases as script arguments: job id, owner, job id, owner, ... */
+function leaseArgs(leases: readonly LeaseRef[]): Arg[] {
+  const args: Arg[] = new Array(leases.length * 2);
+  for (let i = 0; i < leases.length; i++) {
+    args[2 * i] = leases[i]!.jobId;
+    args[2 * i + 1] = leases[i]!.owner;
+  }
+  return args;
 }
 
 function filterArgs(filter: DeadLetterFilter): Arg[] {

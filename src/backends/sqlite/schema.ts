@@ -94,6 +94,8 @@ const MIGRATIONS: readonly string[] = [
   -- be smaller once some of them were delivered (their records leave the job: job_id NULL).
   ALTER TABLE rk_job ADD COLUMN span INTEGER NOT NULL DEFAULT 0;
   UPDATE rk_job SET span = size;
+  -- A claim ends the holds that are over: found by their end, not by a scan of every hold.
+  CREATE INDEX rk_lane_hold_until ON rk_lane_hold (queue, until);
   `,
 ];
 

@@ -11,6 +11,7 @@ local lease_until = ARGV[4]
 local max_jobs = tonumber(ARGV[5])
 local left = tonumber(ARGV[6])
 local reserve = tonumber(ARGV[7])
+if max_jobs > 0 then end_holds(now, 1000) end
 local ids_claimed = {}
 local claimed = {}
 local full = false

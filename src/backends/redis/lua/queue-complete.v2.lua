@@ -1,25 +1,29 @@
 -- queue-complete (v2): the sender resolved: removes the jobs, records deliveredAt, counts delivered.
 -- KEYS, ARGV[1]: see the queue library header.
--- ARGV[2]  now   ARGV[3..] job ids
--- Returns  the number of jobs completed
+-- ARGV[2]  now   ARGV[3..] leases: job id, owner, job id, owner, ...
+-- Returns  the number of jobs completed; a lease that is not its job's (or repeats one completed in this
+--          call) changes nothing and is counted stale
 -- Reads only the job fields it needs (never the payload); the messages of a job share one final record,
 -- encoded once; the shared keys are written once per chunk of jobs.
 local now = fmt(tonumber(ARGV[2]))
 local done = 0
 local delivered = 0
+local stale = 0
 local CHUNK = 500
 local seen = {}
-for from = 3, #ARGV, CHUNK do
-  local to = math.min(#ARGV, from + CHUNK - 1)
+for from = 3, #ARGV, 2 * CHUNK do
+  local to = math.min(#ARGV, from + 2 * CHUNK - 1)
   local ids = {}
   local keys = {}
   local lines = {}
   local mids = {}
   local recs = {}
-  for i = from, to do
+  for i = from, to, 2 do
     local id = ARGV[i]
-    local v = redis.call('HMGET', JOB .. id, 'st', 'p', 'ids', 'n', 'a', 'err', 'e')
-    if v[1] == 'leased' and not seen[id] then
+    local v = redis.call('HMGET', JOB .. id, 'st', 'p', 'ids', 'n', 'a', 'err', 'e', 'o')
+    if v[1] ~= 'leased' or v[8] ~= ARGV[i + 1] or seen[id] then
+      stale = stale + 1
+    else
       seen[id] = true
       ids[#ids + 1] = id
       keys[#keys + 1] = JOB .. id
@@ -60,4 +64,5 @@ for from = 3, #ARGV, CHUNK do
   end
 end
 if delivered > 0 then redis.call('HINCRBY', K_COUNTERS, 'delivered', delivered) end
+if stale > 0 then redis.call('HINCRBY', K_COUNTERS, 'stale', stale) end
 return done

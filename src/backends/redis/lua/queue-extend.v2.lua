@@ -1,17 +1,20 @@
--- queue-extend (v2): extends the leases an owner holds (only ever later).
+-- queue-extend (v2): extends leases that are still held (only ever later).
 -- KEYS, ARGV[1]: see the queue library header.
--- ARGV[2]  owner   ARGV[3] new lease end   ARGV[4..] job ids
--- Returns  the number of leases extended
-local owner = ARGV[2]
-local until_ = tonumber(ARGV[3])
-local count = 0
-for i = 4, #ARGV do
+-- ARGV[2]  new lease end   ARGV[3..] leases: job id, owner, job id, owner, ...
+-- Returns  the job ids whose lease is not held (each counted stale): another owner may deliver them now
+local until_ = tonumber(ARGV[2])
+local lost = {}
+for i = 3, #ARGV, 2 do
   local id = ARGV[i]
-  local job = get_job(id)
-  if job and job.st == 'leased' and job.o == owner and tonumber(job.lu) < until_ then
-    redis.call('HSET', JOB .. id, 'lu', ARGV[3])
-    redis.call('ZADD', K_LEASED, ARGV[3], id)
-    count = count + 1
+  local v = redis.call('HMGET', JOB .. id, 'st', 'o', 'lu')
+  if v[1] == 'leased' and v[2] == ARGV[i + 1] then
+    if tonumber(v[3]) < until_ then
+      redis.call('HSET', JOB .. id, 'lu', ARGV[2])
+      redis.call('ZADD', K_LEASED, ARGV[2], id)
+    end
+  else
+    lost[#lost + 1] = id
   end
 end
-return count
+if #lost > 0 then redis.call('HINCRBY', K_COUNTERS, 'stale', #lost) end
+return lost

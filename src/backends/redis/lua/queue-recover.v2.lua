@@ -11,7 +11,12 @@ end
 -- In the order the leases were taken, like the memory store.
 table.sort(jobs, function(a, b) return a.lo < b.lo end)
 local count = 0
-for _, job in ipairs(jobs) do
-  if release(job.id, now, now, false, false) then count = count + 1 end
+for _, entry in ipairs(jobs) do
+  -- Whoever holds it: an expired lease is taken back from its owner.
+  local job = get_job(entry.id)
+  if job and job.st == 'leased' then
+    release(job, now, now, false, false)
+    count = count + 1
+  end
 end
 return count

@@ -2,7 +2,7 @@
 -- KEYS, ARGV[1]: see the queue library header.
 -- ARGV[2]  now
 -- Returns  queued critical, normal, optional, retrying, inFlight, deadLettered,
---          delivered, dropped, deadLettered counter, retried (numbers as strings)
+--          delivered, dropped, deadLettered counter, retried, stale (numbers as strings)
 local now = tonumber(ARGV[2])
 local queued = { critical = 0, normal = 0, optional = 0 }
 local retrying = 0
@@ -26,6 +26,6 @@ local dead = 0
 for _, member in ipairs(redis.call('ZRANGE', K_DEAD, 0, -1)) do
   dead = dead + (tonumber(redis.call('HGET', JOB .. tostring(tonumber(member)), 'n')) or 0)
 end
-local c = redis.call('HMGET', K_COUNTERS, 'delivered', 'dropped', 'deadLettered', 'retried')
+local c = redis.call('HMGET', K_COUNTERS, 'delivered', 'dropped', 'deadLettered', 'retried', 'stale')
 return { tostring(queued.critical), tostring(queued.normal), tostring(queued.optional), tostring(retrying),
-  tostring(in_flight), tostring(dead), c[1] or '0', c[2] or '0', c[3] or '0', c[4] or '0' }
+  tostring(in_flight), tostring(dead), c[1] or '0', c[2] or '0', c[3] or '0', c[4] or '0', c[5] or '0' }

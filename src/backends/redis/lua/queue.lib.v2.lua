@@ -16,11 +16,15 @@
 --                         size) and shadows any older entry here.
 -- KEYS[9]  {q}:holds      hash, lane -> held until
 -- KEYS[10] {q}:counters   hash: delivered, dropped, deadLettered, retried
+-- KEYS[11] {q}:hold-ends  sorted set, hold end -> lane (a claim ends the holds that are over by it), stale (operations refused
+--                         because their lease was not the job's: see held)
 -- ARGV[1]  {q}:j:         prefix of job hashes; {q}:j:<id> holds
 --                         p priority, l lane, s scopes JSON, c per-scope costs JSON (absent: none),
---                         m messages JSON (opaque), ids message ids JSON,
+--                         m messages JSON (opaque; cut between messages by queue-complete-messages,
+--                         never decoded), ids message ids JSON (element i is the id of message i),
 --                         n size, a attempts, e enqueuedAt, nb notBefore, err lastError (absent: null),
---                         st ready|leased|dead, o owner and lu lease end (while leased), lo lease order,
+--                         st ready|leased|dead, o owner (the lease token that every script acting on a
+--                         leased job checks: see held) and lu lease end (while leased), lo lease order,
 --                         f failedAt (absent until buried: '0'),
 --                         rs its messages' status, ru when rs was set (a live message's record is
 --                         rs, p, a, err, e, ru, null)
@@ -34,6 +38,7 @@ local K_LIVE = KEYS[7]
 local K_REC = KEYS[8]
 local K_HOLDS = KEYS[9]
 local K_COUNTERS = KEYS[10]
+local K_HOLD_ENDS = KEYS[11]
 local JOB = ARGV[1]
 local PRIORITIES = { 'critical', 'normal', 'optional' }
 local RANK = { critical = 0, normal = 1, optional = 2 }
@@ -84,6 +89,17 @@ local function live_record(job_id)
   return { v[1], v[2], v[3], v[4] or NULL, v[5], v[6], NULL }
 end
 
+-- Ends the holds that are over at `now` (at most `limit` of them): a claim does this first, so that a
+-- clock that steps back afterwards (another process's) does not bring an ended hold back.
+local function end_holds(now, limit)
+  local lanes = redis.call('ZRANGEBYSCORE', K_HOLD_ENDS, '-inf', fmt(now), 'LIMIT', 0, limit)
+  for _, lane in ipairs(lanes) do
+    local until_ = tonumber(redis.call('HGET', K_HOLDS, lane))
+    if until_ and until_ <= now then redis.call('HDEL', K_HOLDS, lane) end
+  end
+  if #lanes > 0 then redis.call('ZREM', K_HOLD_ENDS, unpack(lanes)) end
+end
+
 local hold_cache = {}
 -- Whether a job (its status, notBefore and lane) can be claimed now.
 local function claimable_fields(st, nb, lane, now)
@@ -100,10 +116,18 @@ local function claimable(job, now)
   return claimable_fields(job.st, job.nb, job.l, now)
 end
 
--- Returns a leased job to its place in line (or the end of the line if it never had one).
-local function release(id, now, not_before, failed, err)
+-- Fencing: the job when the lease (job id, owner) is still its lease, else nil, counted stale. A stale
+-- owner (its lease expired and the job was recovered, or another owner claimed it since) changes nothing.
+local function held(id, owner)
   local job = get_job(id)
-  if not job or job.st ~= 'leased' then return false end
+  if job and job.st == 'leased' and job.o == owner then return job end
+  redis.call('HINCRBY', K_COUNTERS, 'stale', 1)
+  return nil
+end
+
+-- Returns a leased job (from get_job) to its place in line (or the end of the line if it never had one).
+local function release(job, now, not_before, failed, err)
+  local id = job.id
   redis.call('ZREM', K_LEASED, id)
   local key = JOB .. id
   if failed then
@@ -118,7 +142,6 @@ local function release(id, now, not_before, failed, err)
   local line = K_LINE[job.p]
   if not redis.call('ZSCORE', line, id) then redis.call('ZADD', line, next_seq(), id) end
   set_status(job, failed and 'retrying' or 'enqueued', now)
-  return true
 end
 
 -- Dead-letter filter from ARGV at position p:
