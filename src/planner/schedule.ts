@@ -18,9 +18,12 @@ export interface TypeSchedule {
  * the deadline (`start + duration ≤ deadline`). Calls are charged one at a time through the same pure
  * algorithms as ratekeeper's limiter, so the counts and times are those of a run through it.
  *
- * Starting every call as early as possible is the best any schedule can do with these rules: an earlier
- * call never delays a later admission (a sliding window frees it earlier, a bucket refills from earlier, a
- * fixed window only has more room left later), so no policy starts more jobs by any time.
+ * Starting every call as early as possible is the best a run can do when a type's endpoints share one
+ * rule (the seed's case: they then act as one pool of calls, and an earlier call never delays a later
+ * admission — a sliding window frees it earlier, a fixed window has more room left later), and with as
+ * many workers as jobs whatever the rules (every endpoint then admits at its own earliest times). With
+ * endpoints of different rules and few workers, primary-first is the run's policy, not an optimum: spending
+ * a long-window endpoint first can occasionally fit one more job.
  *
  * Cost: one step per distinct start or refill time, one algorithm call per job.
  */

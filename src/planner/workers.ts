@@ -31,8 +31,9 @@ export class TypeSizing {
   }
 
   /**
-   * Binary search for the fewest workers whose schedule finishes every admissible job; jobs finished
-   * never decrease as workers are added (each start is no later with one more worker, see scheduleType).
+   * Binary search for the fewest workers whose schedule finishes every admissible job. It relies on jobs
+   * finished never decreasing as workers are added (with one more worker no start is later); the property
+   * test checks this against a simulated run for every worker count it tries.
    * The search starts at the work bound: w workers do at most `w · (floor(latestStart / duration) + 1)` jobs.
    */
   #fewest(): number {
@@ -52,7 +53,8 @@ export class TypeSizing {
  * How `maxWorkers` are split among types. Each worker serves one type for the whole run (so types never
  * delay one another and each type's schedule is exact on its own). When every type can have the fewest
  * workers it needs, it gets exactly that. Otherwise the split maximises the jobs finished in total (then
- * uses the fewest workers, then the earliest finish), found exactly by dynamic programming over the types.
+ * uses the fewest workers), found exactly by dynamic programming over the types and worker counts; among
+ * equal splits the one with the earlier finish is kept.
  */
 export function splitWorkers(sizings: readonly TypeSizing[], maxWorkers: number): number[] {
   const wanted = sizings.map((s) => s.needed);
