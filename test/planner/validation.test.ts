@@ -22,50 +22,67 @@ function valid(): Record<string, unknown> {
   };
 }
 
-type Edit = (input: Record<string, any>) => void;
-const T = 'types.REBALANCE_NEEDED';
+const DELETE = Symbol('delete');
+type Edit = [path: string, value: unknown] | ((input: Record<string, unknown>) => void);
 
+/** Sets (or with DELETE removes) the value at a path like `types.X.endpoints[1].limit`. */
+function set(input: Record<string, unknown>, path: string, value: unknown): void {
+  const keys = path.split(/\.|\[(\d+)\]/).filter((k) => k !== undefined && k !== '');
+  let at = input as Record<string, unknown>;
+  for (const key of keys.slice(0, -1)) at = at[key] as Record<string, unknown>;
+  const last = keys[keys.length - 1]!;
+  if (value === DELETE) delete at[last];
+  else at[last] = value;
+}
+
+const T = 'types.REBALANCE_NEEDED';
+const E1 = `${T}.endpoints[1]`;
+
+/** [the field the error must name, the edit] (a path edit sets the named field itself). */
 const cases: Array<[string, Edit]> = [
-  ['deadline', (i) => delete i.deadline],
-  ['deadline', (i) => (i.deadline = 0)],
-  ['deadline', (i) => (i.deadline = 'soon')],
-  ['maxWorkers', (i) => (i.maxWorkers = 0)],
-  ['maxWorkers', (i) => (i.maxWorkers = 2.5)],
-  ['maxWorkers', (i) => (i.maxWorkers = '20')],
-  ['maxworkers', (i) => (i.maxworkers = 20)],
-  ['types', (i) => (i.types = {})],
-  ['types', (i) => (i.types = [])],
-  ['types', (i) => delete i.types],
-  [T, (i) => (i.types.REBALANCE_NEEDED = 5)],
-  [`${T}.backlog`, (i) => (i.types.REBALANCE_NEEDED.backlog = -1)],
-  [`${T}.backlog`, (i) => (i.types.REBALANCE_NEEDED.backlog = 1.5)],
-  [`${T}.backlog`, (i) => delete i.types.REBALANCE_NEEDED.backlog],
-  [`${T}.duration`, (i) => (i.types.REBALANCE_NEEDED.duration = '2 seconds')],
-  [`${T}.duration`, (i) => (i.types.REBALANCE_NEEDED.duration = 0)],
-  [`${T}.priority`, (i) => (i.types.REBALANCE_NEEDED.priority = 'high')],
-  [`${T}.endpoints`, (i) => (i.types.REBALANCE_NEEDED.endpoints = [])],
-  [`${T}.endpoints`, (i) => (i.types.REBALANCE_NEEDED.endpoints = { name: 'x' })],
-  [`${T}.endpoints[1]`, (i) => (i.types.REBALANCE_NEEDED.endpoints[1] = 'rebalance-overflow-1')],
-  [`${T}.endpoints[1].name`, (i) => (i.types.REBALANCE_NEEDED.endpoints[1].name = '')],
-  [`${T}.endpoints[1].name`, (i) => (i.types.REBALANCE_NEEDED.endpoints[1].name = 'rebalance')],
-  [`${T}.endpoints[1].limit`, (i) => (i.types.REBALANCE_NEEDED.endpoints[1].limit = 0)],
-  [`${T}.endpoints[1].limit`, (i) => (i.types.REBALANCE_NEEDED.endpoints[1].limit = 2.5)],
-  [`${T}.endpoints[1].limit`, (i) => delete i.types.REBALANCE_NEEDED.endpoints[1].limit],
-  [`${T}.endpoints[1].window`, (i) => (i.types.REBALANCE_NEEDED.endpoints[1].window = '1 minute')],
-  [`${T}.endpoints[1].window`, (i) => (i.types.REBALANCE_NEEDED.endpoints[1].window = 0)],
-  [`${T}.endpoints[1].algorithm`, (i) => (i.types.REBALANCE_NEEDED.endpoints[1].algorithm = 'leaky-bucket')],
-  [`${T}.endpoints[1].burst`, (i) => (i.types.REBALANCE_NEEDED.endpoints[1].burst = 10)],
+  ['deadline', ['deadline', DELETE]],
+  ['deadline', ['deadline', 0]],
+  ['deadline', ['deadline', 'soon']],
+  ['maxWorkers', ['maxWorkers', 0]],
+  ['maxWorkers', ['maxWorkers', 2.5]],
+  ['maxWorkers', ['maxWorkers', '20']],
+  ['maxworkers', ['maxworkers', 20]],
+  ['types', ['types', {}]],
+  ['types', ['types', []]],
+  ['types', ['types', DELETE]],
+  [T, [T, 5]],
+  [`${T}.backlog`, [`${T}.backlog`, -1]],
+  [`${T}.backlog`, [`${T}.backlog`, 1.5]],
+  [`${T}.backlog`, [`${T}.backlog`, DELETE]],
+  [`${T}.duration`, [`${T}.duration`, '2 seconds']],
+  [`${T}.duration`, [`${T}.duration`, 0]],
+  [`${T}.priority`, [`${T}.priority`, 'high']],
+  [`${T}.endpoints`, [`${T}.endpoints`, []]],
+  [`${T}.endpoints`, [`${T}.endpoints`, { name: 'x' }]],
+  [E1, [E1, 'rebalance-overflow-1']],
+  [`${E1}.name`, [`${E1}.name`, '']],
+  [`${E1}.name`, [`${E1}.name`, 'rebalance']],
+  [`${E1}.limit`, [`${E1}.limit`, 0]],
+  [`${E1}.limit`, [`${E1}.limit`, 2.5]],
+  [`${E1}.limit`, [`${E1}.limit`, DELETE]],
+  [`${E1}.window`, [`${E1}.window`, '1 minute']],
+  [`${E1}.window`, [`${E1}.window`, 0]],
+  [`${E1}.algorithm`, [`${E1}.algorithm`, 'leaky-bucket']],
+  [`${E1}.burst`, [`${E1}.burst`, 10]],
   [
-    `${T}.endpoints[1].burst`,
-    (i) => Object.assign(i.types.REBALANCE_NEEDED.endpoints[1], { algorithm: 'token-bucket', burst: 0 }),
+    `${E1}.burst`,
+    (i) => {
+      set(i, `${E1}.algorithm`, 'token-bucket');
+      set(i, `${E1}.burst`, 0);
+    },
   ],
-  [`${T}.endpoints[1].limt`, (i) => (i.types.REBALANCE_NEEDED.endpoints[1].limt = 30)],
-  ['leftovers', (i) => (i.leftovers = 12)],
-  ['leftovers.REBALANCE', (i) => (i.leftovers = { REBALANCE: 12 })],
-  ['leftovers.REBALANCE_NEEDED', (i) => (i.leftovers.REBALANCE_NEEDED = -1)],
-  ['start', (i) => (i.start = -1)],
-  ['start', (i) => (i.start = 'tomorrow')],
-  ['start', (i) => (i.start = new Date('not a date'))],
+  [`${E1}.limt`, [`${E1}.limt`, 30]],
+  ['leftovers', ['leftovers', 12]],
+  ['leftovers.REBALANCE', ['leftovers', { REBALANCE: 12 }]],
+  ['leftovers.REBALANCE_NEEDED', ['leftovers.REBALANCE_NEEDED', -1]],
+  ['start', ['start', -1]],
+  ['start', ['start', 'tomorrow']],
+  ['start', ['start', new Date('not a date')]],
 ];
 
 describe('plan: validation', () => {
@@ -75,7 +92,8 @@ describe('plan: validation', () => {
 
   it.each(cases)('%s: InvalidArgumentError naming the field', (field, edit) => {
     const input = valid();
-    edit(input);
+    if (typeof edit === 'function') edit(input);
+    else set(input, edit[0], edit[1]);
     let error: unknown;
     try {
       plan(input as unknown as PlanInput);
