@@ -82,3 +82,12 @@ export {
   type Sender,
   type StopOptions,
 } from './manager/index.js';
+export {
+  type Bottleneck,
+  type Plan,
+  type PlanEndpoint,
+  type PlanInput,
+  type PlanJobType,
+  plan,
+  type TypePlan,
+} from './planner/index.js';
