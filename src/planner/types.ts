@@ -42,7 +42,8 @@ export interface PlanInput {
   /**
    * When the run starts (ms since the Unix epoch or a Date). Only fixed windows (aligned to Unix time) and
    * the sub-windows of sliding windows depend on it. Without it the plan assumes the start falls on a
-   * boundary of every window: the least a run can be admitted, so the plan is a guaranteed bound.
+   * boundary of every window, where each endpoint admits the least: for endpoints sharing one rule, a run
+   * starting anywhere else finishes at least as many jobs (see src/planner/README.md).
    */
   start?: number | Date;
 }
@@ -87,8 +88,9 @@ export interface Plan {
   leftover: number;
   bottleneck: Bottleneck;
   /**
-   * True when the prediction is exact for a run starting at `start`; false when it is a guaranteed bound
-   * (no `start` was given and a rule depends on the alignment of the start: a run does at least as well).
+   * True when the prediction is exact for the run's start: `start` was given, or no rule depends on where
+   * the start falls (token buckets only). False: exact for a start on a boundary of every window, a bound
+   * for other starts (see `start`).
    */
   exact: boolean;
   /** The deadline in ms. */
