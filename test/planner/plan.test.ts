@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import * as root from '../../src/index.js';
 import { plan } from '../../src/planner/index.js';
 import type { PlanInput, PlanJobType } from '../../src/planner/types.js';
 
@@ -236,6 +237,10 @@ describe('plan: the seed table (5 types, 4 endpoints of 30/min each, 3 minutes, 
 });
 
 describe('plan: the SPEC §5 example', () => {
+  it('is exported from the package root', () => {
+    expect(root.plan).toBe(plan);
+  });
+
   it('plans 312 REBALANCE_NEEDED jobs (300 + 12 carried over) on two endpoints', () => {
     const p = plan({
       deadline: '3m',
