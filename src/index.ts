@@ -89,3 +89,12 @@ export {
   stderrLogger,
   type StopOptions,
 } from './manager/index.js';
+export {
+  type Bottleneck,
+  type Plan,
+  type PlanEndpoint,
+  type PlanInput,
+  type PlanJobType,
+  plan,
+  type TypePlan,
+} from './planner/index.js';
