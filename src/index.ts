@@ -86,8 +86,8 @@ export {
   type SendContext,
   type Sender,
   type SendOutcome,
-  stderrLogger,
   type StopOptions,
+  stderrLogger,
 } from './manager/index.js';
 export {
   type Bottleneck,

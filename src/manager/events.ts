@@ -1,4 +1,5 @@
 import type { MessageStatus, Priority } from '../backends/types.js';
+import { RateKeeperError } from '../core/errors.js';
 import { errorText } from './sender-errors.js';
 
 /** Events a manager emits. `error` carries background failures (see {@link Logger} for when nobody listens). */
@@ -43,4 +44,14 @@ export function stderrLogger(intervalMs = 1000, now: () => number = Date.now): L
       process.stderr.write(`ratekeeper: ${msg ?? 'warning'}${cause}${more}\n`);
     },
   };
+}
+
+/** A manager event listener threw; the manager's bookkeeping went on unaffected. */
+export class ListenerError extends RateKeeperError {
+  /** The event whose listener threw. */
+  readonly event: string;
+  constructor(event: string, cause: unknown) {
+    super('ERR_LISTENER', `a '${event}' listener threw: ${errorText(cause)}`, { cause });
+    this.event = event;
+  }
 }

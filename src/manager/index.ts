@@ -1,8 +1,7 @@
 export { type Backoff, backoffDelay, compileBackoff, type RetryOptions } from './backoff.js';
 export type { SendOutcome } from './dispatcher.js';
-export { type Logger, type ManagerEvents, stderrLogger } from './events.js';
+export { ListenerError, type Logger, type ManagerEvents, stderrLogger } from './events.js';
 export {
-  ListenerError,
   type ManagerStats,
   type Quota,
   RateLimitManager,

@@ -15,12 +15,10 @@ import type {
 } from '../backends/types.js';
 import { type Clock, systemClock } from '../core/clock.js';
 import { type Duration, parseDuration } from '../core/duration.js';
-import { DuplicateMessageError, InvalidArgumentError, RateKeeperError } from '../core/errors.js';
-import type { LimitRequest, RuleStats } from '../core/types.js';
-import { inspectPlan, type Plan } from '../limiter/plan.js';
+import { DuplicateMessageError, InvalidArgumentError } from '../core/errors.js';
 import { RateLimiter } from '../limiter/rate-limiter.js';
-import { Dispatcher } from './dispatcher.js';
-import { type Logger, type ManagerEvents, stderrLogger } from './events.js';
+import { Dispatcher, type Emit } from './dispatcher.js';
+import { ListenerError, type Logger, type ManagerEvents, stderrLogger } from './events.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import { capacityText, DeliveryLoop } from './loop.js';
 import {
@@ -34,10 +32,11 @@ import {
   resolveOptions,
 } from './options.js';
 import { admit } from './policy.js';
+import { ManagerQuota } from './quota.js';
 import { errorText } from './sender-errors.js';
 import { TickWriter } from './tick-writer.js';
 
-export type { ManagerEvents } from './events.js';
+export { ListenerError, type ManagerEvents } from './events.js';
 
 /** Quota of the manager: messages left in the current window, and the capacity. */
 export interface Quota {
@@ -89,21 +88,17 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
   readonly scope: string;
   readonly #o: ResolvedOptions<T>;
   readonly #queue: QueueStore<T>;
-  readonly #quotaPlan: Plan;
+  readonly #quota: ManagerQuota;
   readonly #logger: Logger;
   /** Queues batches; those of one tick share a write. */
   readonly #writer: TickWriter<T>;
   readonly #keeper: LeaseKeeper;
   readonly #dispatcher: Dispatcher<T>;
   readonly #loop: DeliveryLoop<T>;
-  /** Requests of scope-less batches by size (the limiter caches their plans). */
-  readonly #plainRequests = new Map<number, LimitRequest>();
   /** This instance's id; each lease it takes is `${id}.${n}`. */
   readonly #instance = randomUUID();
   #leases = 0;
   #stopping = false;
-  /** The quota read shared by the callers of one tick, on asynchronous backends (Redis). */
-  #quotaRead: Promise<RuleStats> | undefined;
 
   constructor(options: RateLimitManagerOptions<T>) {
     super();
@@ -122,8 +117,8 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
     });
     this.#queue = this.backend.queue<T>(this.#o.name);
     this.#writer = new TickWriter(this.#queue);
-    this.#quotaPlan = inspectPlan([this.scope], this.limiter.rules);
-    const emit = this.#emit.bind(this) as DispatcherEmit;
+    this.#quota = new ManagerQuota(this.limiter, this.scope);
+    const emit = this.#emit.bind(this) as Emit;
     const fault = (error: unknown) => this.#fault(error);
     this.#keeper = new LeaseKeeper({
       queue: this.#queue as QueueStore<unknown>,
@@ -154,8 +149,8 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
       dispatcher: this.#dispatcher,
       quotaScope: this.scope,
       token: () => this.#token(),
-      quota: (now) => this.#quota(now),
-      request: (job) => this.#request(job.scopes, job.costs, job.messages.length),
+      quota: (now) => this.#quota.read(now),
+      request: (job) => this.#quota.request(job.scopes, job.costs, job.messages.length),
       emit,
       fault,
     });
@@ -227,7 +222,7 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
     if (n > this.#o.maxBatchFraction * this.#o.capacity) {
       return this.#drop(prepared.ids, priority, now, 'dropped-batch-too-large');
     }
-    const quota = this.#quota(now);
+    const quota = this.#quota.read(now);
     const { remaining } = quota instanceof Promise ? await quota : quota;
     const admission = admit(n, remaining, priority, this.#o);
     if (admission === 'drop') return this.#drop(prepared.ids, priority, now, 'dropped');
@@ -237,7 +232,7 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
     let dispatched = false;
     try {
       if (await this.#olderWaiting(priority, now)) return await this.#enqueue(prepared, priority, now);
-      const decision = await this.limiter.tryAcquire(this.#request(prepared.scopes, prepared.costs, n));
+      const decision = await this.limiter.tryAcquire(this.#quota.request(prepared.scopes, prepared.costs, n));
       if (!decision.allowed) {
         if (decision.retryAfterMs === Number.POSITIVE_INFINITY) {
           return await this.#drop(
@@ -261,7 +256,7 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
           until: now + this.#o.leaseMs,
         })) as [Job<T>];
       } catch (error) {
-        await this.#refund(prepared).catch((e: unknown) => this.#fault(e));
+        await this.#quota.refund(prepared).catch((e: unknown) => this.#fault(e));
         if (error instanceof DuplicateMessageError) throw error;
         return await this.#drop(prepared.ids, priority, now, 'dropped-failed-to-enqueue', errorText(error));
       }
@@ -275,7 +270,7 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
 
   /** The manager's quota now. */
   async getQuota(): Promise<Quota> {
-    return { remaining: (await this.#quota(this.clock.now())).remaining, total: this.#o.capacity };
+    return { remaining: (await this.#quota.read(this.clock.now())).remaining, total: this.#o.capacity };
   }
 
   /** The latest status of a message, or undefined if unknown (or pruned after `retention`). */
@@ -292,7 +287,7 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
   /** Queued per priority, retrying, in flight, dead-lettered, lifetime counters and the quota. */
   async stats(): Promise<ManagerStats> {
     const now = this.clock.now();
-    const [queue, quota] = await Promise.all([this.#queue.stats(now), this.#quota(now)]);
+    const [queue, quota] = await Promise.all([this.#queue.stats(now), this.#quota.read(now)]);
     return {
       ...queue,
       quota: { remaining: quota.remaining, total: this.#o.capacity },
@@ -326,39 +321,6 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
     return `${this.#instance}.${++this.#leases}`;
   }
 
-  /** The manager's own rule now (synchronously on memory and SQLite). */
-  #quota(now: number): RuleStats | Promise<RuleStats> {
-    if (this.#quotaRead) return this.#quotaRead;
-    const stats = this.limiter.backend.limits.inspect(this.#quotaPlan, now);
-    if (!(stats instanceof Promise)) return stats[0]!;
-    // Asynchronous backend: the reads of one tick share one round trip. No answer changes: a charge made
-    // in the same tick is sent after the read anyway (decisions are coalesced on the next tick).
-    this.#quotaRead = stats.then((list) => list[0]!);
-    process.nextTick(() => {
-      this.#quotaRead = undefined;
-    });
-    return this.#quotaRead;
-  }
-
-  /** The limiter request of a batch: its size on the manager's quota, each scope's share on that scope. */
-  #request(
-    scopes: readonly string[],
-    costs: Readonly<Record<string, number>> | undefined,
-    size: number,
-  ): LimitRequest {
-    if (scopes.length === 0) {
-      let request = this.#plainRequests.get(size);
-      if (!request) {
-        request = { scopes: this.scope, cost: size };
-        if (this.#plainRequests.size < 1024) this.#plainRequests.set(size, request);
-      }
-      return request;
-    }
-    const shares: Record<string, number> = {};
-    for (const scope of scopes) shares[scope] = Math.min(size, costs?.[scope] ?? size);
-    return { scopes: [this.scope, ...scopes], cost: size, costs: shares };
-  }
-
   #input(batch: PreparedBatch<T>, priority: Priority): JobInput<T> {
     return { priority, lane: batch.lane, scopes: batch.scopes, costs: batch.costs, messages: batch.messages };
   }
@@ -374,13 +336,6 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
     } catch {
       return true;
     }
-  }
-
-  /** Gives back the quota charged for a batch that could not be recorded. */
-  async #refund(batch: PreparedBatch<T>): Promise<void> {
-    await this.limiter.adjust({ scopes: this.scope, delta: -batch.messages.length });
-    for (const scope of batch.scopes)
-      await this.limiter.adjust({ scopes: scope, delta: -batch.costs[scope]! });
   }
 
   async #enqueue(batch: PreparedBatch<T>, priority: Priority, now: number): Promise<MessageStatus> {
@@ -438,18 +393,6 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
     } catch {
       // A logger that throws has nowhere left to report to.
     }
-  }
-}
-
-type DispatcherEmit = <K extends keyof ManagerEvents>(event: K, ...args: ManagerEvents[K]) => void;
-
-/** A manager event listener threw; the manager's bookkeeping went on unaffected. */
-export class ListenerError extends RateKeeperError {
-  /** The event whose listener threw. */
-  readonly event: string;
-  constructor(event: string, cause: unknown) {
-    super('ERR_LISTENER', `a '${event}' listener threw: ${errorText(cause)}`, { cause });
-    this.event = event;
   }
 }
 

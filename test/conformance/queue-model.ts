@@ -282,7 +282,9 @@ async function apply(store: QueueStore<unknown>, o: Op, now: number): Promise<un
 /** A store's answer with its job ids turned into the reference's. */
 function normalize(o: Op, answer: unknown, ids: IdMap, refAnswer: unknown): unknown {
   if (o.op === 'add' && Array.isArray(answer) && Array.isArray(refAnswer)) {
-    answer.forEach((job: Job, i) => ids.learn(job.id, (refAnswer[i] as Job).id));
+    answer.forEach((job: Job, i) => {
+      ids.learn(job.id, (refAnswer[i] as Job).id);
+    });
   }
   if (o.op === 'extend' && Array.isArray(answer)) return answer.map((id: string) => ids.ref(id));
   if ((o.op === 'add' || o.op === 'claim' || o.op === 'deadLetters') && Array.isArray(answer)) {

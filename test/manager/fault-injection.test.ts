@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { MemoryBackend } from '../../src/backends/memory/index.js';
-import type { Backend, MessageStatus, Priority } from '../../src/backends/types.js';
+import type { Backend, MessageStatus, Priority, QueueStore } from '../../src/backends/types.js';
 import { FakeClock, settle } from '../../src/core/clock.js';
 import { RateLimitManager } from '../../src/manager/manager.js';
 import { T0 } from './harness.js';
@@ -38,9 +38,9 @@ function faultyBackend(k: number): { backend: Backend; calls: () => number } {
   const backend: Backend = {
     kind: 'memory',
     limits,
-    queue<T>(name = 'default') {
+    queue<T>(name = 'default'): QueueStore<T> {
       if (!queues.has(name)) queues.set(name, counted(inner.queue<T>(name), onCall));
-      return queues.get(name) as ReturnType<Backend['queue']>;
+      return queues.get(name) as QueueStore<T>;
     },
     close: () => inner.close(),
   };
