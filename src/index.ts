@@ -37,7 +37,7 @@ export type {
   QueueStore,
 } from './backends/types.js';
 export { PRIORITIES } from './backends/types.js';
-export { type Clock, FakeClock, systemClock } from './core/clock.js';
+export { type Clock, type ClockLike, FakeClock, systemClock, toClock } from './core/clock.js';
 export { type Duration, formatDuration, parseDuration } from './core/duration.js';
 export {
   AbortError,
