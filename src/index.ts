@@ -11,6 +11,7 @@ export {
   tokenBucket,
 } from './algorithms/index.js';
 export { MemoryBackend } from './backends/memory/index.js';
+export { UnstorablePayloadError } from './backends/payload-codec.js';
 export {
   RedisBackend,
   type RedisBackendOptions,
