@@ -37,7 +37,6 @@ interface Problem {
   hint: string;
   /** For a cycle: how many segments deep the object it points back to is. */
   backTo?: number;
-  cause?: unknown;
 }
 
 const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
@@ -147,9 +146,12 @@ function assertStorable(payload: unknown, messageId: string, backend: string): v
   try {
     found = check(payload, false, []);
   } catch (error) {
-    // A getter that throws, or nesting deeper than the stack.
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new UnstorablePayloadError(messageId, 'payload', `cannot be read: ${reason}`, { cause: error });
+    // Nesting deeper than the stack, or a getter that throws.
+    const reason =
+      error instanceof RangeError
+        ? `is nested too deeply (${error.message}); ${backend} keeps JSON: send a flatter value`
+        : `cannot be read: ${error instanceof Error ? error.message : String(error)}`;
+    throw new UnstorablePayloadError(messageId, 'payload', reason, { cause: error });
   }
   if (!found) return;
   const inner = found.segments.reverse();

@@ -108,6 +108,12 @@ describe('encodePayload', () => {
     expect(error.message).toMatch(/refers back to payload\.a \(a cycle\)/);
   });
 
+  it('refuses a payload nested deeper than the stack, without crashing', () => {
+    let deep: unknown = 1;
+    for (let i = 0; i < 200_000; i++) deep = [deep];
+    expect(refusal(deep).message).toMatch(/payload is nested too deeply/);
+  });
+
   it('refuses a getter that throws with its error as the cause', () => {
     const payload = {
       get boom(): never {
