@@ -11,6 +11,7 @@ export {
   tokenBucket,
 } from './algorithms/index.js';
 export { MemoryBackend } from './backends/memory/index.js';
+export { UnstorablePayloadError } from './backends/payload-codec.js';
 export {
   RedisBackend,
   type RedisBackendOptions,
@@ -38,7 +39,7 @@ export type {
   QueueStore,
 } from './backends/types.js';
 export { PRIORITIES } from './backends/types.js';
-export { type Clock, FakeClock, systemClock } from './core/clock.js';
+export { type Clock, type ClockLike, FakeClock, systemClock, toClock } from './core/clock.js';
 export { type Duration, formatDuration, parseDuration } from './core/duration.js';
 export {
   AbortError,

@@ -1,4 +1,4 @@
-import { AbortError } from './errors.js';
+import { AbortError, InvalidArgumentError } from './errors.js';
 
 /**
  * The source of time for every component. Inject a {@link FakeClock} in tests so that
@@ -9,6 +9,20 @@ export interface Clock {
   now(): number;
   /** Resolves after `ms` milliseconds of this clock's time; rejects with AbortError when `signal` aborts. */
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+/**
+ * A clock as callers pass it (SPEC §3): `now()` is required; `sleep` is optional, and without it waits use
+ * real timers (`setTimeout`, honouring the signal) — right for a clock that runs at the wall clock's speed
+ * (an offset or a monotonic source). Every component that takes a clock accepts this shape.
+ * @example
+ * new RateLimiter({ clock: { now: () => performance.timeOrigin + performance.now() } });
+ */
+export interface ClockLike {
+  /** Milliseconds since the Unix epoch. */
+  now(): number;
+  /** Resolves after `ms` milliseconds of this clock's time; rejects when `signal` aborts. @default real timers */
+  sleep?(ms: number, signal?: AbortSignal): Promise<void>;
 }
 
 /** The caller's own reason when it gave one; otherwise (including the DOM's default reason) our AbortError. */
@@ -39,6 +53,25 @@ export const systemClock: Clock = {
     });
   },
 };
+
+/**
+ * The full clock for a clock option: `undefined` → {@link systemClock}; a clock with `sleep` → itself; one
+ * with only `now()` → a clock that reads its `now()` and sleeps on real timers.
+ * @throws InvalidArgumentError naming `field` when `now` is not a function, or `sleep` is given but is not one.
+ */
+export function toClock(clock: ClockLike | undefined, field = 'clock'): Clock {
+  if (clock === undefined) return systemClock;
+  const expected = 'a clock: an object with now() and, optionally, sleep(ms, signal)';
+  if (clock === null || (typeof clock !== 'object' && typeof clock !== 'function')) {
+    throw new InvalidArgumentError(field, expected, clock);
+  }
+  if (typeof clock.now !== 'function') throw new InvalidArgumentError(`${field}.now`, expected, clock.now);
+  if (clock.sleep === undefined) return { now: () => clock.now(), sleep: systemClock.sleep };
+  if (typeof clock.sleep !== 'function') {
+    throw new InvalidArgumentError(`${field}.sleep`, `${expected} (omit sleep for real timers)`, clock.sleep);
+  }
+  return clock as Clock;
+}
 
 interface Timer {
   at: number;

@@ -1,6 +1,6 @@
 import { MemoryBackend } from '../backends/memory/index.js';
 import type { Backend, LimitStore } from '../backends/types.js';
-import { type Clock, systemClock } from '../core/clock.js';
+import { type Clock, type ClockLike, toClock } from '../core/clock.js';
 import { type Duration, parseDuration } from '../core/duration.js';
 import { AbortError, CostExceedsCapacityError, InvalidArgumentError, TimeoutError } from '../core/errors.js';
 import type { Cost, Decision, LimitRequest, Rule, RuleStats } from '../core/types.js';
@@ -16,8 +16,8 @@ export interface RateLimiterOptions {
   scopes?: Readonly<Record<string, Rule | readonly Rule[]>>;
   /** Where limit state lives. @default new MemoryBackend() */
   backend?: Backend;
-  /** @default systemClock */
-  clock?: Clock;
+  /** `{ now() }` is enough: without `sleep`, waits use real timers. @default systemClock */
+  clock?: ClockLike;
 }
 
 export interface AcquireOptions {
@@ -57,6 +57,7 @@ interface Group {
  */
 export class RateLimiter {
   readonly rules: ScopeRules;
+  /** The clock in use: the one given (completed with real-timer sleeps if it has only `now()`). */
   readonly clock: Clock;
   readonly backend: Backend;
   readonly #store: LimitStore;
@@ -71,10 +72,7 @@ export class RateLimiter {
     }
     this.rules = new ScopeRules(options.scopes ?? {});
     this.#plans = new PlanCache(this.rules);
-    this.clock = options.clock ?? systemClock;
-    if (typeof this.clock?.now !== 'function' || typeof this.clock.sleep !== 'function') {
-      throw new InvalidArgumentError('clock', 'an object with now() and sleep(ms, signal)', options.clock);
-    }
+    this.clock = toClock(options.clock);
     this.backend = options.backend ?? new MemoryBackend();
     if (!this.backend?.limits)
       throw new InvalidArgumentError('backend', 'a ratekeeper Backend', options.backend);

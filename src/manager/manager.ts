@@ -13,7 +13,7 @@ import type {
   QueueStats,
   QueueStore,
 } from '../backends/types.js';
-import { type Clock, systemClock } from '../core/clock.js';
+import type { Clock } from '../core/clock.js';
 import { type Duration, parseDuration } from '../core/duration.js';
 import { DuplicateMessageError, InvalidArgumentError } from '../core/errors.js';
 import { RateLimiter } from '../limiter/rate-limiter.js';
@@ -103,7 +103,7 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
   constructor(options: RateLimitManagerOptions<T>) {
     super();
     this.#o = resolveOptions(options);
-    this.clock = options.clock ?? systemClock;
+    this.clock = this.#o.clock;
     this.backend = options.backend ?? new MemoryBackend();
     this.#logger = options.logger ?? stderrLogger();
     this.scope = `rk:manager:${this.#o.name}`;

@@ -1,6 +1,6 @@
 import type { Backend, Priority, QueuedMessage } from '../backends/types.js';
 import { PRIORITIES } from '../backends/types.js';
-import type { Clock } from '../core/clock.js';
+import { type Clock, type ClockLike, toClock } from '../core/clock.js';
 import { type Duration, parseDuration, parsePositiveDuration } from '../core/duration.js';
 import { InvalidArgumentError } from '../core/errors.js';
 import type { AlgorithmName, Rule } from '../core/types.js';
@@ -47,8 +47,8 @@ export interface RateLimitManagerOptions<T> {
   sleep?: Duration;
   /** @default new MemoryBackend() */
   backend?: Backend;
-  /** @default systemClock */
-  clock?: Clock;
+  /** `{ now() }` is enough: without `sleep`, waits use real timers. @default systemClock */
+  clock?: ClockLike;
   /** Algorithm of the manager's own quota. `'fixed-window'` gives RLN epochs. @default 'sliding-window' */
   algorithm?: AlgorithmName;
   /** Names this manager's queue and quota in a shared backend. @default 'default' */
@@ -87,6 +87,7 @@ export interface ResolvedOptions<T> {
   capacity: number;
   durationMs: number;
   sleepMs: number;
+  clock: Clock;
   algorithm: AlgorithmName;
   name: string;
   lowQuotaThreshold: number;
@@ -136,6 +137,7 @@ export function resolveOptions<T>(options: RateLimitManagerOptions<T>): Resolved
     capacity,
     durationMs: parsePositiveDuration(options.duration, 'duration'),
     sleepMs: parsePositiveDuration(options.sleep ?? '100ms', 'sleep'),
+    clock: toClock(options.clock),
     algorithm: options.algorithm ?? 'sliding-window',
     name,
     lowQuotaThreshold: fraction(options.lowQuotaThreshold, 'lowQuotaThreshold', 0.3),

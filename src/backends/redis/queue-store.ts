@@ -1,5 +1,6 @@
 import { DuplicateMessageError } from '../../core/errors.js';
 import { newJob } from '../jobs.js';
+import { encodeMessages } from '../payload-codec.js';
 import type {
   ClaimQuery,
   DeadLetter,
@@ -79,7 +80,7 @@ export class RedisQueueStore<T = unknown> implements QueueStore<T> {
         job.lane,
         JSON.stringify(job.scopes),
         job.costs ? JSON.stringify(job.costs) : '',
-        JSON.stringify(job.messages),
+        encodeMessages(job.messages, 'Redis'),
         JSON.stringify(job.messages.map((m) => m.id)),
         job.messages.length,
       );

@@ -1,4 +1,4 @@
-import { BackendError } from '../../core/errors.js';
+import { encodePayload } from '../payload-codec.js';
 import {
   type DeadLetter,
   type DeadLetterFilter,
@@ -66,29 +66,15 @@ export function priorityOf(rank: number): Priority {
 
 /**
  * Serialises the jobs of an `add`.
- * @throws BackendError when a payload cannot be stored as JSON (JSON.stringify throws or yields undefined).
+ * @throws UnstorablePayloadError (a BackendError) when a payload would not come back from JSON identical.
  */
 export function encodeJobs<T>(jobs: ReadonlyArray<JobInput<T>>): EncodedJob[] {
   return jobs.map((job) => {
     const messageIds: string[] = [];
     const parts: string[] = [];
     for (const message of job.messages) {
-      let text: string | undefined;
-      try {
-        text = JSON.stringify(message.payload);
-      } catch (error) {
-        throw new BackendError(
-          `the payload of message ${JSON.stringify(message.id)} cannot be stored as JSON: ${(error as Error).message}`,
-          { cause: error },
-        );
-      }
-      if (text === undefined) {
-        throw new BackendError(
-          `the payload of message ${JSON.stringify(message.id)} cannot be stored as JSON (it serialises to nothing: ${typeof message.payload})`,
-        );
-      }
       messageIds.push(message.id);
-      parts.push(text);
+      parts.push(encodePayload(message.payload, message.id, 'SQLite'));
     }
     return {
       priority: PRIORITY_RANK[job.priority],

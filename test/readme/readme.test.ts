@@ -1,0 +1,111 @@
+/**
+ * Every example in the README runs as written (issue 12): each `ts` block is byte-identical to a file in
+ * examples/, those files type-check against the built package's types, and each runs — `import … from
+ * 'ratekeeper'` resolving to the built dist/, as for a user — in a fresh directory (so `./ratekeeper.db` is
+ * a temp file), printing exactly what its comments say.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REDIS_URL, skipRedis } from '../helpers/redis.js';
+import { ensureBuilt, ROOT } from '../packaging/built.js';
+import { mismatches, synced, tsBlocks } from './blocks.js';
+
+const run = promisify(execFile);
+const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
+const EXAMPLES = readdirSync(join(ROOT, 'examples'))
+  .filter((f) => f.endsWith('.ts'))
+  .sort()
+  .map((f) => `examples/${f}`);
+const read = (file: string) =>
+  existsSync(join(ROOT, file)) ? readFileSync(join(ROOT, file), 'utf8') : undefined;
+const noRedis = await skipRedis('the README example that uses Redis (examples/backends.ts)');
+
+/** What each example prints (stdout, exactly). */
+const OUTPUT: Record<string, string> = {
+  'examples/limiter.ts': [
+    'true false chat:42 true',
+    'false block',
+    'chat:42 requests/1000ms 1/1 requests',
+    'chat:42 per-minute 1/20 requests',
+    'model:gpt-4o tokens/60000ms 812/1000000 tokens',
+    'true',
+  ].join('\n'),
+  'examples/clock.ts': ['true', '-1', '60300'].join('\n'),
+  'examples/manager.ts': [
+    '-> chat 42: hi (m1)',
+    '-> chat 43: hello (m2)',
+    'passed-to-sender',
+    'dropped-batch-too-large',
+    '{ remaining: 98, total: 100 }',
+    'passed-to-sender',
+    'dropped-batch-too-large batch exceeds the capacity of rule requests/1000ms on scope chat:44; it can never be sent',
+    '{ critical: 0, normal: 0, optional: 0 }',
+  ].join('\n'),
+  'examples/backends.ts': ['memory true false', 'sqlite true false', 'redis true false'].join('\n'),
+};
+const NEEDS_REDIS = new Set(['examples/backends.ts']);
+
+const dirs: string[] = [];
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('README code blocks are the example files', () => {
+  it('every ts block is byte-identical to the example file named before it, and every example is shown', () => {
+    expect(tsBlocks(README).length).toBeGreaterThanOrEqual(4);
+    expect(mismatches(README, read, EXAMPLES)).toEqual([]);
+  });
+
+  it('the check catches a block that drifted, a missing marker and an example not shown', () => {
+    const drifted = README.replace('console.log(status); // passed-to-sender', 'console.log(status);');
+    expect(drifted).not.toBe(README);
+    const [problem] = mismatches(drifted, read, EXAMPLES);
+    expect(problem).toMatch(/^README\.md:\d+: the block differs from examples\/manager\.ts:\d+/);
+    const unmarked = README.replace('<!-- example: examples/clock.ts', '<!-- not an example');
+    expect(mismatches(unmarked, read, EXAMPLES)).toEqual([
+      expect.stringMatching(/a ts block without an "<!-- example/),
+      'examples/clock.ts is not shown in README.md',
+    ]);
+    // The sync script's rewrite repairs the drift.
+    expect(synced(drifted, read)).toBe(README);
+  });
+
+  it('every example has its expected output here', () => {
+    expect(Object.keys(OUTPUT).sort()).toEqual(EXAMPLES);
+  });
+});
+
+describe('README examples run as written against the built package', () => {
+  beforeAll(() => ensureBuilt(), 200_000);
+
+  it('they type-check against the built types', { timeout: 200_000 }, async () => {
+    await run(join(ROOT, 'node_modules', '.bin', 'tsc'), ['-p', join(ROOT, 'examples', 'tsconfig.json')], {
+      cwd: ROOT,
+    });
+  });
+
+  for (const file of Object.keys(OUTPUT)) {
+    it.skipIf(NEEDS_REDIS.has(file) && noRedis)(
+      `${file} prints what its comments say`,
+      { timeout: 120_000 },
+      async () => {
+        const cwd = mkdtempSync(join(tmpdir(), 'rk-example-'));
+        dirs.push(cwd);
+        // A Redis database of its own (1-15), so that parallel runs of this example do not share its keys.
+        const db = 1 + Math.floor(Math.random() * 15);
+        const { stdout, stderr } = await run(join(ROOT, 'node_modules', '.bin', 'tsx'), [join(ROOT, file)], {
+          cwd,
+          env: { ...process.env, REDIS_URL: `${REDIS_URL.replace(/\/\d*$/, '')}/${db}` },
+        });
+        expect(stdout.trimEnd()).toBe(OUTPUT[file]);
+        expect(stderr).toBe('');
+        // The examples that open SQLite wrote ./ratekeeper.db in their own directory, not in the package.
+        expect(existsSync(join(cwd, 'ratekeeper.db'))).toBe(file !== 'examples/clock.ts');
+      },
+    );
+  }
+});
