@@ -1,0 +1,58 @@
+import { AbortError } from '../../core/errors.js';
+
+/**
+ * First-come, first-served lines by key: a task starts only when every task queued before it on the same
+ * key has finished (settled, or given up by its caller's abort signal). Keys without work take no memory.
+ */
+export class Lines {
+  readonly #tails = new Map<string, Promise<void>>();
+
+  /** Keys with work queued or running. */
+  get size(): number {
+    return this.#tails.size;
+  }
+
+  /**
+   * Runs `task` after the tasks queued before it on `key`.
+   * @throws AbortError when `signal` aborts before its turn (the line moves on without it).
+   */
+  async run<T>(key: string, signal: AbortSignal | undefined, task: () => Promise<T>): Promise<T> {
+    const before = this.#tails.get(key);
+    let done!: () => void;
+    const mine = new Promise<void>((resolve) => {
+      done = resolve;
+    });
+    // The next task waits for this one and, through `before`, for every earlier one.
+    const tail = before ? before.then(() => mine) : mine;
+    this.#tails.set(key, tail);
+    try {
+      if (before) await turn(before, signal);
+      else if (signal?.aborted) throw abortError(signal);
+      return await task();
+    } finally {
+      done();
+      if (this.#tails.get(key) === tail) this.#tails.delete(key);
+    }
+  }
+}
+
+/** Resolves when `before` does; rejects with AbortError if `signal` aborts first. */
+function turn(before: Promise<void>, signal: AbortSignal | undefined): Promise<void> {
+  if (!signal) return before;
+  if (signal.aborted) return Promise.reject(abortError(signal));
+  return new Promise<void>((resolve, reject) => {
+    const onAbort = () => reject(abortError(signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+    before.then(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    });
+  });
+}
+
+function abortError(signal: AbortSignal): AbortError {
+  const reason: unknown = signal.reason;
+  return reason instanceof AbortError
+    ? reason
+    : new AbortError(undefined, reason === undefined ? undefined : { cause: reason });
+}
