@@ -3,6 +3,7 @@ import type { Backend } from '../../backends/types.js';
 import type { Clock } from '../../core/clock.js';
 import { InvalidArgumentError } from '../../core/errors.js';
 import { RateLimiter } from '../../limiter/rate-limiter.js';
+import { BotAdmission } from './admission.js';
 import type { TelegramLimits } from './limits.js';
 import { telegramRules } from './limits.js';
 import { Lines } from './lines.js';
@@ -39,8 +40,10 @@ type Call = (method: string, payload: unknown, signal?: AbortSignal) => Promise<
  * Telegram's limits. It imports nothing from grammY at run time.
  *
  * - A call with a `chat_id` waits (exactly, no polling) until the bot's global limit, the chat's and, for a
- *   group or channel, the group's admit it. Calls to one chat go one at a time, in the order they were made,
- *   so their order holds even while they wait or are retried.
+ *   group or channel, the group's admit it; chats that are ready take the bot's slots in turn (see
+ *   {@link BotAdmission}). Calls to one chat go one at a time, in the order they were made,
+ *   so their order holds even while they wait or are retried. After an answer the chat is also held for one
+ *   interval of its limit (1 s), so that the spacing holds where Telegram measures it, on arrival.
  * - A call without `chat_id` (`getUpdates`, `getMe`, `answerCallbackQuery`, …) is not counted and never waits
  *   for quota: Telegram's limits are on messages to chats, and a long poll must not queue behind a broadcast.
  * - A 429 answer blocks the chat's scope for `retry_after` seconds in the backend, so every process sharing
@@ -68,6 +71,8 @@ export function telegramThrottler(options: TelegramThrottlerOptions = {}): Teleg
   });
   const clock = limiter.clock;
   const lines = new Lines();
+  const admission = new BotAdmission(limiter);
+  const gapMs = chatGapMs(limiter);
   let bot: Promise<string> | undefined =
     options.token === undefined ? undefined : Promise.resolve(botKey(options.token));
 
@@ -101,10 +106,16 @@ export function telegramThrottler(options: TelegramThrottlerOptions = {}): Teleg
     const scopes = chatScopes(key, chatId);
     return lines.run(scopes.chat, signal, async () => {
       for (let attempt = 1; ; attempt++) {
-        await limiter.acquire({ scopes: scopes.scopes }, signal ? { signal } : {});
+        await admission.admit(scopes, signal);
         const answer = await prev(method, payload, signal);
         const wait = retryAfterMs(answer);
-        if (wait === undefined) return answer;
+        if (wait === undefined) {
+          // Telegram counts a message when it arrives, we when we let it go: the two differ by however long
+          // the request was on its way. Holding the chat for one interval after the answer keeps the spacing
+          // true at Telegram's end too (the next call to the chat arrives after this one was answered).
+          if (answer.ok && gapMs > 0) await limiter.block(scopes.chat, gapMs);
+          return answer;
+        }
         await limiter.block(scopes.chat, wait);
         if (attempt >= maxAttempts) return answer;
       }
@@ -133,6 +144,15 @@ export function telegramThrottler(options: TelegramThrottlerOptions = {}): Teleg
   };
   // grammY's Transformer type is generic over every Bot API method; this one treats them all alike.
   return Object.assign(transformer as unknown as Transformer, { limiter });
+}
+
+/** The shortest even spacing the chat rules allow (1 s for Telegram's 1 per second). */
+function chatGapMs(limiter: RateLimiter): number {
+  let gap = Number.POSITIVE_INFINITY;
+  for (const rule of limiter.rules.resolve(chatScopes('0', 0).chat)) {
+    if (rule.unit === 'requests' && rule.limit >= 1) gap = Math.min(gap, rule.windowMs / rule.limit);
+  }
+  return Number.isFinite(gap) ? gap : 0;
 }
 
 /** The `chat_id` of a payload, when it has a usable one (a malformed id is left for the Bot API to refuse). */
