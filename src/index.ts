@@ -82,3 +82,4 @@ export {
   type Sender,
   type StopOptions,
 } from './manager/index.js';
+export { type RlnEpoch, type RlnEpochOptions, rlnEpoch } from './profiles/rln/index.js';

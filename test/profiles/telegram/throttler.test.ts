@@ -264,3 +264,51 @@ describe('telegramThrottler: options', () => {
     expect(api.calls.map((c) => c.at - T0)).toEqual([0, 500, 1_005]);
   });
 });
+
+describe('telegramThrottler: admission per bot', () => {
+  it('holds a chat for one interval after the answer, so slow answers keep the spacing on arrival', async () => {
+    const { clock, throttler, api } = setup();
+    const slow: typeof api.prev = async (method, payload, signal) => {
+      const answer = await api.prev(method, payload, signal);
+      await clock.sleep(300); // the answer comes back 300 ms after the request arrived
+      return answer;
+    };
+    const results = ['a', 'b'].map((t) => invoke(throttler, slow, 'sendMessage', send(42, t)));
+    await clock.advance(5_000);
+    await Promise.all(results);
+    expect(api.sent(42).map((c) => c.at - T0)).toEqual([0, 1_300]);
+  });
+
+  it('gives the bot slots to ready chats in turn, and lets a chat blocked meanwhile step out of line', async () => {
+    const { clock, backend, throttler, api } = setup();
+    // 30 messages fill the bot's second; then chats 1, 2, 3 wait in the bot's line, in that order.
+    for (let i = 0; i < 30; i++) void invoke(throttler, api.prev, 'sendMessage', send(5000 + i, 'fill'));
+    await settle();
+    const results = [1, 2, 3].map((chat) =>
+      invoke(throttler, api.prev, 'sendMessage', send(chat, `to ${chat}`)),
+    );
+    await settle();
+    // Another process sharing the backend blocks chat 1 for 5 s (it saw a 429 there).
+    const other = telegramThrottler({ backend, clock, token: TOKEN });
+    await other.limiter.block(telegramScopes(TOKEN, 1).chat, 5_000);
+    await clock.advance(1_010);
+    expect(
+      api
+        .sent()
+        .slice(30)
+        .map((c) => c.chat),
+    ).toEqual(['2', '3']);
+    await clock.advance(4_000);
+    await Promise.all(results);
+    expect(
+      api
+        .sent()
+        .slice(30)
+        .map((c) => [c.chat, c.at - T0]),
+    ).toEqual([
+      ['2', 1_005],
+      ['3', 1_005],
+      ['1', 5_000],
+    ]);
+  });
+});
