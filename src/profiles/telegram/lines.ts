@@ -26,7 +26,7 @@ export class Lines {
     const tail = before ? before.then(() => mine) : mine;
     this.#tails.set(key, tail);
     try {
-      if (before) await turn(before, signal);
+      if (before) await unlessAborted(before, signal);
       else if (signal?.aborted) throw abortError(signal);
       return await task();
     } finally {
@@ -36,17 +36,23 @@ export class Lines {
   }
 }
 
-/** Resolves when `before` does; rejects with AbortError if `signal` aborts first. */
-function turn(before: Promise<void>, signal: AbortSignal | undefined): Promise<void> {
-  if (!signal) return before;
+/** Settles as `promise` does, or rejects with AbortError when `signal` aborts first. */
+export function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
   if (signal.aborted) return Promise.reject(abortError(signal));
-  return new Promise<void>((resolve, reject) => {
+  return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(abortError(signal));
     signal.addEventListener('abort', onAbort, { once: true });
-    before.then(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
   });
 }
 

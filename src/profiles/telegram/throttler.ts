@@ -6,7 +6,7 @@ import { RateLimiter } from '../../limiter/rate-limiter.js';
 import { BotAdmission } from './admission.js';
 import type { TelegramLimits } from './limits.js';
 import { telegramRules } from './limits.js';
-import { Lines } from './lines.js';
+import { Lines, unlessAborted } from './lines.js';
 import { retryAfterMs, type TelegramResponse } from './responses.js';
 import { botKey, type ChatId, chatKey, chatScopes } from './scopes.js';
 
@@ -76,17 +76,23 @@ export function telegramThrottler(options: TelegramThrottlerOptions = {}): Teleg
   let bot: Promise<string> | undefined =
     options.token === undefined ? undefined : Promise.resolve(botKey(options.token));
 
-  /** The bot's key: from the token, or asked once with `getMe` (retried on the next call if that fails). */
+  /**
+   * The bot's key: from the token, or asked once with `getMe` (again on the next call if that fails). The
+   * one `getMe` serves every call waiting for it, so it carries no call's signal; each waits with its own.
+   */
   const whoAmI = (prev: Call, signal: AbortSignal | undefined): Promise<string> => {
-    bot ??= prev('getMe', {}, signal).then((answer) => {
-      const id = answer.ok ? (answer.result as { id?: unknown } | null)?.id : undefined;
-      if (typeof id !== 'number' && typeof id !== 'string') throw new IdentityError(answer);
-      return String(id);
-    });
-    return bot.catch((error: unknown) => {
-      bot = undefined;
-      throw error;
-    });
+    if (!bot) {
+      const asked = prev('getMe', {}).then((answer) => {
+        const id = answer.ok ? (answer.result as { id?: unknown } | null)?.id : undefined;
+        if (typeof id !== 'number' && typeof id !== 'string') throw new IdentityError(answer);
+        return String(id);
+      });
+      bot = asked;
+      asked.catch(() => {
+        if (bot === asked) bot = undefined;
+      });
+    }
+    return unlessAborted(bot, signal);
   };
 
   const send = async (

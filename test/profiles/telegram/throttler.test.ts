@@ -102,6 +102,37 @@ describe('telegramThrottler: Telegram limits', () => {
     const stats = await throttler.limiter.stats(telegramScopes(TOKEN, 1).bot);
     expect(stats[0]!.used).toBe(2);
   });
+
+  it('one getMe serves every call waiting for it: aborting the first does not fail the others', async () => {
+    const { clock, throttler, api } = setup({ token: null });
+    const slow: typeof api.prev = async (method, payload, signal) => {
+      if (method === 'getMe') await clock.sleep(100, signal);
+      return api.prev(method, payload, signal);
+    };
+    const controller = new AbortController();
+    const a = invoke(throttler, slow, 'sendMessage', send(1, 'a'), controller.signal);
+    const b = invoke(throttler, slow, 'sendMessage', send(2, 'b'));
+    await settle();
+    controller.abort();
+    await expect(a).rejects.toBeInstanceOf(AbortError);
+    await clock.advance(100);
+    expect((await b).ok).toBe(true);
+    expect(api.calls.map((c) => c.method)).toEqual(['getMe', 'sendMessage']);
+  });
+
+  it("returns getMe's error answer for the call when the bot cannot be identified, and asks again next time", async () => {
+    const { throttler, api } = setup({ token: null });
+    const unauthorized = { ok: false as const, error_code: 401, description: 'Unauthorized' };
+    let once = true;
+    api.answerWith((method) => {
+      if (method !== 'getMe' || !once) return undefined;
+      once = false;
+      return unauthorized;
+    });
+    expect(await invoke(throttler, api.prev, 'sendMessage', send(1, 'a'))).toEqual(unauthorized);
+    expect((await invoke(throttler, api.prev, 'sendMessage', send(1, 'b'))).ok).toBe(true);
+    expect(api.calls.map((c) => c.method)).toEqual(['getMe', 'getMe', 'sendMessage']);
+  });
 });
 
 describe('telegramThrottler: 429 answers', () => {
