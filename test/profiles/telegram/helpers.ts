@@ -34,10 +34,10 @@ export interface ApiCall {
 }
 
 /**
- * A fake Bot API on the fake clock, without HTTP: it enforces Telegram's limits for bot `123456` with the
+ * A fake Bot API on the fake clock, without HTTP: it enforces Telegram's limits for one bot with the
  * same FloodControl the HTTP fake uses, records every call, and lets a test answer some calls itself.
  */
-export function fakeApi(clock: FakeClock, flood = new FloodControl(clock.now)) {
+export function fakeApi(clock: FakeClock, flood = new FloodControl(clock.now), bot = '123456') {
   const calls: ApiCall[] = [];
   let override:
     | ((method: string, payload: Record<string, unknown>) => TelegramResponse | undefined)
@@ -56,9 +56,9 @@ export function fakeApi(clock: FakeClock, flood = new FloodControl(clock.now)) {
     };
     const scripted = override?.(method, p);
     if (scripted) return record(scripted);
-    if (method === 'getMe') return record({ ok: true, result: { id: 123456, is_bot: true } });
+    if (method === 'getMe') return record({ ok: true, result: { id: Number(bot), is_bot: true } });
     if (p.chat_id === undefined) return record({ ok: true, result: true });
-    const verdict = flood.admit('123456', String(p.chat_id));
+    const verdict = flood.admit(bot, String(p.chat_id));
     if (!verdict.ok) {
       return record({
         ok: false,
