@@ -2,7 +2,7 @@ import type { Clock } from '../../core/clock.js';
 import { CostExceedsCapacityError } from '../../core/errors.js';
 import type { Decision } from '../../core/types.js';
 import type { RateLimiter } from '../../limiter/rate-limiter.js';
-import { Lines } from './lines.js';
+import { Lines, sleepUnlessAborted } from './lines.js';
 import type { TelegramScopes } from './scopes.js';
 
 /**
@@ -55,6 +55,6 @@ export class BotAdmission {
       const by = decision.blockedBy;
       throw new CostExceedsCapacityError(by?.scope ?? '?', by?.rule ?? '?', 1, decision.limit);
     }
-    return this.#clock.sleep(decision.retryAfterMs, signal);
+    return sleepUnlessAborted(this.#clock.sleep.bind(this.#clock), decision.retryAfterMs, signal);
   }
 }

@@ -56,9 +56,22 @@ export function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal | unde
   });
 }
 
-function abortError(signal: AbortSignal): AbortError {
+/** The AbortError for an aborted signal; a reason the caller gave becomes its `cause`. */
+export function abortError(signal: AbortSignal): AbortError {
   const reason: unknown = signal.reason;
   return reason instanceof AbortError
     ? reason
     : new AbortError(undefined, reason === undefined ? undefined : { cause: reason });
+}
+
+/** `clock.sleep`, rejecting with AbortError (the caller's reason as its cause) when `signal` aborts. */
+export function sleepUnlessAborted(
+  sleep: (ms: number, signal?: AbortSignal) => Promise<void>,
+  ms: number,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  if (!signal) return sleep(ms);
+  return sleep(ms, signal).catch((error: unknown) => {
+    throw signal.aborted ? abortError(signal) : error;
+  });
 }

@@ -6,7 +6,7 @@ import { RateLimiter } from '../../limiter/rate-limiter.js';
 import { BotAdmission } from './admission.js';
 import type { TelegramLimits } from './limits.js';
 import { telegramRules } from './limits.js';
-import { Lines, unlessAborted } from './lines.js';
+import { Lines, sleepUnlessAborted, unlessAborted } from './lines.js';
 import { retryAfterMs, type TelegramResponse } from './responses.js';
 import { botKey, type ChatId, chatKey, chatScopes } from './scopes.js';
 
@@ -138,7 +138,7 @@ export function telegramThrottler(options: TelegramThrottlerOptions = {}): Teleg
       const answer = await prev(method, payload, signal);
       const wait = retryAfterMs(answer);
       if (wait === undefined || attempt >= maxAttempts) return answer;
-      await clock.sleep(wait, signal);
+      await sleepUnlessAborted(clock.sleep.bind(clock), wait, signal);
     }
   };
 

@@ -258,6 +258,25 @@ describe('telegramThrottler: abort signals', () => {
     expect(api.calls.map((x) => x.text)).toEqual(['a']);
   });
 
+  it("rejects with AbortError carrying the caller's reason, also for a call waiting out a 429", async () => {
+    const { throttler, api } = setup();
+    await invoke(throttler, api.prev, 'sendMessage', send(42, 'a'));
+    const controller = new AbortController();
+    const waiting = invoke(throttler, api.prev, 'sendMessage', send(42, 'b'), controller.signal);
+    api.answerWith((method) => (method === 'getUpdates' ? tooManyRequests(5) : undefined));
+    const other = new AbortController();
+    const polling = invoke(throttler, api.prev, 'getUpdates', {}, other.signal);
+    await settle();
+    const reason = new Error('shutting down');
+    controller.abort(reason);
+    other.abort(reason);
+    for (const p of [waiting, polling]) {
+      const error = await p.catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(AbortError);
+      expect((error as AbortError).cause).toBe(reason);
+    }
+  });
+
   it('rejects at once when the signal is already aborted', async () => {
     const { throttler, api } = setup();
     await expect(
