@@ -99,3 +99,4 @@ export {
   plan,
   type TypePlan,
 } from './planner/index.js';
+export { type RlnEpoch, type RlnEpochOptions, rlnEpoch } from './profiles/rln/index.js';
