@@ -19,8 +19,8 @@ const manager = new RateLimitManager<Chat>({
   backend,
   scopes: { 'chat:*': { limit: 1, window: '1s' } }, // per-message scopes (optional)
   // sleep: '100ms', algorithm: 'sliding-window' | 'fixed-window' | 'token-bucket', name: 'default',
-  // lowQuotaThreshold: 0.3, maxBatchFraction: 0.3, concurrency: 16, leaseTime: '30s', retention: '1d',
-  // retry: { maxAttempts: 5, baseDelay: '1s', maxDelay: '1m' }, clock, random
+  // lowQuotaThreshold: 0.3, maxBatchFraction: 0.3, concurrency: 16, leaseTime: '5s', retention: '1d',
+  // retry: { maxAttempts: 5, baseDelay: '1s', maxDelay: '1m' }, clock, random, logger
 });
 await manager.start();
 

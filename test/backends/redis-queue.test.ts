@@ -115,7 +115,11 @@ describe.skipIf(skip)('RedisQueueStore', () => {
           minLength: 1,
           maxLength: 8,
         }),
-        fc.array(fc.jsonValue({ maxDepth: 3 }), { minLength: 8, maxLength: 8 }),
+        // Round-tripped once: -0 (which fast-check generates) is not a JSON value and the store refuses it.
+        fc.array(
+          fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.parse(JSON.stringify(v)) as unknown),
+          { minLength: 8, maxLength: 8 },
+        ),
         fc.array(fc.boolean(), { minLength: 8, maxLength: 8 }),
         async (rawIds, payloads, deliver) => {
           now += 10;

@@ -325,7 +325,8 @@ export function describeQueueModel(
             let now = 100;
             const recent: Array<{ id: string; owner: string }> = [];
             for (const [step, dt] of steps) {
-              now += dt;
+              // Times stay positive, as real ones are (a hold or lease ending at 0 would mean "none").
+              now = Math.max(1, now + dt);
               const o = resolve(step, recent);
               const expected = await apply(model, o, now);
               if ((o.op === 'claim' || (o.op === 'add' && o.lease)) && Array.isArray(expected)) {

@@ -1,9 +1,9 @@
 import type { Backend, QueueStore } from '../types.js';
 import { MemoryLimitStore } from './limit-store.js';
-import { MemoryQueueStore } from './queue-store.js';
+import { type MemoryQueueOptions, MemoryQueueStore } from './queue-store.js';
 
 export { MemoryLimitStore } from './limit-store.js';
-export { MemoryQueueStore } from './queue-store.js';
+export { type MemoryQueueOptions, MemoryQueueStore } from './queue-store.js';
 
 /**
  * Everything in this process's memory: the fastest backend, and the default. Nothing survives a restart
@@ -14,11 +14,19 @@ export class MemoryBackend implements Backend {
   readonly kind = 'memory';
   readonly limits = new MemoryLimitStore();
   readonly #queues = new Map<string, MemoryQueueStore<unknown>>();
+  readonly #queueOptions: MemoryQueueOptions;
+
+  /** @param options.maxFinishedRecords finished records each queue keeps at most (see MemoryQueueOptions). */
+  constructor(options: MemoryQueueOptions = {}) {
+    this.#queueOptions = options;
+    // Validated once, here, rather than at each queue's first use.
+    new MemoryQueueStore<unknown>(options);
+  }
 
   queue<T = unknown>(name = 'default'): QueueStore<T> {
     let queue = this.#queues.get(name);
     if (!queue) {
-      queue = new MemoryQueueStore<unknown>();
+      queue = new MemoryQueueStore<unknown>(this.#queueOptions);
       this.#queues.set(name, queue);
     }
     return queue as QueueStore<T>;
