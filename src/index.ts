@@ -63,8 +63,8 @@ export type {
   Rule,
   RuleStats,
 } from './core/types.js';
+export { compileRule, ScopeRules } from './engine/rules.js';
 export { type AcquireOptions, RateLimiter, type RateLimiterOptions } from './limiter/rate-limiter.js';
-export { compileRule, ScopeRules } from './limiter/rules.js';
 export {
   classifyFailure,
   isPermanentError,

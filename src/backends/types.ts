@@ -1,5 +1,5 @@
 import type { Decision, RuleStats } from '../core/types.js';
-import type { Plan, PlanItem } from '../limiter/plan.js';
+import type { Plan, PlanItem } from '../engine/plan.js';
 
 /** A value or a promise of it: memory and SQLite answer synchronously, Redis asynchronously. */
 export type MaybePromise<T> = T | Promise<T>;

@@ -4,9 +4,9 @@ import { type Clock, systemClock } from '../core/clock.js';
 import { type Duration, parseDuration } from '../core/duration.js';
 import { AbortError, CostExceedsCapacityError, InvalidArgumentError, TimeoutError } from '../core/errors.js';
 import type { Cost, Decision, LimitRequest, Rule, RuleStats } from '../core/types.js';
-import { inspectPlan, normalizeScopes, type Plan, type PlanItem, stateKey } from './plan.js';
+import { inspectPlan, normalizeScopes, type Plan, type PlanItem, stateKey } from '../engine/plan.js';
+import { ScopeRules } from '../engine/rules.js';
 import { PlanCache } from './plan-cache.js';
-import { ScopeRules } from './rules.js';
 
 export interface RateLimiterOptions {
   /**

@@ -17,7 +17,7 @@ import { type Clock, systemClock } from '../core/clock.js';
 import { type Duration, parseDuration } from '../core/duration.js';
 import { DuplicateMessageError, InvalidArgumentError } from '../core/errors.js';
 import type { Decision, LimitRequest, RuleStats } from '../core/types.js';
-import { inspectPlan, type Plan } from '../limiter/plan.js';
+import { inspectPlan, type Plan } from '../engine/plan.js';
 import { RateLimiter } from '../limiter/rate-limiter.js';
 import { backoffDelay } from './backoff.js';
 import {

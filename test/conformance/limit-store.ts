@@ -14,8 +14,8 @@ import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Backend, LimitStore } from '../../src/backends/types.js';
 import type { AlgorithmName, CompiledRule, Cost, Decision, Rule } from '../../src/core/types.js';
-import { buildPlan, inspectPlan, type Plan, type PlanItem, stateKey } from '../../src/limiter/plan.js';
-import { ScopeRules } from '../../src/limiter/rules.js';
+import { buildPlan, inspectPlan, type Plan, type PlanItem, stateKey } from '../../src/engine/plan.js';
+import { ScopeRules } from '../../src/engine/rules.js';
 import { ReferenceLimitStore } from './reference-store.js';
 
 export interface LimitStoreConformanceOptions {

@@ -2,8 +2,8 @@ import { algorithms } from '../../src/algorithms/index.js';
 import type { RuleState } from '../../src/algorithms/types.js';
 import type { LimitStore } from '../../src/backends/types.js';
 import type { Decision, RuleStats } from '../../src/core/types.js';
-import { chargeAll, describeStates, evaluate } from '../../src/limiter/evaluate.js';
-import type { Plan, PlanItem } from '../../src/limiter/plan.js';
+import { chargeAll, describeStates, evaluate } from '../../src/engine/evaluate.js';
+import type { Plan, PlanItem } from '../../src/engine/plan.js';
 
 /**
  * The pure algorithms as a limit store, as plainly as possible: a map of states, each decision `evaluate`

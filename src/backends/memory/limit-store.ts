@@ -1,8 +1,8 @@
 import { algorithms } from '../../algorithms/index.js';
 import type { RuleState } from '../../algorithms/types.js';
 import type { Decision, RuleStats } from '../../core/types.js';
-import { allowed, decisionOf, describeStates } from '../../limiter/evaluate.js';
-import type { Plan, PlanItem } from '../../limiter/plan.js';
+import { allowed, decisionOf, describeStates } from '../../engine/evaluate.js';
+import type { Plan, PlanItem } from '../../engine/plan.js';
 import type { LimitStore } from '../types.js';
 import { type Cell, cellFor } from './cells.js';
 

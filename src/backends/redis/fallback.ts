@@ -1,5 +1,5 @@
 import type { CompiledRule, Decision, RuleStats } from '../../core/types.js';
-import type { Plan, PlanItem } from '../../limiter/plan.js';
+import type { Plan, PlanItem } from '../../engine/plan.js';
 import { MemoryLimitStore } from '../memory/limit-store.js';
 import type { LimitStore } from '../types.js';
 import { RedisUnavailableError } from './errors.js';

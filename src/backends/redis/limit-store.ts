@@ -1,7 +1,7 @@
 import type { RuleState } from '../../algorithms/types.js';
 import type { AlgorithmName, CompiledRule, Decision, RuleStats } from '../../core/types.js';
-import { describeStates } from '../../limiter/evaluate.js';
-import type { Plan, PlanItem } from '../../limiter/plan.js';
+import { describeStates } from '../../engine/evaluate.js';
+import type { Plan, PlanItem } from '../../engine/plan.js';
 import type { LimitStore } from '../types.js';
 import type { Connection } from './connection.js';
 import { toBackendError, withTimeout } from './errors.js';
