@@ -10,7 +10,8 @@ const NO_BLOCKS: readonly number[] = [];
 const NEVER_USED: RuleState = [];
 
 /**
- * How long an idle state is kept before a sweep deletes it. Keeping an idle state changes nothing (it equals
+ * How long an idle state (or an ended block) is kept before a sweep deletes it: a clock lagging by less than
+ * this sees it exactly (see src/engine/README.md, clock skew). Keeping an idle state changes nothing (it equals
  * "never used"), and a key used every few ms whose state goes idle in between (a token bucket refilled at
  * once) would otherwise be deleted and created again on nearly every use.
  */
@@ -187,6 +188,6 @@ export class MemoryLimitStore implements LimitStore {
       }
       if (next.value.idleAt() + IDLE_GRACE_MS <= now) this.#delete(next.value);
     }
-    for (const [scope, until] of this.#blocks) if (until <= now) this.#blocks.delete(scope);
+    for (const [scope, until] of this.#blocks) if (until + IDLE_GRACE_MS <= now) this.#blocks.delete(scope);
   }
 }

@@ -15,6 +15,12 @@ const SWEEP_BATCH = 256;
 
 const NO_BLOCKS: readonly number[] = [0];
 
+/**
+ * How long an idle state row (or an ended block) is kept before a sweep deletes it: a process whose clock lags
+ * by less than this sees it exactly (see src/engine/README.md, clock skew).
+ */
+const IDLE_GRACE_MS = 1000;
+
 /** Makes the SQL function names of each store unique, so two stores on one database never mix. */
 let stores = 0;
 
@@ -304,8 +310,9 @@ export class SqliteLimitStore implements LimitStore {
     const budget = SWEEP_BATCH + 2 * this.#created;
     this.#created = 0;
     const keys = this.#sweepKeys.all(this.#sweepFrom, budget);
-    if (keys.length > 0) this.#deleteIdle.run(this.#sweepFrom, keys[keys.length - 1]!, now);
+    const before = now - IDLE_GRACE_MS;
+    if (keys.length > 0) this.#deleteIdle.run(this.#sweepFrom, keys[keys.length - 1]!, before);
     this.#sweepFrom = keys.length < budget ? '' : keys[keys.length - 1]!;
-    this.#deleteExpiredBlocks.run(now);
+    this.#deleteExpiredBlocks.run(before);
   }
 }

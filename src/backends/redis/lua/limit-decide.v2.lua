@@ -21,8 +21,8 @@ local rules, p = read_rules(3)
 local shapes
 shapes, p = read_shapes(p, rules)
 local runs, min_now = read_runs(p, shapes)
--- Forget blocks that ended for every request of the batch (bounded memory).
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', fmt(min_now))
+-- Forget blocks that ended, a grace ago, for every request of the batch (bounded memory; the grace absorbs clock skew).
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', fmt(min_now - grace))
 local out = {}
 local fast = fast_rule(shapes, KEYS[1])
 if fast then

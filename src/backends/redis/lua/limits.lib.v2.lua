@@ -395,6 +395,14 @@ local function tb_idle_at(state, rule)
 end
 
 -- ---------------------------------------------------------------- fixed window
+-- Mirrors currentWindow(): the newer of the stored window and the aligned window of now (a lagging clock
+-- never moves a window backwards).
+local function fw_start(state, now, rule)
+  local start = now - fmod(now, rule.window)
+  if state and state[1] > start then return state[1] end
+  return start
+end
+
 local function fw_used(state, start)
   if state and state[1] == start then return state[2] end
   return 0
@@ -403,18 +411,18 @@ end
 local function fw_wait(state, now, cost, rule)
   if cost > rule.capacity then return INF end
   if cost <= 0 then return 0 end
-  local start = now - fmod(now, rule.window)
+  local start = fw_start(state, now, rule)
   if fw_used(state, start) + cost <= rule.limit then return 0 end
   return ms_until(start + rule.window, now)
 end
 
 local function fw_remaining(state, now, rule)
-  local start = now - fmod(now, rule.window)
-  return max(0, rule.limit - fw_used(state, start))
+  if not state then return rule.limit end
+  return max(0, rule.limit - fw_used(state, fw_start(state, now, rule)))
 end
 
 local function fw_adjust(state, now, delta, rule)
-  local start = now - fmod(now, rule.window)
+  local start = fw_start(state, now, rule)
   local used = max(0, fw_used(state, start) + delta)
   if state then
     state[1] = start
@@ -491,7 +499,7 @@ local function flush(grace)
     local rule = e.rule
     local empty = state_empty(state)
     local idle = not empty and ALGS[rule.alg].idle_at(state, rule)
-    if empty or idle <= e.now then
+    if empty or idle + grace <= e.now then
       redis.call('HDEL', e.key, e.field)
       if rule.alg == 1 then redis.call('DEL', log_key(e.scope, e.field)) end
     else
@@ -780,6 +788,7 @@ local function decide_fast_fw(rule, cost, scope, now, out)
     fast_idle0[scope] = state and state[1] + window
   end
   local start = now - fmod(now, window)
+  if state and state[1] > start then start = state[1] end
   local used = 0
   if state and state[1] == start then used = state[2] end
   local limit = rule.limit
@@ -833,7 +842,7 @@ local function flush_fast(grace, rule, alg)
     elseif not empty then
       idle = alg.idle_at(state, rule)
     end
-    if empty or idle <= now then
+    if empty or idle + grace <= now then
       call('HDEL', key, field)
       if sliding then call('DEL', log_key(scope, field)) end
     else
