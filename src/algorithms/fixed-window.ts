@@ -67,6 +67,8 @@ export function fixedWait(
  */
 export function currentWindow(start: number, now: number, windowMs: number): number {
   const aligned = windowStart(now, windowMs);
+  // Not Math.max: a NaN start (no window yet) must give the aligned window, not NaN.
+  // biome-ignore lint/complexity/useMathMinMax: NaN handling (see above)
   return start > aligned ? start : aligned;
 }
 

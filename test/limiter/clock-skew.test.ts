@@ -12,7 +12,7 @@ import { RedisBackend } from '../../src/backends/redis/index.js';
 import { SqliteBackend } from '../../src/backends/sqlite/index.js';
 import type { Backend } from '../../src/backends/types.js';
 import { FakeClock } from '../../src/core/clock.js';
-import type { AlgorithmName } from '../../src/core/types.js';
+import type { AlgorithmName, Rule } from '../../src/core/types.js';
 import { RateLimiter } from '../../src/limiter/rate-limiter.js';
 import { REDIS_URL, skipRedis, uniquePrefix } from '../helpers/redis.js';
 
@@ -58,7 +58,7 @@ const kinds: Array<[string, () => [Backend, Backend], boolean]> = [
 describe.each(kinds)('clock skew between two limiters on %s', (_name, make, skipped) => {
   const pair = (algorithm: AlgorithmName) => {
     const [a, b] = make();
-    const scopes = { chat: { limit: 3, window: '1m', algorithm } };
+    const scopes: Record<string, Rule> = { chat: { limit: 3, window: '1m', algorithm } };
     // The on-time process is 90 s (1.5 windows) ahead of the lagging one.
     const onTime = new RateLimiter({ backend: a, clock: new FakeClock(T0 + 90_000), scopes });
     const lagging = new RateLimiter({ backend: b, clock: new FakeClock(T0), scopes });
