@@ -5,7 +5,7 @@
 -- KEYS[1]      {ns}:l:blocks         sorted set: scope -> blocked until (ms)
 -- ARGV[1]      the namespace's key prefix {ns}:l: ; the scripts derive from it, in the same slot,
 --              {ns}:l:s2:<scope> (hash: rule name -> state) and the logs of sliding windows
---              (see the library header)
+--              (see includes/limits/keys.lua)
 -- ARGV[2]      grace ms added to every key's TTL past its idle time
 -- ARGV[3]      number of rules R, then R pairs: "id,algorithm 1|2|3,limit,windowMs,capacity,step", name
 -- then         number of plan shapes P, then P strings "nScopes,nItems,(scopeIndex,ruleId,cost)*"
@@ -16,6 +16,8 @@
 --              refused by an item: -1, retryAfterMs, remaining, item index (0-based);
 --              refused by a block: -2, retryAfterMs, limit, scope index (0-based);
 --              integral values as integers, others as %.17g strings
+-- @include limits/decide
+-- @include limits/fast
 local grace = tonumber(ARGV[2])
 local rules, p = read_rules(3)
 local shapes
@@ -26,16 +28,12 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', fmt(min_now - grace))
 local out = {}
 local fast = fast_rule(shapes, KEYS[1])
 if fast then
-  -- One rule, one scope per request, no blocks: the fast path (fixed windows written out).
+  -- One rule, one scope per request, no blocks: the fast path.
   local alg = ALGS[fast.alg]
   for r = 1, #runs do
     local run = runs[r]
     local now, base, cost = run.now, run.base, run.shape.items[1].cost
-    if fast.alg == 3 then
-      for i = 1, run.count do decide_fast_fw(fast, cost, ARGV[base + i], now, out) end
-    else
-      for i = 1, run.count do decide_fast(fast, alg, cost, ARGV[base + i], now, out) end
-    end
+    for i = 1, run.count do decide_fast(fast, alg, cost, ARGV[base + i], now, out) end
   end
   flush_fast(grace, fast, alg)
   return out
