@@ -4,9 +4,11 @@ import { type Clock, systemClock } from '../core/clock.js';
 import { type Duration, parseDuration } from '../core/duration.js';
 import { AbortError, CostExceedsCapacityError, InvalidArgumentError, TimeoutError } from '../core/errors.js';
 import type { Cost, Decision, LimitRequest, Rule, RuleStats } from '../core/types.js';
+import { chosenPlan } from '../engine/choices.js';
 import { inspectPlan, normalizeScopes, type Plan, type PlanItem, stateKey } from '../engine/plan.js';
 import { ScopeRules } from '../engine/rules.js';
 import { PlanCache } from './plan-cache.js';
+import { lineKey, Pools } from './pools.js';
 
 export interface RateLimiterOptions {
   /**
@@ -62,6 +64,7 @@ export class RateLimiter {
   readonly #store: LimitStore;
   readonly #groups = new Map<string, Group>();
   readonly #plans: PlanCache;
+  readonly #pools: Pools;
   /** Calls of this tick waiting for one group commit (stores with `groupCommit`). */
   #pending: Pending[] = [];
 
@@ -71,6 +74,7 @@ export class RateLimiter {
     }
     this.rules = new ScopeRules(options.scopes ?? {});
     this.#plans = new PlanCache(this.rules);
+    this.#pools = new Pools(this.#plans);
     this.clock = options.clock ?? systemClock;
     if (typeof this.clock?.now !== 'function' || typeof this.clock.sleep !== 'function') {
       throw new InvalidArgumentError('clock', 'an object with now() and sleep(ms, signal)', options.clock);
@@ -79,6 +83,12 @@ export class RateLimiter {
     if (!this.backend?.limits)
       throw new InvalidArgumentError('backend', 'a ratekeeper Backend', options.backend);
     this.#store = this.backend.limits;
+  }
+
+  /** The plan of a request: from the plan cache, pooled when it has alternatives (see {@link Pools}). */
+  #plan(request: LimitRequest): Plan {
+    const plan = this.#plans.plan(request);
+    return request.alternatives === undefined ? plan : this.#pools.plan(plan, request);
   }
 
   /** Sets or replaces the rules of a scope pattern at run time. Existing usage is kept per rule name. */
@@ -92,7 +102,7 @@ export class RateLimiter {
    * callers share a commit, which is most of a decision's cost there.
    */
   async tryAcquire(request: LimitRequest): Promise<Decision> {
-    const plan = this.#plans.plan(request);
+    const plan = this.#plan(request);
     if (this.#store.groupCommit) return this.#decideWithTick(plan);
     return this.#store.decide(plan, this.clock.now());
   }
@@ -132,7 +142,7 @@ export class RateLimiter {
       throw new InvalidArgumentError('requests', 'an array of requests', requests);
     if (requests.length === 0) return [];
     return this.#store.decideMany(
-      requests.map((r) => this.#plans.plan(r)),
+      requests.map((r) => this.#plan(r)),
       this.clock.now(),
     );
   }
@@ -149,12 +159,12 @@ export class RateLimiter {
         this.backend.kind,
       );
     }
-    return this.#store.decide(this.#plans.plan(request), this.clock.now()) as Decision;
+    return this.#store.decide(this.#plan(request), this.clock.now()) as Decision;
   }
 
   /** What `tryAcquire` would answer now, without charging. */
   async peek(request: LimitRequest): Promise<Decision> {
-    return this.#store.peek(this.#plans.plan(request), this.clock.now());
+    return this.#store.peek(this.#plan(request), this.clock.now());
   }
 
   /**
@@ -164,15 +174,18 @@ export class RateLimiter {
    * @throws AbortError / TimeoutError when aborted or out of time; nothing is charged.
    */
   async acquire(request: LimitRequest, options: AcquireOptions = {}): Promise<Decision> {
-    const plan = this.#plans.plan(request);
+    const plan = this.#plan(request);
     const timeout = options.timeout === undefined ? undefined : parseDuration(options.timeout, 'timeout');
     if (options.signal?.aborted) throw abortError(options.signal);
-    // Never queue what can never fit, even behind other waiters.
-    const tooBig = plan.items.find((item) => item.cost > item.rule.capacity);
-    if (tooBig) {
-      throw new CostExceedsCapacityError(tooBig.scope, tooBig.rule.name, tooBig.cost, tooBig.rule.capacity);
+    // Never queue what can never fit, even behind other waiters (a pool: when no alternative ever can).
+    const tooBig = (plan.choices?.map((c) => c.plan) ?? [plan]).map((p) =>
+      p.items.find((item) => item.cost > item.rule.capacity),
+    );
+    if (tooBig.every((item) => item !== undefined)) {
+      const item = tooBig[0]!;
+      throw new CostExceedsCapacityError(item.scope, item.rule.name, item.cost, item.rule.capacity);
     }
-    const groupKey = plan.scopes.join('\u0000');
+    const groupKey = lineKey(plan);
     if (!this.#groups.has(groupKey)) {
       // Hold the line while deciding, so that a request made meanwhile queues behind this one (FIFO).
       const line: Group = { waiters: [], wake: new AbortController() };
@@ -284,7 +297,7 @@ export class RateLimiter {
         }
         if (head.done) {
           // Abandoned while deciding: give back what was charged for it.
-          if (decision.allowed) await this.#refund(head.plan);
+          if (decision.allowed) await this.#refund(chosenPlan(head.plan, decision));
           continue;
         }
         if (decision.allowed) {
@@ -379,7 +392,9 @@ function abortError(signal: AbortSignal): Error {
 
 function capacityError(decision: Decision, plan: Plan): CostExceedsCapacityError {
   const blocked = decision.blockedBy;
-  const item = plan.items.find((i) => i.scope === blocked?.scope && i.rule.name === blocked?.rule);
+  const item = chosenPlan(plan, decision).items.find(
+    (i) => i.scope === blocked?.scope && i.rule.name === blocked?.rule,
+  );
   return new CostExceedsCapacityError(
     blocked?.scope ?? '?',
     blocked?.rule ?? '?',

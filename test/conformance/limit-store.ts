@@ -16,6 +16,7 @@ import type { Backend, LimitStore } from '../../src/backends/types.js';
 import type { AlgorithmName, CompiledRule, Cost, Decision, Rule } from '../../src/core/types.js';
 import { buildPlan, inspectPlan, type Plan, type PlanItem, stateKey } from '../../src/engine/plan.js';
 import { ScopeRules } from '../../src/engine/rules.js';
+import { describePools } from './limit-store-pools.js';
 import { describeClockSkew } from './limit-store-skew.js';
 import { ReferenceLimitStore } from './reference-store.js';
 
@@ -445,6 +446,7 @@ export function describeLimitStoreConformance(
     });
 
     describeClockSkew(() => store);
+    describePools(() => store);
     describeDifferential(() => store, options.differentialRuns ?? 150);
   });
 }

@@ -1,6 +1,7 @@
 import { algorithms } from '../../algorithms/index.js';
 import type { RuleState } from '../../algorithms/types.js';
 import type { Decision, RuleStats } from '../../core/types.js';
+import { decideChoices } from '../../engine/choices.js';
 import { allowed, decisionOf, describeStates } from '../../engine/evaluate.js';
 import type { Plan, PlanItem } from '../../engine/plan.js';
 import type { LimitStore } from '../types.js';
@@ -58,6 +59,7 @@ export class MemoryLimitStore implements LimitStore {
   }
 
   #decide(plan: Plan, now: number, charge: boolean): Decision {
+    if (plan.choices !== undefined) return decideChoices(plan.choices, (p) => this.#decide(p, now, charge));
     if ((++this.#ops & 1023) === 0) this.#sweep(now);
     const items = plan.items;
     if (items.length === 1 && this.#blocks.size === 0) {

@@ -145,7 +145,12 @@ export class FallbackLimitStore implements LimitStore {
   #scalePlan(plan: Plan): Plan {
     let scaled = this.#plans.get(plan);
     if (!scaled) {
-      scaled = { scopes: plan.scopes, items: plan.items.map(this.#scaleItem) };
+      const items = plan.items.map(this.#scaleItem);
+      const choices = plan.choices?.map((c) => ({
+        alternative: c.alternative,
+        plan: this.#scalePlan(c.plan),
+      }));
+      scaled = choices ? { scopes: plan.scopes, items, choices } : { scopes: plan.scopes, items };
       this.#plans.set(plan, scaled);
     }
     return scaled;

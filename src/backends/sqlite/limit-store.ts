@@ -2,6 +2,7 @@ import type { Statement } from 'better-sqlite3';
 import { algorithms } from '../../algorithms/index.js';
 import type { RuleState } from '../../algorithms/types.js';
 import type { Decision, RuleStats } from '../../core/types.js';
+import { decideChoices } from '../../engine/choices.js';
 import { chargeAll, describeStates, evaluate } from '../../engine/evaluate.js';
 import type { Plan, PlanItem } from '../../engine/plan.js';
 import type { LimitStore } from '../types.js';
@@ -145,7 +146,7 @@ export class SqliteLimitStore implements LimitStore {
   }
 
   decide(plan: Plan, now: number): Decision {
-    if (plan.items.length !== 1 || plan.scopes.length !== 1) {
+    if (plan.items.length !== 1 || plan.scopes.length !== 1 || plan.choices !== undefined) {
       return this.#conn.write('decide', () => this.#decide(plan, now, true));
     }
     if (++this.#ops % SWEEP_EVERY === 0) this.#conn.write('sweep', () => this.#sweep(now));
@@ -257,6 +258,8 @@ export class SqliteLimitStore implements LimitStore {
 
   /** One decision, inside the caller's transaction. */
   #decide(plan: Plan, now: number, charge: boolean): Decision {
+    // An endpoint pool: its choices in order, all in the caller's one transaction.
+    if (plan.choices !== undefined) return decideChoices(plan.choices, (p) => this.#decide(p, now, charge));
     if (charge && ++this.#ops % SWEEP_EVERY === 0) this.#sweep(now);
     const items = plan.items;
     let states: Array<RuleState | undefined>;

@@ -11,10 +11,13 @@
 -- then         number of plan shapes P, then P strings "nScopes,nItems,(scopeIndex,ruleId,cost)*"
 --              (scopeIndex: 1-based among the request's scopes)
 -- then         number of runs, then per run "count,shapeIndex,now" (shapeIndex 1-based) followed by
---              count requests, each the shape's nScopes scopes
+--              count requests, each the shape's nScopes scopes; or an endpoint pool (one request):
+--              "0,k,now", then k choices in the order to try, each "shapeIndex,alternative" followed by
+--              its shape's scopes
 -- Returns      per request, in order: admitted: tightest item (1-based, 0 when none), remaining;
 --              refused by an item: -1, retryAfterMs, remaining, item index (0-based);
 --              refused by a block: -2, retryAfterMs, limit, scope index (0-based);
+--              a pool: the answer of its chosen choice, then that choice's alternative;
 --              integral values as integers, others as %.17g strings
 -- @include limits/decide
 -- @include limits/fast
@@ -22,11 +25,11 @@ local grace = tonumber(ARGV[2])
 local rules, p = read_rules(3)
 local shapes
 shapes, p = read_shapes(p, rules)
-local runs, min_now = read_runs(p, shapes)
+local runs, min_now, groups = read_runs(p, shapes)
 -- Forget blocks that ended, a grace ago, for every request of the batch (bounded memory; the grace absorbs clock skew).
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', fmt(min_now - grace))
 local out = {}
-local fast = fast_rule(shapes, KEYS[1])
+local fast = groups == 0 and fast_rule(shapes, KEYS[1])
 if fast then
   -- One rule, one scope per request, no blocks: the fast path.
   local alg = ALGS[fast.alg]

@@ -18,7 +18,7 @@ local slots = {} -- the slots of the request being decided (reused: no table per
 --   admitted:            tightest item (1-based; 0 when none), remaining
 --   refused by an item:  -1, retryAfterMs, remaining, item index (0-based)
 --   refused by a block:  -2, retryAfterMs, limit, scope index (0-based)
--- The caller reads the limit of an item from its plan.
+-- and returns the wait (0 when admitted). The caller reads the limit of an item from its plan.
 local function decide(blocks_key, shape, now, base, charge, out)
   local wait = 0
   local blocked_scope = -1
@@ -74,14 +74,14 @@ local function decide(blocks_key, shape, now, base, charge, out)
     end
     out[n + 1] = tight
     out[n + 2] = out_num(tight_remaining)
-    return
+    return 0
   end
   if blocked_item >= 1 then
     out[n + 1] = -1
     out[n + 2] = out_num(wait)
     out[n + 3] = out_num(blocked_remaining)
     out[n + 4] = blocked_item - 1
-    return
+    return wait
   end
   local limit = 0
   if tight > 0 then limit = items[tight].rule.limit end
@@ -89,17 +89,42 @@ local function decide(blocks_key, shape, now, base, charge, out)
   out[n + 2] = out_num(wait)
   out[n + 3] = out_num(limit)
   out[n + 4] = blocked_scope - 1
+  return wait
+end
+
+-- Mirrors decideChoices() (src/engine/choices.ts): an endpoint pool, its choices (each the request's own
+-- scopes plus one alternative) tried in order; the first admitted is charged and nothing else is; when all
+-- are refused, the shortest wait (the first of equals) is answered. Appends what decide() answers for that
+-- choice, then the index of its alternative.
+local function decide_group(blocks_key, group, now, charge, out)
+  local best, best_wait, best_alt = nil, INF, -1
+  for j = 1, #group do
+    local choice = group[j]
+    local answer = {}
+    local wait = decide(blocks_key, choice.shape, now, choice.base, charge, answer)
+    if wait <= 0 or best == nil or wait < best_wait then
+      best, best_wait, best_alt = answer, wait, choice.alt
+      if wait <= 0 then break end
+    end
+  end
+  local n = #out
+  for i = 1, #best do out[n + i] = best[i] end
+  out[n + #best + 1] = best_alt
 end
 
 -- Decides every request of the runs in order (charging when `charge`), appending each answer to `out`.
 local function decide_runs(blocks_key, runs, charge, out)
   for r = 1, #runs do
     local run = runs[r]
-    local shape, now, base = run.shape, run.now, run.base
-    local step = shape.n_scopes
-    for _ = 1, run.count do
-      decide(blocks_key, shape, now, base, charge, out)
-      base = base + step
+    if run.group then
+      decide_group(blocks_key, run.group, run.now, charge, out)
+    else
+      local shape, now, base = run.shape, run.now, run.base
+      local step = shape.n_scopes
+      for _ = 1, run.count do
+        decide(blocks_key, shape, now, base, charge, out)
+        base = base + step
+      end
     end
   end
 end

@@ -39,18 +39,34 @@ end
 -- Runs of requests from ARGV at position p: count of runs, then per run "count,shapeIndex,now" followed by
 -- its requests, each the shape's nScopes scopes (a run's requests share shape and time).
 -- Returns the runs ({ shape, now, count, base }: a request's scopes are ARGV[base + 1 .. base + nScopes],
--- base growing by nScopes per request) and the earliest time among them.
+-- base growing by nScopes per request; or { group, now } for an endpoint pool, one request whose choices are
+-- { shape, alt, base }), the earliest time among them and the number of pools.
 local function read_runs(p, shapes)
   local runs = {}
   local min_now = INF
   local count = tonumber(ARGV[p])
   p = p + 1
+  local groups = 0
   for r = 1, count do
     local v = numbers(ARGV[p])
-    local shape = shapes[v[2]]
-    runs[r] = { shape = shape, now = v[3], count = v[1], base = p }
     if v[3] < min_now then min_now = v[3] end
-    p = p + 1 + v[1] * shape.n_scopes
+    if v[1] == 0 then
+      -- An endpoint pool: "0,k,now", then per choice "shapeIndex,alternative" and its shape's scopes.
+      local group = {}
+      p = p + 1
+      for j = 1, v[2] do
+        local e = numbers(ARGV[p])
+        local shape = shapes[e[1]]
+        group[j] = { shape = shape, alt = e[2], base = p }
+        p = p + 1 + shape.n_scopes
+      end
+      runs[r] = { group = group, now = v[3] }
+      groups = groups + 1
+    else
+      local shape = shapes[v[2]]
+      runs[r] = { shape = shape, now = v[3], count = v[1], base = p }
+      p = p + 1 + v[1] * shape.n_scopes
+    end
   end
-  return runs, min_now
+  return runs, min_now, groups
 end
