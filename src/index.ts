@@ -59,6 +59,7 @@ export type {
   CompiledRule,
   Cost,
   Decision,
+  LimitAlternative,
   LimitRequest,
   Rule,
   RuleStats,
