@@ -17,7 +17,12 @@ export interface LimitStore {
    * commit, and each still learns its answer only after it is committed.
    */
   readonly groupCommit?: boolean;
-  /** Checks the plan at `now`; if every scope is unblocked and every item fits, charges all items. */
+  /**
+   * Checks the plan at `now`; if every scope is unblocked and every item fits, charges all items. A plan with
+   * `choices` (an endpoint pool, see `engine/choices.ts`) is decided choice by choice in its order, in the
+   * same atomic step: the first that fits is charged and nothing else is, and the decision names its
+   * `alternative` (when none fits: the one that would admit first).
+   */
   decide(plan: Plan, now: number): MaybePromise<Decision>;
   /**
    * `decide` for several plans in ONE atomic step (one transaction / one script), in order: each plan is
