@@ -31,12 +31,16 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', fmt(min_now - grace))
 local out = {}
 local fast = groups == 0 and fast_rule(shapes, KEYS[1])
 if fast then
-  -- One rule, one scope per request, no blocks: the fast path.
+  -- One rule, one scope per request, no blocks: the fast path (fixed windows written out).
   local alg = ALGS[fast.alg]
   for r = 1, #runs do
     local run = runs[r]
     local now, base, cost = run.now, run.base, run.shape.items[1].cost
-    for i = 1, run.count do decide_fast(fast, alg, cost, ARGV[base + i], now, out) end
+    if fast.alg == 3 then
+      for i = 1, run.count do decide_fast_fw(fast, cost, ARGV[base + i], now, out) end
+    else
+      for i = 1, run.count do decide_fast(fast, alg, cost, ARGV[base + i], now, out) end
+    end
   end
   flush_fast(grace, fast, alg)
   return out

@@ -1,5 +1,6 @@
--- limits/fast: the one-rule, one-scope batch decided without the general path's tables. Pinned to the
--- general path by its own differential test (test/backends/redis-fast-path.test.ts).
+-- limits/fast: the one-rule, one-scope batch decided without the general path's tables, and for fixed
+-- windows with the algorithm written out (decide_fast_fw: the batch the peers are compared on). Both are
+-- pinned to the general path by their own differential test (test/backends/redis-fast-path.test.ts).
 -- @include limits/cache
 -- @include limits/decide
 -- ---------------------------------------------------------------- fast path: one rule, one scope
@@ -63,6 +64,62 @@ local function decide_fast(rule, alg, cost, scope, now, out)
   local after = remaining - cost
   local share = 0
   if rule.limit > 0 then share = after / rule.limit end
+  if share < INF then
+    out[n + 1] = 1
+    out[n + 2] = out_num(max(0, after))
+  else
+    out[n + 1] = 0
+    out[n + 2] = out_num(INF)
+  end
+end
+
+-- decide_fast for a fixed window, with fw_remaining, fw_wait and fw_adjust written out (same operations
+-- in the same order): the batch the peers are compared on, where calls cost more than the arithmetic.
+local function decide_fast_fw(rule, cost, scope, now, out)
+  local state = fast_states[scope]
+  local window = rule.window
+  if state == nil then
+    local raw = call('HGET', STATE_KEY .. scope, rule.name)
+    if raw and #raw == 16 then
+      local a, b = sunpack('<dd', raw)
+      state = { a, b }
+    else
+      state = parse_state(raw, scope, rule.name) or false
+    end
+    fast_states[scope] = state
+    fast_idle0[scope] = state and state[1] + window
+  end
+  local start = now - fmod(now, window)
+  if state and state[1] > start then start = state[1] end
+  local used = 0
+  if state and state[1] == start then used = state[2] end
+  local limit = rule.limit
+  local remaining = max(0, limit - used)
+  local wait = 0
+  if cost > rule.capacity then
+    wait = INF
+  elseif cost > 0 and used + cost > limit then
+    wait = ms_until(start + window, now)
+  end
+  local n = #out
+  if wait > 0 then
+    out[n + 1] = -1
+    out[n + 2] = out_num(wait)
+    out[n + 3] = out_num(remaining)
+    out[n + 4] = 0
+    return
+  end
+  if state then
+    state[1] = start
+    state[2] = max(0, used + cost)
+  else
+    fast_states[scope] = { start, max(0, used + cost) }
+  end
+  if not fast_now[scope] then fast_dirty[#fast_dirty + 1] = scope end
+  fast_now[scope] = now
+  local after = remaining - cost
+  local share = 0
+  if limit > 0 then share = after / limit end
   if share < INF then
     out[n + 1] = 1
     out[n + 2] = out_num(max(0, after))
