@@ -175,7 +175,8 @@ export class RedisLimitStore implements LimitStore {
 
   /**
    * Runs decide or peek over every plan of `requests`, in order, in one script call. Consecutive plans of
-   * the same shape and time form one run: a header "count,shape,now" and then only their scopes.
+   * the same shape and time form one run: a header "count,shape,now" and then only their scopes. A pooled
+   * plan (endpoint pool) is a run of its own, its choices in order; its answer carries the alternative chosen.
    */
   async #run(
     name: string,
