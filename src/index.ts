@@ -61,12 +61,13 @@ export type {
   CompiledRule,
   Cost,
   Decision,
+  LimitAlternative,
   LimitRequest,
   Rule,
   RuleStats,
 } from './core/types.js';
+export { compileRule, ScopeRules } from './engine/rules.js';
 export { type AcquireOptions, RateLimiter, type RateLimiterOptions } from './limiter/rate-limiter.js';
-export { compileRule, ScopeRules } from './limiter/rules.js';
 export {
   type Admission,
   admit,

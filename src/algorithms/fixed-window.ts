@@ -10,6 +10,10 @@ import { msUntil } from './until.js';
  * within one window's length; use `sliding-window` when that matters.)
  *
  * State: `[windowStart, used]`.
+ *
+ * Clock skew: the window a decision falls in is the newer of the stored window and the one containing `now`
+ * ({@link currentWindow}), so a process whose clock lags never moves a window backwards: it is refused or
+ * charged in the newer window it finds, and its wait runs on its own clock to that window's end.
  */
 export const fixedWindow: Algorithm = {
   name: 'fixed-window',
@@ -21,8 +25,9 @@ export const fixedWindow: Algorithm = {
   },
 
   remaining(state, now, rule) {
-    const start = windowStart(now, rule.windowMs);
-    const used = state && state[0] === start ? state[1]! : 0;
+    if (!state) return rule.limit;
+    const start = currentWindow(state[0]!, now, rule.windowMs);
+    const used = state[0] === start ? state[1]! : 0;
     return Math.max(0, rule.limit - used);
   },
 
@@ -31,7 +36,7 @@ export const fixedWindow: Algorithm = {
   },
 
   adjust(state, now, delta, rule): RuleState {
-    const start = windowStart(now, rule.windowMs);
+    const start = state ? currentWindow(state[0]!, now, rule.windowMs) : windowStart(now, rule.windowMs);
     const used = state && state[0] === start ? state[1]! : 0;
     return [start, Math.max(0, used + delta)];
   },
@@ -51,9 +56,20 @@ export function fixedWait(
 ): number {
   if (cost > rule.capacity) return Number.POSITIVE_INFINITY;
   if (cost <= 0) return 0;
-  const current = windowStart(now, rule.windowMs);
+  const current = currentWindow(start, now, rule.windowMs);
   const usedNow = start === current ? used : 0;
   return usedNow + cost <= rule.limit ? 0 : msUntil(current + rule.windowMs, now);
+}
+
+/**
+ * The window a decision at `now` falls in, given the stored window `start` (NaN when none): the aligned window
+ * containing `now`, or the stored one when that is newer (`now` from a clock that lags the one that wrote it).
+ */
+export function currentWindow(start: number, now: number, windowMs: number): number {
+  const aligned = windowStart(now, windowMs);
+  // Not Math.max: a NaN start (no window yet) must give the aligned window, not NaN.
+  // biome-ignore lint/complexity/useMathMinMax: NaN handling (see above)
+  return start > aligned ? start : aligned;
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { Decision, RuleStats } from '../core/types.js';
-import type { Plan, PlanItem } from '../limiter/plan.js';
+import type { Plan, PlanItem } from '../engine/plan.js';
 
 /** A value or a promise of it: memory and SQLite answer synchronously, Redis asynchronously. */
 export type MaybePromise<T> = T | Promise<T>;
@@ -17,7 +17,12 @@ export interface LimitStore {
    * commit, and each still learns its answer only after it is committed.
    */
   readonly groupCommit?: boolean;
-  /** Checks the plan at `now`; if every scope is unblocked and every item fits, charges all items. */
+  /**
+   * Checks the plan at `now`; if every scope is unblocked and every item fits, charges all items. A plan with
+   * `choices` (an endpoint pool, see `engine/choices.ts`) is decided choice by choice in its order, in the
+   * same atomic step: the first that fits is charged and nothing else is, and the decision names its
+   * `alternative` (when none fits: the one that would admit first).
+   */
   decide(plan: Plan, now: number): MaybePromise<Decision>;
   /**
    * `decide` for several plans in ONE atomic step (one transaction / one script), in order: each plan is

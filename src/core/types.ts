@@ -51,6 +51,24 @@ export interface LimitRequest {
    * `chat:1`: `{ scopes: ['global', 'chat:1', 'chat:2'], cost: 3, costs: { 'chat:1': 2, 'chat:2': 1 } }`.
    */
   costs?: Readonly<Record<string, Cost>>;
+  /**
+   * An endpoint pool: the request is charged on its own `scopes` plus exactly ONE alternative — the first
+   * (the primary) when it admits, else the first of the others that admits, tried round-robin (each request of
+   * a pool starts one further along). Atomic, in one store round trip; a refused alternative is never charged.
+   * `Decision.alternative` says which one it got. Alternatives must not name the request's own scopes.
+   * @example { scopes: 'global', alternatives: [{ scopes: 'rebalance' }, { scopes: 'rebalance-overflow-1' }] }
+   */
+  alternatives?: readonly LimitAlternative[];
+}
+
+/** One alternative of a request's endpoint pool (see {@link LimitRequest.alternatives}). */
+export interface LimitAlternative {
+  /** Its scope keys, e.g. an endpoint's scope. */
+  scopes: string | readonly string[];
+  /** @default the request's `cost` */
+  cost?: Cost;
+  /** Per-scope costs, as in {@link LimitRequest.costs}. @default the request's `costs` */
+  costs?: Readonly<Record<string, Cost>>;
 }
 
 /** Why a request was refused. */
@@ -72,6 +90,11 @@ export interface Decision {
   limit: number;
   /** The rule or block that refused the request; null when allowed. */
   blockedBy: BlockedBy | null;
+  /**
+   * Requests with `alternatives` only: the index (into `alternatives`) of the one admitted and charged; when
+   * refused, of the one that would admit first (whose wait and binding rule the decision reports).
+   */
+  alternative?: number;
 }
 
 /** Usage of one rule of one scope at a moment. */

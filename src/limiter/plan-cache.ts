@@ -1,6 +1,13 @@
 import type { LimitRequest } from '../core/types.js';
-import { applyCost, buildPlan, inspectPlan, normalizeScopes, type Plan, type PlanItem } from './plan.js';
-import type { ScopeRules } from './rules.js';
+import {
+  applyCost,
+  buildPlan,
+  inspectPlan,
+  normalizeScopes,
+  type Plan,
+  type PlanItem,
+} from '../engine/plan.js';
+import type { ScopeRules } from '../engine/rules.js';
 
 /**
  * Plans of requests, cached so that a decision does not resolve rules and build state keys each time.

@@ -2,11 +2,13 @@ import { MemoryBackend } from '../backends/memory/index.js';
 import type { Backend, LimitStore } from '../backends/types.js';
 import { type Clock, type ClockLike, toClock } from '../core/clock.js';
 import { type Duration, parseDuration } from '../core/duration.js';
-import { AbortError, CostExceedsCapacityError, InvalidArgumentError, TimeoutError } from '../core/errors.js';
+import { CostExceedsCapacityError, InvalidArgumentError } from '../core/errors.js';
 import type { Cost, Decision, LimitRequest, Rule, RuleStats } from '../core/types.js';
-import { inspectPlan, normalizeScopes, type Plan, type PlanItem, stateKey } from './plan.js';
+import { inspectPlan, normalizeScopes, type Plan, type PlanItem, stateKey } from '../engine/plan.js';
+import { ScopeRules } from '../engine/rules.js';
 import { PlanCache } from './plan-cache.js';
-import { ScopeRules } from './rules.js';
+import { Pools } from './pools.js';
+import { abortError, WaitLines } from './wait-lines.js';
 
 export interface RateLimiterOptions {
   /**
@@ -27,24 +29,11 @@ export interface AcquireOptions {
   timeout?: Duration;
 }
 
-interface Waiter {
-  plan: Plan;
-  signal: AbortSignal;
-  resolve(decision: Decision): void;
-  reject(error: unknown): void;
-  done: boolean;
-}
-
 /** A `tryAcquire` waiting for the group commit of its tick. */
 interface Pending {
   plan: Plan;
   resolve(decision: Decision): void;
   reject(error: unknown): void;
-}
-
-interface Group {
-  waiters: Waiter[];
-  wake: AbortController;
 }
 
 /**
@@ -61,8 +50,9 @@ export class RateLimiter {
   readonly clock: Clock;
   readonly backend: Backend;
   readonly #store: LimitStore;
-  readonly #groups = new Map<string, Group>();
+  readonly #lines: WaitLines;
   readonly #plans: PlanCache;
+  readonly #pools: Pools;
   /** Calls of this tick waiting for one group commit (stores with `groupCommit`). */
   #pending: Pending[] = [];
 
@@ -72,11 +62,19 @@ export class RateLimiter {
     }
     this.rules = new ScopeRules(options.scopes ?? {});
     this.#plans = new PlanCache(this.rules);
+    this.#pools = new Pools(this.#plans);
     this.clock = toClock(options.clock);
     this.backend = options.backend ?? new MemoryBackend();
     if (!this.backend?.limits)
       throw new InvalidArgumentError('backend', 'a ratekeeper Backend', options.backend);
     this.#store = this.backend.limits;
+    this.#lines = new WaitLines(this.#store, this.clock);
+  }
+
+  /** The plan of a request: from the plan cache, pooled when it has alternatives (see {@link Pools}). */
+  #plan(request: LimitRequest): Plan {
+    const plan = this.#plans.plan(request);
+    return request.alternatives === undefined ? plan : this.#pools.plan(plan, request);
   }
 
   /** Sets or replaces the rules of a scope pattern at run time. Existing usage is kept per rule name. */
@@ -90,7 +88,7 @@ export class RateLimiter {
    * callers share a commit, which is most of a decision's cost there.
    */
   async tryAcquire(request: LimitRequest): Promise<Decision> {
-    const plan = this.#plans.plan(request);
+    const plan = this.#plan(request);
     if (this.#store.groupCommit) return this.#decideWithTick(plan);
     return this.#store.decide(plan, this.clock.now());
   }
@@ -130,7 +128,7 @@ export class RateLimiter {
       throw new InvalidArgumentError('requests', 'an array of requests', requests);
     if (requests.length === 0) return [];
     return this.#store.decideMany(
-      requests.map((r) => this.#plans.plan(r)),
+      requests.map((r) => this.#plan(r)),
       this.clock.now(),
     );
   }
@@ -147,12 +145,12 @@ export class RateLimiter {
         this.backend.kind,
       );
     }
-    return this.#store.decide(this.#plans.plan(request), this.clock.now()) as Decision;
+    return this.#store.decide(this.#plan(request), this.clock.now()) as Decision;
   }
 
   /** What `tryAcquire` would answer now, without charging. */
   async peek(request: LimitRequest): Promise<Decision> {
-    return this.#store.peek(this.#plans.plan(request), this.clock.now());
+    return this.#store.peek(this.#plan(request), this.clock.now());
   }
 
   /**
@@ -162,158 +160,18 @@ export class RateLimiter {
    * @throws AbortError / TimeoutError when aborted or out of time; nothing is charged.
    */
   async acquire(request: LimitRequest, options: AcquireOptions = {}): Promise<Decision> {
-    const plan = this.#plans.plan(request);
+    const plan = this.#plan(request);
     const timeout = options.timeout === undefined ? undefined : parseDuration(options.timeout, 'timeout');
     if (options.signal?.aborted) throw abortError(options.signal);
-    // Never queue what can never fit, even behind other waiters.
-    const tooBig = plan.items.find((item) => item.cost > item.rule.capacity);
-    if (tooBig) {
-      throw new CostExceedsCapacityError(tooBig.scope, tooBig.rule.name, tooBig.cost, tooBig.rule.capacity);
-    }
-    const groupKey = plan.scopes.join('\u0000');
-    if (!this.#groups.has(groupKey)) {
-      // Hold the line while deciding, so that a request made meanwhile queues behind this one (FIFO).
-      const line: Group = { waiters: [], wake: new AbortController() };
-      this.#groups.set(groupKey, line);
-      let decision: Decision;
-      try {
-        decision = await this.#store.decide(plan, this.clock.now());
-      } catch (error) {
-        this.#releaseLine(groupKey, line);
-        throw error;
-      }
-      if (decision.allowed || decision.retryAfterMs === Number.POSITIVE_INFINITY) {
-        this.#releaseLine(groupKey, line);
-        if (decision.allowed) return decision;
-        throw capacityError(decision, plan);
-      }
-      return this.#wait(groupKey, plan, options.signal, timeout, line);
-    }
-    return this.#wait(groupKey, plan, options.signal, timeout);
-  }
-
-  /** Gives up a line held by `acquire`: the waiters that queued in it meanwhile are served; else it is dropped. */
-  #releaseLine(groupKey: string, line: Group): void {
-    if (this.#groups.get(groupKey) !== line) return;
-    if (line.waiters.length > 0) void this.#serve(groupKey, line);
-    else this.#groups.delete(groupKey);
-  }
-
-  #wait(
-    groupKey: string,
-    plan: Plan,
-    signal: AbortSignal | undefined,
-    timeout: number | undefined,
-    line?: Group,
-  ): Promise<Decision> {
-    return new Promise<Decision>((resolve, reject) => {
-      if (signal?.aborted) {
-        // Aborted while the first decision was made: nothing was charged.
-        if (line) this.#releaseLine(groupKey, line);
-        return reject(abortError(signal));
-      }
-      const controller = new AbortController();
-      const cleanup = () => {
-        controller.abort();
-        signal?.removeEventListener('abort', onAbort);
-      };
-      const waiter: Waiter = {
-        plan,
-        signal: controller.signal,
-        done: false,
-        resolve: (decision) => {
-          waiter.done = true;
-          cleanup();
-          resolve(decision);
-        },
-        reject: (error) => {
-          waiter.done = true;
-          cleanup();
-          reject(error);
-        },
-      };
-      const onAbort = () => this.#abandon(groupKey, waiter, abortError(signal!));
-      signal?.addEventListener('abort', onAbort, { once: true });
-      if (timeout !== undefined) {
-        this.clock.sleep(timeout, controller.signal).then(
-          () => this.#abandon(groupKey, waiter, new TimeoutError(timeout)),
-          () => {},
-        );
-      }
-      if (line) {
-        // The line this request held while deciding: it goes first.
-        line.waiters.unshift(waiter);
-        void this.#serve(groupKey, line);
-        return;
-      }
-      let group = this.#groups.get(groupKey);
-      if (group) {
-        group.waiters.push(waiter);
-      } else {
-        group = { waiters: [waiter], wake: new AbortController() };
-        this.#groups.set(groupKey, group);
-        void this.#serve(groupKey, group);
-      }
-    });
-  }
-
-  #abandon(groupKey: string, waiter: Waiter, error: Error): void {
-    if (waiter.done) return;
-    const group = this.#groups.get(groupKey);
-    if (group) {
-      const index = group.waiters.indexOf(waiter);
-      if (index >= 0) group.waiters.splice(index, 1);
-    }
-    waiter.reject(error);
-  }
-
-  /** Serves a group's waiters in order: only the head waits on the clock; the rest queue behind it. */
-  async #serve(groupKey: string, group: Group): Promise<void> {
-    try {
-      while (group.waiters.length > 0) {
-        const head = group.waiters[0]!;
-        let decision: Decision;
-        try {
-          decision = await this.#store.decide(head.plan, this.clock.now());
-        } catch (error) {
-          if (group.waiters[0] === head) group.waiters.shift();
-          head.reject(error);
-          continue;
-        }
-        if (head.done) {
-          // Abandoned while deciding: give back what was charged for it.
-          if (decision.allowed) await this.#refund(head.plan);
-          continue;
-        }
-        if (decision.allowed) {
-          group.waiters.shift();
-          head.resolve(decision);
-          continue;
-        }
-        if (decision.retryAfterMs === Number.POSITIVE_INFINITY) {
-          group.waiters.shift();
-          head.reject(capacityError(decision, head.plan));
-          continue;
-        }
-        const wake = group.wake.signal;
-        await this.clock.sleep(decision.retryAfterMs, AbortSignal.any([head.signal, wake])).catch(() => {});
-        if (group.wake.signal.aborted) group.wake = new AbortController();
-      }
-    } finally {
-      this.#groups.delete(groupKey);
-    }
-  }
-
-  async #refund(plan: Plan): Promise<void> {
-    await this.#store.adjust(
-      plan.items.map((item) => ({ ...item, cost: -item.cost })),
-      this.clock.now(),
+    // Never queue what can never fit, even behind other waiters (a pool: when no alternative ever can).
+    const tooBig = (plan.choices?.map((c) => c.plan) ?? [plan]).map((p) =>
+      p.items.find((item) => item.cost > item.rule.capacity),
     );
-  }
-
-  /** Wakes every waiter to re-check now (after a refund or reset made room). */
-  #wakeAll(): void {
-    for (const group of this.#groups.values()) group.wake.abort();
+    if (tooBig.every((item) => item !== undefined)) {
+      const item = tooBig[0]!;
+      throw new CostExceedsCapacityError(item.scope, item.rule.name, item.cost, item.rule.capacity);
+    }
+    return this.#lines.acquire(plan, options.signal, timeout);
   }
 
   /**
@@ -353,7 +211,7 @@ export class RateLimiter {
     }
     if (items.length === 0) return;
     await this.#store.adjust(items, this.clock.now());
-    if (items.some((item) => item.cost < 0)) this.#wakeAll();
+    if (items.some((item) => item.cost < 0)) this.#lines.wakeAll();
   }
 
   /** Usage of every rule of the given scopes. */
@@ -365,23 +223,6 @@ export class RateLimiter {
   async reset(scope?: string): Promise<void> {
     if (scope !== undefined) normalizeScopes(scope);
     await this.#store.reset(scope);
-    this.#wakeAll();
+    this.#lines.wakeAll();
   }
-}
-
-function abortError(signal: AbortSignal): Error {
-  return signal.reason instanceof Error && signal.reason.name !== 'AbortError'
-    ? new AbortError(signal.reason.message, { cause: signal.reason })
-    : new AbortError();
-}
-
-function capacityError(decision: Decision, plan: Plan): CostExceedsCapacityError {
-  const blocked = decision.blockedBy;
-  const item = plan.items.find((i) => i.scope === blocked?.scope && i.rule.name === blocked?.rule);
-  return new CostExceedsCapacityError(
-    blocked?.scope ?? '?',
-    blocked?.rule ?? '?',
-    item?.cost ?? Number.NaN,
-    item?.rule.capacity ?? decision.limit,
-  );
 }

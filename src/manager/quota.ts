@@ -1,5 +1,5 @@
 import type { LimitRequest, RuleStats } from '../core/types.js';
-import { inspectPlan, type Plan } from '../limiter/plan.js';
+import { inspectPlan, type Plan } from '../engine/plan.js';
 import type { RateLimiter } from '../limiter/rate-limiter.js';
 import type { PreparedBatch } from './options.js';
 

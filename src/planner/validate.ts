@@ -1,7 +1,7 @@
 import { parsePositiveDuration } from '../core/duration.js';
 import { InvalidArgumentError } from '../core/errors.js';
 import type { CompiledRule } from '../core/types.js';
-import { compileRule } from '../limiter/rules.js';
+import { compileRule } from '../engine/rules.js';
 import type { PlanInput } from './types.js';
 
 /** An endpoint with its rule compiled. */

@@ -52,3 +52,35 @@ describe('fixed window', () => {
     expect(fixedWindow.wait(state, 0, 3, r)).toBe(Number.POSITIVE_INFINITY);
   });
 });
+
+describe('fixed window under clock skew', () => {
+  it('a state never moves back to an older window: random interleavings of two clocks', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 10 }),
+        windowArb,
+        fc.integer({ min: 0, max: 5_000_000 }),
+        fc.array(fc.record({ lag: fc.boolean(), dt: fc.integer({ min: 0, max: 500 }) }), { maxLength: 60 }),
+        (limit, window, lagMs, steps) => {
+          const r = rule({ limit, window, algorithm: 'fixed-window' });
+          let now = 10_000_000;
+          let state: RuleState | undefined;
+          let newestStart = Number.NEGATIVE_INFINITY;
+          for (const step of steps) {
+            now += step.dt;
+            // The lagging process reads its clock `lagMs` behind.
+            const at = step.lag ? now - lagMs : now;
+            if (fixedWindow.wait(state, at, 1, r) === 0) state = fixedWindow.charge(state, at, 1, r);
+            if (state) {
+              expect(state[0]!).toBeGreaterThanOrEqual(newestStart);
+              newestStart = state[0]!;
+              // The window a state holds is never over its limit.
+              expect(state[1]!).toBeLessThanOrEqual(limit);
+            }
+          }
+        },
+      ),
+      { numRuns: 300, seed: 12 },
+    );
+  });
+});

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { algorithms } from '../../src/algorithms/index.js';
 import type { RuleState } from '../../src/algorithms/types.js';
 import type { CompiledRule, Rule } from '../../src/core/types.js';
-import { compileRule } from '../../src/limiter/rules.js';
+import { compileRule } from '../../src/engine/rules.js';
 
 export interface Arrival {
   t: number;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryLimitStore } from '../../src/backends/memory/limit-store.js';
 import type { CompiledRule } from '../../src/core/types.js';
-import type { Plan } from '../../src/limiter/plan.js';
+import type { Plan } from '../../src/engine/plan.js';
 import { rule } from './helpers.js';
 
 function planFor(scope: string, r: CompiledRule): Plan {

@@ -4,8 +4,8 @@ import { algorithms } from '../../src/algorithms/index.js';
 import type { RuleState } from '../../src/algorithms/types.js';
 import { MemoryLimitStore } from '../../src/backends/memory/limit-store.js';
 import type { AlgorithmName, Rule } from '../../src/core/types.js';
-import { buildPlan } from '../../src/limiter/plan.js';
-import { ScopeRules } from '../../src/limiter/rules.js';
+import { buildPlan } from '../../src/engine/plan.js';
+import { ScopeRules } from '../../src/engine/rules.js';
 import { arrivalsArb, rule } from './helpers.js';
 
 const algorithmArb = fc.constantFrom<AlgorithmName>('sliding-window', 'token-bucket', 'fixed-window');

@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { MemoryBackend } from '../../src/backends/memory/index.js';
+import { MemoryBackend, type MemoryQueueStore } from '../../src/backends/memory/index.js';
 import { InvalidArgumentError } from '../../src/core/errors.js';
 
 describe('MemoryQueueStore bounded records', () => {
   it('keeps at most maxFinishedRecords finished records, oldest first out; live ones are never dropped', async () => {
-    const queue = new MemoryBackend({ maxFinishedRecords: 3 }).queue<number>();
+    // The backend hands the bound to its queues (memory answers synchronously).
+    const queue = new MemoryBackend({ maxFinishedRecords: 3 }).queue<number>() as MemoryQueueStore<number>;
     queue.add([{ priority: 'normal', lane: '', scopes: [], messages: [{ id: 'live', payload: 0 }] }], 1);
     for (let i = 0; i < 5; i++) queue.record([`d${i}`], 'dropped', 'optional', 10 + i);
     const [job] = queue.add(

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryLimitStore } from '../../src/backends/memory/limit-store.js';
 import type { Rule } from '../../src/core/types.js';
-import { buildPlan } from '../../src/limiter/plan.js';
-import { ScopeRules } from '../../src/limiter/rules.js';
+import { buildPlan } from '../../src/engine/plan.js';
+import { ScopeRules } from '../../src/engine/rules.js';
 
 const T = 1_700_000_000_000;
 

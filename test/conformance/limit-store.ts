@@ -14,8 +14,10 @@ import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Backend, LimitStore } from '../../src/backends/types.js';
 import type { AlgorithmName, CompiledRule, Cost, Decision, Rule } from '../../src/core/types.js';
-import { buildPlan, inspectPlan, type Plan, type PlanItem, stateKey } from '../../src/limiter/plan.js';
-import { ScopeRules } from '../../src/limiter/rules.js';
+import { buildPlan, inspectPlan, type Plan, type PlanItem, stateKey } from '../../src/engine/plan.js';
+import { ScopeRules } from '../../src/engine/rules.js';
+import { describePools } from './limit-store-pools.js';
+import { describeClockSkew } from './limit-store-skew.js';
 import { ReferenceLimitStore } from './reference-store.js';
 
 export interface LimitStoreConformanceOptions {
@@ -443,6 +445,8 @@ export function describeLimitStoreConformance(
       expect((await store.decide(buildPlan(request('a'), rules), T0)).allowed).toBe(true);
     });
 
+    describeClockSkew(() => store);
+    describePools(() => store);
     describeDifferential(() => store, options.differentialRuns ?? 150);
   });
 }
@@ -489,11 +493,21 @@ const configArb = fc.array(
   { minLength: 3, maxLength: 3 },
 );
 
+/**
+ * Most a clock lags behind the newest time seen: below the idle grace of every store (1 s for memory and
+ * SQLite, `idleGrace` for Redis), within which a lagging clock sees exactly what the pure algorithms do.
+ */
+const MAX_LAG = 999;
+
 const dtArb = fc.oneof(
   { weight: 2, arbitrary: fc.constant(0) },
   { weight: 4, arbitrary: fc.integer({ min: 0, max: 300 }) },
   { weight: 3, arbitrary: fc.double({ min: 0, max: 300, noNaN: true, noDefaultInfinity: true }) },
   { weight: 1, arbitrary: fc.integer({ min: 300, max: 70_000 }) },
+  // A clock that steps back: another process whose clock lags (see limit-store-skew.ts for the policy), by
+  // less than the idle grace of every store (the driver keeps the lag behind the newest time below MAX_LAG).
+  { weight: 1, arbitrary: fc.integer({ min: -MAX_LAG, max: -1 }) },
+  { weight: 1, arbitrary: fc.double({ min: -MAX_LAG, max: -0.001, noNaN: true, noDefaultInfinity: true }) },
 );
 const scopesArb = fc.uniqueArray(fc.integer({ min: 0, max: SCOPE_COUNT - 1 }), {
   minLength: 1,
@@ -603,14 +617,17 @@ function describeDifferential(getStore: () => LimitStore, numRuns: number): void
           });
           const rules = new ScopeRules(definitions);
           let now = start;
+          let newest = start;
           let lastRetry = 0;
           for (const [index, op] of ops.entries()) {
             const at = `op ${index} ${JSON.stringify(op)} at ${now}`;
             if (op.kind === 'wait-retry') {
               if (Number.isFinite(lastRetry) && lastRetry > 0) now += lastRetry * op.factor;
+              newest = Math.max(newest, now);
               continue;
             }
-            now += op.dt;
+            now = Math.max(0, now + op.dt, newest - MAX_LAG);
+            newest = Math.max(newest, now);
             switch (op.kind) {
               case 'decide':
               case 'peek':

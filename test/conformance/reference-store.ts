@@ -2,8 +2,8 @@ import { algorithms } from '../../src/algorithms/index.js';
 import type { RuleState } from '../../src/algorithms/types.js';
 import type { LimitStore } from '../../src/backends/types.js';
 import type { Decision, RuleStats } from '../../src/core/types.js';
-import { chargeAll, describeStates, evaluate } from '../../src/limiter/evaluate.js';
-import type { Plan, PlanItem } from '../../src/limiter/plan.js';
+import { chargeAll, describeStates, evaluate } from '../../src/engine/evaluate.js';
+import type { Plan, PlanItem } from '../../src/engine/plan.js';
 
 /**
  * The pure algorithms as a limit store, as plainly as possible: a map of states, each decision `evaluate`
@@ -28,6 +28,16 @@ export class ReferenceLimitStore implements LimitStore {
   }
 
   #decide(plan: Plan, now: number, charge: boolean): Decision {
+    if (plan.choices !== undefined) {
+      // An endpoint pool, plainly: each choice in order; the first admitted wins, else the shortest wait.
+      let best: Decision | undefined;
+      for (const choice of plan.choices) {
+        const decision = { ...this.#decide(choice.plan, now, charge), alternative: choice.alternative };
+        if (decision.allowed) return decision;
+        if (!best || decision.retryAfterMs < best.retryAfterMs) best = decision;
+      }
+      return best!;
+    }
     const states = plan.items.map((item) => this.#states.get(item.key));
     const blocks = plan.scopes.map((scope) => this.#blocks.get(scope) ?? 0);
     const decision = evaluate(plan, states, blocks, now);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../../src/core/errors.js';
-import { compileRule } from '../../src/limiter/rules.js';
+import { compileRule } from '../../src/engine/rules.js';
 
 describe('rule names and units', () => {
   it("refuse '|', which separates scope and rule in state keys (no two pairs may share a key)", () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Rule } from '../../src/core/types.js';
-import { compileRule } from '../../src/limiter/rules.js';
+import { compileRule } from '../../src/engine/rules.js';
 import { admissions } from '../../src/planner/admission.js';
 
 const count = (rule: Rule, latestStart: number, origin?: number) =>

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { AlgorithmName } from '../../src/core/types.js';
-import { compileRule } from '../../src/limiter/rules.js';
+import { compileRule } from '../../src/engine/rules.js';
 import { admissions } from '../../src/planner/admission.js';
 import { plan } from '../../src/planner/index.js';
 import type { PlanEndpoint, PlanInput, PlanJobType } from '../../src/planner/types.js';

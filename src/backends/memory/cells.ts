@@ -1,4 +1,4 @@
-import { fixedWait, windowStart } from '../../algorithms/fixed-window.js';
+import { currentWindow, fixedWait } from '../../algorithms/fixed-window.js';
 import { slidingWait, sumPairs } from '../../algorithms/sliding-window.js';
 import { bucketRemaining, bucketWait } from '../../algorithms/token-bucket.js';
 import type { RuleState } from '../../algorithms/types.js';
@@ -85,12 +85,12 @@ class FixedCell extends Cell {
   }
 
   remaining(now: number): number {
-    const used = this.start === windowStart(now, this.rule.windowMs) ? this.used : 0;
+    const used = this.start === currentWindow(this.start, now, this.rule.windowMs) ? this.used : 0;
     return Math.max(0, this.rule.limit - used);
   }
 
   charge(now: number, cost: number): void {
-    const start = windowStart(now, this.rule.windowMs);
+    const start = currentWindow(this.start, now, this.rule.windowMs);
     const used = this.start === start ? this.used : 0;
     this.start = start;
     this.used = Math.max(0, used + cost);

@@ -1,8 +1,9 @@
 import { algorithms } from '../../algorithms/index.js';
 import type { RuleState } from '../../algorithms/types.js';
 import type { Decision, RuleStats } from '../../core/types.js';
-import { allowed, decisionOf, describeStates } from '../../limiter/evaluate.js';
-import type { Plan, PlanItem } from '../../limiter/plan.js';
+import { decideChoices } from '../../engine/choices.js';
+import { allowed, decisionOf, describeStates } from '../../engine/evaluate.js';
+import type { Plan, PlanItem } from '../../engine/plan.js';
 import type { LimitStore } from '../types.js';
 import { type Cell, cellFor } from './cells.js';
 
@@ -10,7 +11,8 @@ const NO_BLOCKS: readonly number[] = [];
 const NEVER_USED: RuleState = [];
 
 /**
- * How long an idle state is kept before a sweep deletes it. Keeping an idle state changes nothing (it equals
+ * How long an idle state (or an ended block) is kept before a sweep deletes it: a clock lagging by less than
+ * this sees it exactly (see src/engine/README.md, clock skew). Keeping an idle state changes nothing (it equals
  * "never used"), and a key used every few ms whose state goes idle in between (a token bucket refilled at
  * once) would otherwise be deleted and created again on nearly every use.
  */
@@ -57,6 +59,7 @@ export class MemoryLimitStore implements LimitStore {
   }
 
   #decide(plan: Plan, now: number, charge: boolean): Decision {
+    if (plan.choices !== undefined) return decideChoices(plan.choices, (p) => this.#decide(p, now, charge));
     if ((++this.#ops & 1023) === 0) this.#sweep(now);
     const items = plan.items;
     if (items.length === 1 && this.#blocks.size === 0) {
@@ -187,6 +190,6 @@ export class MemoryLimitStore implements LimitStore {
       }
       if (next.value.idleAt() + IDLE_GRACE_MS <= now) this.#delete(next.value);
     }
-    for (const [scope, until] of this.#blocks) if (until <= now) this.#blocks.delete(scope);
+    for (const [scope, until] of this.#blocks) if (until + IDLE_GRACE_MS <= now) this.#blocks.delete(scope);
   }
 }

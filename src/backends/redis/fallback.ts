@@ -1,5 +1,5 @@
 import type { CompiledRule, Decision, RuleStats } from '../../core/types.js';
-import type { Plan, PlanItem } from '../../limiter/plan.js';
+import type { Plan, PlanItem } from '../../engine/plan.js';
 import { MemoryLimitStore } from '../memory/limit-store.js';
 import type { LimitStore } from '../types.js';
 import { RedisUnavailableError } from './errors.js';
@@ -145,7 +145,12 @@ export class FallbackLimitStore implements LimitStore {
   #scalePlan(plan: Plan): Plan {
     let scaled = this.#plans.get(plan);
     if (!scaled) {
-      scaled = { scopes: plan.scopes, items: plan.items.map(this.#scaleItem) };
+      const items = plan.items.map(this.#scaleItem);
+      const choices = plan.choices?.map((c) => ({
+        alternative: c.alternative,
+        plan: this.#scalePlan(c.plan),
+      }));
+      scaled = choices ? { scopes: plan.scopes, items, choices } : { scopes: plan.scopes, items };
       this.#plans.set(plan, scaled);
     }
     return scaled;

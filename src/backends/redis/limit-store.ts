@@ -1,7 +1,7 @@
 import type { RuleState } from '../../algorithms/types.js';
 import type { AlgorithmName, CompiledRule, Decision, RuleStats } from '../../core/types.js';
-import { describeStates } from '../../limiter/evaluate.js';
-import type { Plan, PlanItem } from '../../limiter/plan.js';
+import { describeStates } from '../../engine/evaluate.js';
+import type { Plan, PlanItem } from '../../engine/plan.js';
 import type { LimitStore } from '../types.js';
 import type { Connection } from './connection.js';
 import { toBackendError, withTimeout } from './errors.js';
@@ -175,7 +175,8 @@ export class RedisLimitStore implements LimitStore {
 
   /**
    * Runs decide or peek over every plan of `requests`, in order, in one script call. Consecutive plans of
-   * the same shape and time form one run: a header "count,shape,now" and then only their scopes.
+   * the same shape and time form one run: a header "count,shape,now" and then only their scopes. A pooled
+   * plan (endpoint pool) is a run of its own, its choices in order; its answer carries the alternative chosen.
    */
   async #run(
     name: string,
@@ -190,15 +191,32 @@ export class RedisLimitStore implements LimitStore {
     let count = 0;
     let runShape = 0;
     let runNow = 0;
+    const shapeOf = (plan: Plan): number => {
+      const encoded = this.#encode(plan);
+      let shape = shapes.get(encoded.numbers);
+      if (shape === undefined) {
+        shape = shapes.size + 1;
+        shapes.set(encoded.numbers, shape);
+        for (const rule of encoded.rules) rules.add(rule);
+      }
+      return shape;
+    };
     for (const { plans: group, now } of requests) {
       for (const plan of group) {
-        const encoded = this.#encode(plan);
-        let shape = shapes.get(encoded.numbers);
-        if (shape === undefined) {
-          shape = shapes.size + 1;
-          shapes.set(encoded.numbers, shape);
-          for (const rule of encoded.rules) rules.add(rule);
+        if (plan.choices !== undefined) {
+          // An endpoint pool is a run of its own: "0,k,now", then each choice's shape, alternative, scopes.
+          if (header >= 0) body[header] = `${count},${runShape},${runNow}`;
+          header = -1;
+          runs++;
+          body.push(`0,${plan.choices.length},${now}`);
+          for (const choice of plan.choices) {
+            body.push(`${shapeOf(choice.plan)},${choice.alternative}`);
+            for (const scope of choice.plan.scopes) body.push(scope);
+          }
+          plans.push(plan);
+          continue;
         }
+        const shape = shapeOf(plan);
         if (header < 0 || shape !== runShape || now !== runNow) {
           if (header >= 0) body[header] = `${count},${runShape},${runNow}`;
           header = body.length;
@@ -224,15 +242,18 @@ export class RedisLimitStore implements LimitStore {
     const decisions = new Array<Decision>(plans.length);
     let at = 0;
     for (let i = 0; i < plans.length; i++) {
-      const plan = plans[i]!;
+      let plan = plans[i]!;
       const code = reply[at] as number;
-      if (code >= 0) {
-        decisions[i] = admitted(plan, code, reply[at + 1]);
-        at += 2;
-      } else {
-        decisions[i] = refused(plan, code, reply, at);
-        at += 4;
+      const size = code >= 0 ? 2 : 4;
+      let alternative: number | undefined;
+      if (plan.choices !== undefined) {
+        alternative = reply[at + size] as number;
+        plan = plan.choices.find((c) => c.alternative === alternative)!.plan;
       }
+      const decision = code >= 0 ? admitted(plan, code, reply[at + 1]) : refused(plan, code, reply, at);
+      if (alternative !== undefined) decision.alternative = alternative;
+      decisions[i] = decision;
+      at += alternative === undefined ? size : size + 1;
     }
     return decisions;
   }

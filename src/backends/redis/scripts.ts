@@ -14,10 +14,10 @@ interface ScriptCaller {
 }
 
 /** Library files prepended to scripts, by the prefix of the scripts that use them. */
-const LIBRARIES: ReadonlyArray<[prefix: string, library: string]> = [
-  ['limit-', 'limits.lib.v2'],
-  ['queue-', 'queue.lib.v2'],
-];
+const LIBRARIES: ReadonlyArray<[prefix: string, library: string]> = [['queue-', 'queue.lib.v2']];
+
+/** A line `-- @include name`: replaced by `lua/includes/<name>.lua` (see {@link expandIncludes}). */
+const INCLUDE = /^-- @include (\S+)[ \t]*$/gm;
 
 const sources = new Map<string, string>();
 
@@ -31,7 +31,21 @@ function readLua(name: string): string {
 }
 
 /**
- * One Lua script (one atomic operation), read from `lua/<name>.lua` with its library prepended.
+ * A script's source with every `-- @include name` line replaced by the file `lua/includes/<name>.lua`,
+ * itself expanded first (BullMQ-style includes): each piece appears once, before the first line that
+ * includes it, so a script carries exactly the pieces it needs and what they need.
+ */
+export function expandIncludes(source: string, included: Set<string> = new Set()): string {
+  return source.replace(INCLUDE, (_line, name: string) => {
+    if (included.has(name)) return `-- (${name} included above)`;
+    included.add(name);
+    return expandIncludes(readLua(`includes/${name}`), included).trimEnd();
+  });
+}
+
+/**
+ * One Lua script (one atomic operation), read from `lua/<name>.lua` with its library prepended and its
+ * includes expanded.
  * Runs by EVALSHA; a server that does not know it yet (first use, restart, failover) gets it
  * once by EVAL, which also caches it there.
  */
@@ -43,7 +57,7 @@ export class Script {
   constructor(name: string) {
     this.name = name;
     const library = LIBRARIES.find(([prefix]) => name.startsWith(prefix))?.[1];
-    this.source = (library ? `${readLua(library)}\n` : '') + readLua(name);
+    this.source = expandIncludes((library ? `${readLua(library)}\n` : '') + readLua(name));
     this.sha = createHash('sha1').update(this.source).digest('hex');
   }
 

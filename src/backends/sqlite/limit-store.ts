@@ -2,8 +2,9 @@ import type { Statement } from 'better-sqlite3';
 import { algorithms } from '../../algorithms/index.js';
 import type { RuleState } from '../../algorithms/types.js';
 import type { Decision, RuleStats } from '../../core/types.js';
-import { chargeAll, describeStates, evaluate } from '../../limiter/evaluate.js';
-import type { Plan, PlanItem } from '../../limiter/plan.js';
+import { decideChoices } from '../../engine/choices.js';
+import { chargeAll, describeStates, evaluate } from '../../engine/evaluate.js';
+import type { Plan, PlanItem } from '../../engine/plan.js';
 import type { LimitStore } from '../types.js';
 import type { Connection } from './connection.js';
 import { decodeState, EMPTY_STATE, encodeState } from './state-codec.js';
@@ -14,6 +15,12 @@ const SWEEP_EVERY = 1024;
 const SWEEP_BATCH = 256;
 
 const NO_BLOCKS: readonly number[] = [0];
+
+/**
+ * How long an idle state row (or an ended block) is kept before a sweep deletes it: a process whose clock lags
+ * by less than this sees it exactly (see src/engine/README.md, clock skew).
+ */
+const IDLE_GRACE_MS = 1000;
 
 /** Makes the SQL function names of each store unique, so two stores on one database never mix. */
 let stores = 0;
@@ -139,7 +146,7 @@ export class SqliteLimitStore implements LimitStore {
   }
 
   decide(plan: Plan, now: number): Decision {
-    if (plan.items.length !== 1 || plan.scopes.length !== 1) {
+    if (plan.items.length !== 1 || plan.scopes.length !== 1 || plan.choices !== undefined) {
       return this.#conn.write('decide', () => this.#decide(plan, now, true));
     }
     if (++this.#ops % SWEEP_EVERY === 0) this.#conn.write('sweep', () => this.#sweep(now));
@@ -251,6 +258,8 @@ export class SqliteLimitStore implements LimitStore {
 
   /** One decision, inside the caller's transaction. */
   #decide(plan: Plan, now: number, charge: boolean): Decision {
+    // An endpoint pool: its choices in order, all in the caller's one transaction.
+    if (plan.choices !== undefined) return decideChoices(plan.choices, (p) => this.#decide(p, now, charge));
     if (charge && ++this.#ops % SWEEP_EVERY === 0) this.#sweep(now);
     const items = plan.items;
     let states: Array<RuleState | undefined>;
@@ -304,8 +313,9 @@ export class SqliteLimitStore implements LimitStore {
     const budget = SWEEP_BATCH + 2 * this.#created;
     this.#created = 0;
     const keys = this.#sweepKeys.all(this.#sweepFrom, budget);
-    if (keys.length > 0) this.#deleteIdle.run(this.#sweepFrom, keys[keys.length - 1]!, now);
+    const before = now - IDLE_GRACE_MS;
+    if (keys.length > 0) this.#deleteIdle.run(this.#sweepFrom, keys[keys.length - 1]!, before);
     this.#sweepFrom = keys.length < budget ? '' : keys[keys.length - 1]!;
-    this.#deleteExpiredBlocks.run(now);
+    this.#deleteExpiredBlocks.run(before);
   }
 }

@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from '../../core/errors.js';
 import type { Rule } from '../../core/types.js';
-import { compileRules } from '../../limiter/rules.js';
+import { compileRules } from '../../engine/rules.js';
 
 /**
  * Telegram's limits per bot token, as rules. Each entry is one rule or a list of rules.

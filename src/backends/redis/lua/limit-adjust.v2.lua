@@ -1,12 +1,13 @@
 -- limit-adjust (v2): adds each item's delta (negative refunds) without checking limits.
 --
 -- KEYS[1]      {ns}:l:blocks         (routing only: every limit script names it first)
--- ARGV[1]      the namespace's key prefix {ns}:l: (see the library header for the keys derived from it)
+-- ARGV[1]      the namespace's key prefix {ns}:l: (see includes/limits/keys.lua for the keys derived from it)
 -- ARGV[2]      grace ms added to every key's TTL past its idle time
 -- ARGV[3]      now (ms)
 -- ARGV[4]      number of items N
 -- ARGV[5..]    N items: scope, rule name, "algorithm 1|2|3,limit,windowMs,capacity,step,delta"
 -- Returns      the number of items applied
+-- @include limits/cache
 local grace = tonumber(ARGV[2])
 local now = tonumber(ARGV[3])
 local n = tonumber(ARGV[4])

@@ -5,26 +5,31 @@
 -- KEYS[1]      {ns}:l:blocks         sorted set: scope -> blocked until (ms)
 -- ARGV[1]      the namespace's key prefix {ns}:l: ; the scripts derive from it, in the same slot,
 --              {ns}:l:s2:<scope> (hash: rule name -> state) and the logs of sliding windows
---              (see the library header)
+--              (see includes/limits/keys.lua)
 -- ARGV[2]      grace ms added to every key's TTL past its idle time
 -- ARGV[3]      number of rules R, then R pairs: "id,algorithm 1|2|3,limit,windowMs,capacity,step", name
 -- then         number of plan shapes P, then P strings "nScopes,nItems,(scopeIndex,ruleId,cost)*"
 --              (scopeIndex: 1-based among the request's scopes)
 -- then         number of runs, then per run "count,shapeIndex,now" (shapeIndex 1-based) followed by
---              count requests, each the shape's nScopes scopes
+--              count requests, each the shape's nScopes scopes; or an endpoint pool (one request):
+--              "0,k,now", then k choices in the order to try, each "shapeIndex,alternative" followed by
+--              its shape's scopes
 -- Returns      per request, in order: admitted: tightest item (1-based, 0 when none), remaining;
 --              refused by an item: -1, retryAfterMs, remaining, item index (0-based);
 --              refused by a block: -2, retryAfterMs, limit, scope index (0-based);
+--              a pool: the answer of its chosen choice, then that choice's alternative;
 --              integral values as integers, others as %.17g strings
+-- @include limits/decide
+-- @include limits/fast
 local grace = tonumber(ARGV[2])
 local rules, p = read_rules(3)
 local shapes
 shapes, p = read_shapes(p, rules)
-local runs, min_now = read_runs(p, shapes)
--- Forget blocks that ended for every request of the batch (bounded memory).
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', fmt(min_now))
+local runs, min_now, groups = read_runs(p, shapes)
+-- Forget blocks that ended, a grace ago, for every request of the batch (bounded memory; the grace absorbs clock skew).
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', fmt(min_now - grace))
 local out = {}
-local fast = fast_rule(shapes, KEYS[1])
+local fast = groups == 0 and fast_rule(shapes, KEYS[1])
 if fast then
   -- One rule, one scope per request, no blocks: the fast path (fixed windows written out).
   local alg = ALGS[fast.alg]

@@ -2,10 +2,11 @@
 -- The caller computes usage from them with the same pure algorithms as every other backend.
 --
 -- KEYS[1]      {ns}:l:blocks         sorted set: scope -> blocked until (ms)
--- ARGV[1]      the namespace's key prefix {ns}:l: (see the library header for the keys derived from it)
+-- ARGV[1]      the namespace's key prefix {ns}:l: (see includes/limits/keys.lua for the keys derived from it)
 -- ARGV[2]      number of scopes S
 -- ARGV[3..]    S scopes, then (scope, rule name) pairs
 -- Returns      S block ends ('0' when none), then per pair the state as comma-joined numbers, or false
+-- @include limits/state
 local s = tonumber(ARGV[2])
 local out = {}
 for i = 1, s do

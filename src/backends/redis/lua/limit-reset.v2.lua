@@ -2,11 +2,12 @@
 --
 -- KEYS[1]      {ns}:l:blocks         sorted set: scope -> blocked until (ms)
 -- KEYS[2]      {ns}:l:s2:<scope>      the scope's state hash (one-scope reset only)
--- ARGV[1]      the namespace's key prefix {ns}:l: (see the library header for the keys derived from it)
+-- ARGV[1]      the namespace's key prefix {ns}:l: (see includes/limits/keys.lua for the keys derived from it)
 -- ARGV[2]      'scope' or 'all'
 -- ARGV[3]      scope: the scope name; all: a SCAN pattern matching every limit key of the namespace
 -- Returns      the number of keys deleted
 -- A whole-namespace reset scans the namespace's node: it is meant for tests and operators, not hot paths.
+-- @include limits/keys
 if ARGV[2] == 'scope' then
   local scope = ARGV[3]
   redis.call('ZREM', KEYS[1], scope)

@@ -23,6 +23,18 @@ export interface Plan {
   /** Distinct scopes, in request order (checked for blocks). */
   readonly scopes: readonly string[];
   readonly items: readonly PlanItem[];
+  /**
+   * An endpoint pool (see `choices.ts`): the plans to try, in this order, each the request's own items and
+   * scopes plus those of one alternative. A store admits the first that fits and charges only it.
+   */
+  readonly choices?: readonly Choice[];
+}
+
+/** One alternative of a pooled plan: the whole plan charged when it is the one admitted. */
+export interface Choice {
+  /** Index of the alternative in the request's `alternatives`. */
+  readonly alternative: number;
+  readonly plan: Plan;
 }
 
 /** Storage key of a rule's state. */

@@ -1,0 +1,89 @@
+-- limits/cache: the states a script call touches, loaded once and written back once by flush().
+-- @include limits/algorithms
+-- States are loaded once per script call and written back once at the end, so a batch of
+-- decisions sees each other's charges in order while touching each key only twice.
+-- One slot per (state key, rule name): key, scope, field, state (false when absent), idle0 and lazy0 (the
+-- idle time and list form of the state as loaded; idle0 false when absent or empty), and once written:
+-- rule and now of the last write.
+local cache = {}   -- state key -> { rule name -> slot }
+local created = {} -- state key -> true when some field was missing at load: the key may have no TTL yet
+local dirty = {}   -- written slots, in order of first write
+
+local function slot_of(scope, field, rule)
+  local key = STATE_KEY .. scope
+  local fields = cache[key]
+  if not fields then
+    fields = {}
+    cache[key] = fields
+  end
+  local slot = fields[field]
+  if not slot then
+    local state = parse_state(redis.call('HGET', key, field), scope, field)
+    slot = { key = key, scope = scope, field = field, state = state or false, idle0 = false }
+    if not state then
+      created[key] = true
+    elseif not state_empty(state) then
+      slot.idle0 = ALGS[rule.alg].idle_at(state, rule)
+      slot.lazy0 = state.lazy
+    end
+    fields[field] = slot
+  end
+  return slot
+end
+
+local function store(slot, state, rule, now)
+  slot.state = state
+  if not slot.rule then dirty[#dirty + 1] = slot end
+  slot.rule = rule
+  slot.now = now
+end
+
+-- The state after charging or adjusting (a sliding-window log needs its list key when it is created).
+local function apply(alg_fn, state, now, amount, rule, scope, field)
+  if rule.alg == 1 and not (state and state.lazy) then
+    return alg_fn(state, now, amount, rule, log_key(scope, field))
+  end
+  return alg_fn(state, now, amount, rule)
+end
+
+-- Writes every changed state; a key's TTL only ever grows, to the latest idleAt of its rules + grace.
+local function flush(grace)
+  local ttls = {}
+  local order = {}
+  for i = 1, #dirty do
+    local e = dirty[i]
+    local state = e.state
+    local rule = e.rule
+    local empty = state_empty(state)
+    local idle = not empty and ALGS[rule.alg].idle_at(state, rule)
+    if empty or idle + grace <= e.now then
+      redis.call('HDEL', e.key, e.field)
+      if rule.alg == 1 then redis.call('DEL', log_key(e.scope, e.field)) end
+    else
+      redis.call('HSET', e.key, e.field, format_state(state, rule.alg, e.scope, e.field))
+      -- Unchanged idle time (same window, same sub-window): the TTLs set when it was reached still hold.
+      if idle ~= e.idle0 or (rule.alg == 1 and not (e.lazy0 and state.lazy)) then
+        local ttl = math.ceil(idle - e.now) + grace
+        if ttl > 9e15 then ttl = 9e15 end
+        if rule.alg == 1 then
+          -- A log lives no longer than its rule's own idle time (its TTL is simply set; PEXPIRE does
+          -- nothing when the state has no log, being fractional).
+          redis.call('PEXPIRE', log_key(e.scope, e.field), string.format('%d', ttl))
+        end
+        local before = ttls[e.key]
+        if not before then order[#order + 1] = e.key end
+        if not before or before < ttl then ttls[e.key] = ttl end
+      end
+    end
+  end
+  for _, key in ipairs(order) do
+    local ttl = string.format('%d', ttls[key])
+    -- Every write sets a TTL, so a key that had all its fields already has one: GT only ever extends it.
+    -- A key that may be new has none (GT would treat it as infinite): check it first.
+    if not created[key] then
+      redis.call('PEXPIRE', key, ttl, 'GT')
+    elseif redis.call('PTTL', key) < tonumber(ttl) then
+      redis.call('PEXPIRE', key, ttl)
+    end
+  end
+end
