@@ -82,3 +82,10 @@ export {
   type Sender,
   type StopOptions,
 } from './manager/index.js';
+export {
+  type ModelDecision,
+  type ModelDecisionCode,
+  ModelLimiter,
+  type ModelLimiterOptions,
+  type ModelStats,
+} from './profiles/llm/index.js';
