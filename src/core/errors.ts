@@ -12,7 +12,8 @@ export type ErrorCode =
   | 'ERR_DUPLICATE_MESSAGE'
   | 'ERR_CLOSED'
   | 'ERR_RETRY_AFTER'
-  | 'ERR_PERMANENT';
+  | 'ERR_PERMANENT'
+  | 'ERR_UPSTREAM';
 
 /** Base class of every ratekeeper error. */
 export class RateKeeperError extends Error {
