@@ -3,6 +3,18 @@
  * counting, go-ratelimit state import and a rate-limited `fetch` for the official LLM SDKs.
  * @packageDocumentation
  */
+
+export { type CallBody, maxOutputOf, modelOf, promptTokensOf, usageOf } from './call-body.js';
+export { UpstreamError } from './errors.js';
+export {
+  type GoImportReport,
+  type GoState,
+  GoStateFileError,
+  importGoState,
+  parseGoState,
+  readGoState,
+} from './go-state.js';
+export { type LimitedFetchEvent, type LimitedFetchOptions, limitedFetch } from './limited-fetch.js';
 export {
   type ModelDecision,
   type ModelDecisionCode,
@@ -18,4 +30,21 @@ export {
   PROVIDERS,
   type Provider,
 } from './quotas.js';
+export {
+  parseResetDuration,
+  parseRetryAfter,
+  type ReceiverSignals,
+  type ReportedLimit,
+  readGeminiError,
+  readHeaders,
+} from './receiver-signals.js';
 export { Reservation } from './reservation.js';
+export {
+  type ChatMessageLike,
+  countGeminiTokens,
+  estimateTokens,
+  type GeminiCountOptions,
+  heuristicTokens,
+  openaiEncoding,
+  type TokenInput,
+} from './tokens.js';

@@ -8,6 +8,7 @@ import {
   TimeoutError,
 } from '../../core/errors.js';
 import type { Decision, Rule } from '../../core/types.js';
+import { type PlanItem, stateKey } from '../../limiter/plan.js';
 import type { AcquireOptions } from '../../limiter/rate-limiter.js';
 import { RateLimiter } from '../../limiter/rate-limiter.js';
 import {
@@ -184,6 +185,26 @@ export class ModelLimiter {
     if (!changed) return;
     this.#learned.set(model, learned);
     this.#apply(model);
+  }
+
+  /**
+   * Raises the local usage of a model to at least what a receiver reported in use (`limit - remaining` from
+   * its headers), so callers here stop before the receiver refuses: usage from elsewhere (another key holder,
+   * the receiver's own accounting) is counted as if made now. Never lowers anything.
+   */
+  async observeUsage(model: string, used: { rpm?: number; tpm?: number }): Promise<void> {
+    const scope = this.scope(model);
+    const stats = await this.stats(model);
+    const items: PlanItem[] = [];
+    for (const [name, value, current] of [
+      [NAMES.rpm, used.rpm, stats.rpm],
+      [NAMES.tpm, used.tpm, stats.tpm],
+    ] as const) {
+      if (value === undefined || !(value > current)) continue;
+      const rule = this.limiter.rules.resolve(scope).find((r) => r.name === name)!;
+      items.push({ scope, key: stateKey(scope, name), rule, cost: value - current });
+    }
+    if (items.length > 0) await this.limiter.backend.limits.adjust(items, this.clock.now());
   }
 
   /** The quota in force for a model (configured, tightened by what receivers reported); zeros when none. */
