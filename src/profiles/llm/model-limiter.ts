@@ -242,11 +242,13 @@ export class ModelLimiter {
         stats: await this.stats(model),
       };
     }
-    const [decision, stats] = await Promise.all([
-      this.limiter.peek({ scopes: scope, cost: { requests: 1, tokens: estTokens } }),
-      this.stats(model),
-    ]);
-    return explain(decision, stats, estTokens, this.#known(model));
+    // One read of the three rules answers the common case: a sliding window admits exactly when
+    // used + cost <= limit, so stats decide; only a refusal asks the engine for its exact wait.
+    const { stats, blockedMs } = await this.#read(model);
+    const known = this.#known(model);
+    if (blockedMs <= 0 && fits(stats, estTokens)) return explain(ALLOWED, stats, estTokens, known);
+    const decision = await this.limiter.peek({ scopes: scope, cost: { requests: 1, tokens: estTokens } });
+    return explain(decision, stats, estTokens, known);
   }
 
   /** Records a call made (never refused): one request and `promptTokens + outputTokens` tokens, now. */
@@ -309,17 +311,28 @@ export class ModelLimiter {
 
   /** Usage of a model now (also of a model without a quota: its usage is counted all the same). */
   async stats(model: string): Promise<ModelStats> {
+    return (await this.#read(model)).stats;
+  }
+
+  async #read(model: string): Promise<{ stats: ModelStats; blockedMs: number }> {
     const rules = await this.limiter.stats(this.scope(model));
-    const used = (name: string) => rules.find((r) => r.rule === name)?.used ?? 0;
     const quota = this.quota(model);
-    return {
-      rpm: used(NAMES.rpm),
+    const stats: ModelStats = {
+      rpm: 0,
       maxRpm: quota.maxRpm,
-      tpm: used(NAMES.tpm),
+      tpm: 0,
       maxTpm: quota.maxTpm,
-      rpd: used(NAMES.rpd),
+      rpd: 0,
       maxRpd: quota.maxRpd,
     };
+    let blockedMs = 0;
+    for (const r of rules) {
+      if (r.rule === NAMES.rpm) stats.rpm = r.used;
+      else if (r.rule === NAMES.tpm) stats.tpm = r.used;
+      else if (r.rule === NAMES.rpd) stats.rpd = r.used;
+      if (r.blockedMs > blockedMs) blockedMs = r.blockedMs;
+    }
+    return { stats, blockedMs };
   }
 
   /** Stats of every model with a quota and every model this instance recorded usage for. */
@@ -373,6 +386,17 @@ export class ModelLimiter {
     ];
   }
 }
+
+/** Whether one more request of `est` tokens fits every limited dimension (0 = unlimited). */
+function fits(s: ModelStats, est: number): boolean {
+  return (
+    (s.maxRpm === 0 || s.rpm + 1 <= s.maxRpm) &&
+    (s.maxTpm === 0 || s.tpm + est <= s.maxTpm) &&
+    (s.maxRpd === 0 || s.rpd + 1 <= s.maxRpd)
+  );
+}
+
+const ALLOWED: Decision = { allowed: true, retryAfterMs: 0, remaining: 0, limit: 0, blockedBy: null };
 
 /** The go-ratelimit reading of an engine decision: the first dimension over its limit, in RPM, TPM, RPD order. */
 function explain(decision: Decision, stats: ModelStats, est: number, known: boolean): ModelDecision {
