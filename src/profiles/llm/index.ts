@@ -39,6 +39,7 @@ export {
   readHeaders,
 } from './receiver-signals.js';
 export { Reservation } from './reservation.js';
+export { streamUsage } from './stream-usage.js';
 export {
   type ChatMessageLike,
   countGeminiTokens,

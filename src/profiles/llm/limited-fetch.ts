@@ -2,6 +2,7 @@ import { InvalidArgumentError } from '../../core/errors.js';
 import { type CallBody, maxOutputOf, modelOf, promptTokensOf, usageOf } from './call-body.js';
 import { ModelLimiter } from './model-limiter.js';
 import { type ReceiverSignals, readGeminiError, readHeaders } from './receiver-signals.js';
+import { streamUsage } from './stream-usage.js';
 
 /** Something limitedFetch did, for logs and metrics. */
 export type LimitedFetchEvent =
@@ -29,8 +30,10 @@ const DEFAULT_BLOCK_MS = 1000;
  * `@anthropic-ai/sdk`, or plain calls to Gemini's REST API). For each JSON call that names a model:
  * 1. estimates its tokens (prompt from the body + its `max_tokens`, or `defaultOutputTokens`) and
  *    `reserve`s them on the {@link ModelLimiter}, waiting exactly until they fit;
- * 2. sends, then settles the reservation with the answer's `usage` (non-streaming JSON; a streamed answer
- *    keeps its estimate; another error status keeps the request and gives back the tokens);
+ * 2. sends, then settles the reservation with the answer's `usage`: from the JSON body, or from a streamed
+ *    answer's usage events when the stream ends (OpenAI's `include_usage` chunk, Anthropic's `message_start`
+ *    / `message_delta`, Gemini's `usageMetadata`; the estimate stays when none came); another error status
+ *    keeps the request and gives back the tokens;
  * 3. learns from the answer: OpenAI `x-ratelimit-{limit,remaining,reset}-{requests,tokens}`, Anthropic
  *    `anthropic-ratelimit-*-{limit,remaining,reset}`, `retry-after`, Gemini's 429 body. A limit lower than
  *    configured tightens the quota (`ModelLimiter.tighten`); usage the receiver reports above the local view
@@ -144,6 +147,20 @@ export function limitedFetch(options: LimitedFetchOptions): typeof fetch {
         );
         if (usage) await reservation.commit(usage.prompt, usage.output);
         else await reservation.commit(estimate);
+      } else if (type.includes('text/event-stream') && response.body) {
+        // Streamed: the caller reads one branch; the other is read here for the usage events, and the
+        // reservation is settled when the stream ends (with the estimate when it reported none).
+        const [mine, theirs] = response.body.tee();
+        void streamUsage(mine).then((usage) =>
+          (usage ? reservation.commit(usage.prompt, usage.output) : reservation.commit(estimate)).catch(
+            () => {},
+          ),
+        );
+        return new Response(theirs, {
+          status: response.status,
+          statusText: response.statusText,
+          headers: response.headers,
+        });
       } else {
         await reservation.commit(estimate);
       }

@@ -90,6 +90,74 @@ describe('limitedFetch with the OpenAI SDK', () => {
   }, 30_000);
 });
 
+describe('limitedFetch with streamed answers', () => {
+  it('OpenAI: the usage chunk settles the reservation when the stream ends; without it the estimate stays', async () => {
+    const { ml, f } = await setup({ flavor: 'openai', rpm: 100, tpm: 100_000, windowMs: 1000 }, 'gpt-4o', {
+      maxRpm: 100,
+      maxTpm: 100_000,
+    });
+    const client = new OpenAI({ apiKey: 'test', baseURL: mock!.baseUrl, fetch: f, maxRetries: 0 });
+    const stream = await client.chat.completions.create({
+      model: 'gpt-4o',
+      messages: ask(1),
+      max_tokens: 500,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    let text = '';
+    let total = 0;
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.delta.content ?? '';
+      if (chunk.usage) total = chunk.usage.total_tokens;
+    }
+    expect(text).toBe('ok');
+    await waitUntil(async () => (await ml.stats('gpt-4o')).tpm === total);
+    const before = (await ml.stats('gpt-4o')).tpm;
+    const bare = await client.chat.completions.create({
+      model: 'gpt-4o',
+      messages: ask(2),
+      max_tokens: 300,
+      stream: true,
+    });
+    for await (const _ of bare) {
+      // drain
+    }
+    await new Promise((r) => setTimeout(r, 50));
+    expect((await ml.stats('gpt-4o')).tpm - before).toBeGreaterThan(300); // the estimate: prompt + max_tokens
+  });
+
+  it('Anthropic: message_start and message_delta settle the reservation', async () => {
+    const { ml, f } = await setup(
+      { flavor: 'anthropic', rpm: 100, tpm: 100_000, windowMs: 1000 },
+      'claude-sonnet-4',
+      { maxRpm: 100, maxTpm: 100_000 },
+    );
+    const client = new Anthropic({ apiKey: 'test', baseURL: mock!.baseUrl, fetch: f, maxRetries: 0 });
+    const stream = await client.messages.create({
+      model: 'claude-sonnet-4',
+      max_tokens: 800,
+      messages: ask(1),
+      stream: true,
+    });
+    let input = 0;
+    let output = 0;
+    for await (const event of stream) {
+      if (event.type === 'message_start') input = event.message.usage.input_tokens;
+      if (event.type === 'message_delta') output = event.usage.output_tokens;
+    }
+    expect(output).toBe(12);
+    await waitUntil(async () => (await ml.stats('claude-sonnet-4')).tpm === input + output);
+  });
+});
+
+async function waitUntil(check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met within 5s');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 describe('limitedFetch with the Anthropic SDK', () => {
   it('quota configured as enforced: every call answered, no 429; usage reconciled', async () => {
     const { ml, f } = await setup(

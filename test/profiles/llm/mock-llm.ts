@@ -39,11 +39,18 @@ export class MockLlm {
         data += c;
       });
       req.on('end', () => {
-        const { status, headers, body } = mock.#answer(JSON.parse(data || '{}'));
+        const request = JSON.parse(data || '{}');
+        const { status, headers, body } = mock.#answer(request);
         mock.statuses[status] = (mock.statuses[status] ?? 0) + 1;
         setTimeout(() => {
-          res.writeHead(status, { 'content-type': 'application/json', ...headers });
-          res.end(JSON.stringify(body));
+          if (status !== 200 || !request.stream) {
+            res.writeHead(status, { 'content-type': 'application/json', ...headers });
+            return res.end(JSON.stringify(body));
+          }
+          res.writeHead(status, { 'content-type': 'text/event-stream', ...headers });
+          for (const event of mock.#events(request, body as unknown as { usage: Record<string, number> }))
+            res.write(event);
+          res.end();
         }, mock.options.delayMs);
       });
     });
@@ -136,6 +143,75 @@ export class MockLlm {
             usage: { input_tokens: input, output_tokens: output },
           };
     return { status: 200, headers, body };
+  }
+
+  /** The answer as server-sent events, the way each provider streams (usage last for OpenAI, when asked). */
+  #events(
+    request: { model: string; stream_options?: { include_usage?: boolean } },
+    body: { usage: Record<string, number> },
+  ): string[] {
+    const sse = (data: unknown, event?: string) =>
+      `${event ? `event: ${event}\n` : ''}data: ${JSON.stringify(data)}\n\n`;
+    if (this.options.flavor === 'openai') {
+      const chunk = (content: string) => ({
+        id: 'chatcmpl-s',
+        object: 'chat.completion.chunk',
+        created: 0,
+        model: request.model,
+        choices: [{ index: 0, delta: { content }, finish_reason: null }],
+      });
+      const events = [sse(chunk('o')), sse(chunk('k'))];
+      if (request.stream_options?.include_usage) {
+        events.push(
+          sse({
+            id: 'chatcmpl-s',
+            object: 'chat.completion.chunk',
+            created: 0,
+            model: request.model,
+            choices: [],
+            usage: body.usage,
+          }),
+        );
+      }
+      return [...events, 'data: [DONE]\n\n'];
+    }
+    const { input_tokens, output_tokens } = body.usage as { input_tokens: number; output_tokens: number };
+    return [
+      sse(
+        {
+          type: 'message_start',
+          message: {
+            id: 'msg_s',
+            type: 'message',
+            role: 'assistant',
+            model: request.model,
+            content: [],
+            stop_reason: null,
+            stop_sequence: null,
+            usage: { input_tokens, output_tokens: 1 },
+          },
+        },
+        'message_start',
+      ),
+      sse(
+        { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } },
+        'content_block_start',
+      ),
+      sse(
+        { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'ok' } },
+        'content_block_delta',
+      ),
+      sse({ type: 'content_block_stop', index: 0 }, 'content_block_stop'),
+      sse(
+        {
+          type: 'message_delta',
+          delta: { stop_reason: 'end_turn', stop_sequence: null },
+          usage: { output_tokens },
+        },
+        'message_delta',
+      ),
+      sse({ type: 'message_stop' }, 'message_stop'),
+    ];
   }
 
   async close(): Promise<void> {
