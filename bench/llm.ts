@@ -27,13 +27,20 @@ const BIG = 1_000_000_000;
 const TOKENS = 800;
 const PEER = 'rate-limiter-flexible RateLimiterUnion(RPM, RPD) + TPM limiter';
 
-function ourLoop(ml: ModelLimiter): (n: number) => Promise<void> {
-  return async (n) => {
-    for (let i = 0; i < n; i++) {
-      const model = MODELS[i % MODELS.length]!;
-      if ((await ml.decide(model, TOKENS)).allowed) await ml.recordUsage(model, TOKENS - 100, 100);
-    }
-  };
+function ourLoop(ml: ModelLimiter, check: 'decide' | 'canSend'): (n: number) => Promise<void> {
+  return check === 'decide'
+    ? async (n) => {
+        for (let i = 0; i < n; i++) {
+          const model = MODELS[i % MODELS.length]!;
+          if ((await ml.decide(model, TOKENS)).allowed) await ml.recordUsage(model, TOKENS - 100, 100);
+        }
+      }
+    : async (n) => {
+        for (let i = 0; i < n; i++) {
+          const model = MODELS[i % MODELS.length]!;
+          if (await ml.canSend(model, TOKENS)) await ml.recordUsage(model, TOKENS - 100, 100);
+        }
+      };
 }
 
 function theirLoop(union: RateLimiterUnion, tpm: RateLimiterAbstract): (n: number) => Promise<void> {
@@ -53,31 +60,33 @@ async function limiterRow(
   name: string,
   backend: Backend,
   peer: (kind: string, points: number, duration: number) => RateLimiterAbstract,
+  check: 'decide' | 'canSend',
 ) {
   const ml = new ModelLimiter({ backend, quotas: quotas() });
   const union = new RateLimiterUnion(peer('rpm', BIG, 60), peer('rpd', BIG, 86_400));
   const tpm = peer('tpm', BIG * 100, 60);
-  const result = await duel(ourLoop(ml), theirLoop(union, tpm), { warmupMs: 500 });
+  const result = await duel(ourLoop(ml, check), theirLoop(union, tpm), { warmupMs: 500 });
   return {
-    name: `llm ${name}: decide + recordUsage, 3 dimensions, 100 models`,
+    name: `llm ${name}: ${check} + recordUsage, 3 dimensions, 100 models`,
     ours: result.ours,
     peer: PEER,
     theirs: result.theirs,
     unit: 'calls',
     target: 1,
     note:
-      `ours: decide (a peek of the 3 rules and their stats) then recordUsage (one adjust) per call, every call awaited; ` +
+      `ours: ${check === 'decide' ? 'decide (one read of the 3 rules: usage per rule for the stats it answers; the engine asked only on a refusal)' : 'canSend (one engine peek of the 3 rules)'} then recordUsage (one adjust) per call, every call awaited; ` +
       `peer: one consume on each of its 3 limiters (RPM and RPD in a RateLimiterUnion, TPM by ${TOKENS} points), awaited together. ` +
       'Ours keeps sliding windows (the peer fixed windows) and answers a code, a reason and stats per check.',
   } satisfies BenchRow;
 }
 
-async function memoryRow(): Promise<BenchRow> {
-  return limiterRow(
-    'memory',
-    new MemoryBackend(),
-    (_kind, points, duration) => new RateLimiterMemory({ points, duration }),
-  );
+async function memoryRows(): Promise<BenchRow[]> {
+  const peer = (_kind: string, points: number, duration: number) =>
+    new RateLimiterMemory({ points, duration });
+  return [
+    await limiterRow('memory', new MemoryBackend(), peer, 'decide'),
+    await limiterRow('memory', new MemoryBackend(), peer, 'canSend'),
+  ];
 }
 
 async function redisRow(): Promise<BenchRow> {
@@ -108,6 +117,7 @@ async function redisRow(): Promise<BenchRow> {
           points,
           duration,
         }),
+      'decide',
     );
   } finally {
     await backend.close();
@@ -165,5 +175,5 @@ async function fetchRow(): Promise<BenchRow> {
 }
 
 export default async function run(): Promise<BenchRow[]> {
-  return [await memoryRow(), await redisRow(), await fetchRow()];
+  return [...(await memoryRows()), await redisRow(), await fetchRow()];
 }

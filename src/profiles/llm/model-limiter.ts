@@ -227,7 +227,10 @@ export class ModelLimiter {
 
   /** True when a request of `estTokens` would be admitted now. */
   async canSend(model: string, estTokens = 0): Promise<boolean> {
-    return (await this.decide(model, estTokens)).allowed;
+    const scope = this.scope(model);
+    if (typeof estTokens !== 'number' || !Number.isFinite(estTokens) || estTokens < 0) return false;
+    // The engine's own check (no stats to gather): what `decide(...).allowed` answers, in one step.
+    return (await this.limiter.peek({ scopes: scope, cost: { requests: 1, tokens: estTokens } })).allowed;
   }
 
   /** Whether a request of `estTokens` would be admitted now, why, and the model's stats. Charges nothing. */
@@ -271,7 +274,26 @@ export class ModelLimiter {
     const scope = this.scope(model);
     checkCount(estTokens, 'estTokens');
     this.#seen.add(model);
-    await this.limiter.acquire({ scopes: scope, cost: { requests: 1, tokens: estTokens } }, options);
+    const request = { scopes: scope, cost: { requests: 1, tokens: estTokens } };
+    const timeout =
+      options.timeout === undefined ? undefined : parsePositiveDuration(options.timeout, 'timeout');
+    const deadline = timeout === undefined ? undefined : this.clock.now() + timeout;
+    for (;;) {
+      // The engine's acquire waits exactly; a quota change or reset here aborts that wait so the request
+      // is decided again under the new rules (the engine does not know the rules changed).
+      const wake = this.#wake.signal;
+      const signal = options.signal ? AbortSignal.any([options.signal, wake]) : wake;
+      const left = deadline === undefined ? undefined : Math.max(0, deadline - this.clock.now());
+      if (left === 0) throw new TimeoutError(timeout!);
+      try {
+        await this.limiter.acquire(request, { signal, timeout: left });
+        break;
+      } catch (error) {
+        if (wake.aborted && !options.signal?.aborted && error instanceof AbortError) continue;
+        if (error instanceof TimeoutError && timeout !== undefined) throw new TimeoutError(timeout);
+        throw error;
+      }
+    }
     return new Reservation(
       { correct: (m, delta) => this.limiter.adjust({ scopes: this.scope(m), delta }) },
       model,

@@ -335,6 +335,27 @@ for (const backend of await backendCases('ModelLimiter on Redis')) {
       });
     });
 
+    it('setQuota and addProvider while callers reserve: every reservation counted once, the limit in force held', async () => {
+      const { ml, clock } = make({ quotas: { 'gpt-4o': { maxRpm: 5, maxTpm: 0, maxRpd: 0 } } });
+      const reserved: number[] = [];
+      const callers = Array.from({ length: 12 }, (_, i) =>
+        ml.reserve('gpt-4o', 10).then(async (r) => {
+          reserved.push(i);
+          await r.commit(5, 5);
+        }),
+      );
+      await untilSleeping(clock);
+      // 5 admitted at once; the rest wait. Raise, lower and reload the quota while they wait.
+      expect(reserved).toHaveLength(5);
+      ml.setQuota('gpt-4o', { maxRpm: 8, maxTpm: 0, maxRpd: 0 });
+      ml.addProvider('openai'); // gpt-4o back to 500 RPM: everyone fits
+      ml.setQuota('gpt-4o', { maxRpm: 12, maxTpm: 0, maxRpd: 0 });
+      await Promise.all(callers);
+      expect(reserved.sort((a, b) => a - b)).toEqual(Array.from({ length: 12 }, (_, i) => i));
+      expect(await ml.stats('gpt-4o')).toMatchObject({ rpm: 12, maxRpm: 12, tpm: 120, rpd: 12 });
+      expect(await ml.decide('gpt-4o')).toMatchObject({ allowed: false, code: 'rpm_exceeded' });
+    });
+
     it('20 concurrent callers x 50 operations never go above any limit', async () => {
       const { ml, clock } = make({
         quotas: { a: { maxRpm: 30, maxTpm: 3000, maxRpd: 200 }, b: { maxRpm: 10, maxTpm: 0, maxRpd: 0 } },
