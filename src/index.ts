@@ -100,4 +100,11 @@ export {
   plan,
   type TypePlan,
 } from './planner/index.js';
+export {
+  type ModelDecision,
+  type ModelDecisionCode,
+  ModelLimiter,
+  type ModelLimiterOptions,
+  type ModelStats,
+} from './profiles/llm/index.js';
 export { type RlnEpoch, type RlnEpochOptions, rlnEpoch } from './profiles/rln/index.js';

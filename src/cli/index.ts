@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { registerDemo } from './demo-command.js';
+import { registerMigrate } from './migrate-command.js';
 import { registerPlan } from './plan-command.js';
 
 /**
@@ -13,6 +14,7 @@ const program = new Command()
 
 registerDemo(program);
 registerPlan(program);
+registerMigrate(program);
 
 program.parseAsync().catch((error: unknown) => {
   process.stderr.write(`ratekeeper: ${error instanceof Error ? error.message : String(error)}\n`);

@@ -13,7 +13,8 @@ export type ErrorCode =
   | 'ERR_CLOSED'
   | 'ERR_RETRY_AFTER'
   | 'ERR_PERMANENT'
-  | 'ERR_LISTENER';
+  | 'ERR_LISTENER'
+  | 'ERR_UPSTREAM';
 
 /** Base class of every ratekeeper error. */
 export class RateKeeperError extends Error {

@@ -1,0 +1,203 @@
+/**
+ * limitedFetch with the real `openai` and `@anthropic-ai/sdk` clients against local mock APIs that enforce
+ * RPM and TPM (1 s windows; ours 1.3 s, the margin a deployment gives its calls' latency).
+ */
+import Anthropic from '@anthropic-ai/sdk';
+import OpenAI from 'openai';
+import { afterEach, describe, expect, it } from 'vitest';
+import { limitedFetch } from '../../../src/profiles/llm/limited-fetch.js';
+import { ModelLimiter } from '../../../src/profiles/llm/model-limiter.js';
+import { MockLlm, type MockLlmOptions } from './mock-llm.js';
+
+let mock: MockLlm | undefined;
+afterEach(async () => {
+  await mock?.close();
+  mock = undefined;
+});
+
+/** A fetch that counts the calls started, and how many had started when the first answer came back. */
+function countingFetch() {
+  const counts = { started: 0, atFirstAnswer: -1 };
+  const inner: typeof fetch = async (input, init) => {
+    counts.started++;
+    const response = await fetch(input, init);
+    if (counts.atFirstAnswer < 0) counts.atFirstAnswer = counts.started;
+    return response;
+  };
+  return { counts, inner };
+}
+
+async function setup(options: MockLlmOptions, model: string, configured: { maxRpm: number; maxTpm: number }) {
+  mock = await MockLlm.start(options);
+  const ml = new ModelLimiter({
+    quotas: { [model]: { ...configured, maxRpd: 0 } },
+    windows: { minute: 1300 },
+  });
+  const { counts, inner } = countingFetch();
+  const events: string[] = [];
+  const f = limitedFetch({ limiter: ml, fetch: inner, maxRetries: 5, onEvent: (e) => events.push(e.type) });
+  return { ml, f, counts, events, mock };
+}
+
+const ask = (i: number) => [{ role: 'user' as const, content: `question number ${i}: say ok` }];
+
+describe('limitedFetch with the OpenAI SDK', () => {
+  it('reconciles the reservation to the usage the answer reports', async () => {
+    const { ml, f } = await setup({ flavor: 'openai', rpm: 100, tpm: 100_000, windowMs: 1000 }, 'gpt-4o', {
+      maxRpm: 100,
+      maxTpm: 100_000,
+    });
+    const client = new OpenAI({ apiKey: 'test', baseURL: mock!.baseUrl, fetch: f, maxRetries: 0 });
+    const res = await client.chat.completions.create({ model: 'gpt-4o', messages: ask(1), max_tokens: 500 });
+    expect(res.choices[0]!.message.content).toBe('ok');
+    expect(await ml.stats('gpt-4o')).toMatchObject({ rpm: 1, tpm: res.usage!.total_tokens });
+  });
+
+  it('quota configured as enforced: every call answered, no 429', async () => {
+    const { f } = await setup({ flavor: 'openai', rpm: 4, tpm: 400, windowMs: 1000 }, 'gpt-4o', {
+      maxRpm: 4,
+      maxTpm: 400,
+    });
+    const client = new OpenAI({ apiKey: 'test', baseURL: mock!.baseUrl, fetch: f, maxRetries: 0 });
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        client.chat.completions.create({ model: 'gpt-4o', messages: ask(i), max_tokens: 20 }),
+      ),
+    );
+    expect(answers).toHaveLength(10);
+    expect(mock!.refused).toBe(0);
+    expect(mock!.statuses[200]).toBe(10);
+  }, 30_000);
+
+  it('receiver quota lower than configured: all answered, 429s bounded by the calls in flight at the first answer', async () => {
+    const { ml, f, counts, events } = await setup(
+      { flavor: 'openai', rpm: 3, tpm: 100_000, windowMs: 1000 },
+      'gpt-4o',
+      { maxRpm: 30, maxTpm: 100_000 },
+    );
+    const client = new OpenAI({ apiKey: 'test', baseURL: mock!.baseUrl, fetch: f, maxRetries: 0 });
+    const answers = await Promise.all(
+      Array.from({ length: 9 }, (_, i) =>
+        client.chat.completions.create({ model: 'gpt-4o', messages: ask(i), max_tokens: 20 }),
+      ),
+    );
+    expect(answers).toHaveLength(9);
+    expect(mock!.statuses[200]).toBe(9);
+    expect(mock!.refused).toBeGreaterThan(0);
+    expect(mock!.refused).toBeLessThanOrEqual(counts.atFirstAnswer);
+    expect(ml.quota('gpt-4o').maxRpm).toBe(3);
+    expect(events).toContain('tightened');
+  }, 30_000);
+});
+
+describe('limitedFetch with streamed answers', () => {
+  it('OpenAI: the usage chunk settles the reservation when the stream ends; without it the estimate stays', async () => {
+    const { ml, f } = await setup({ flavor: 'openai', rpm: 100, tpm: 100_000, windowMs: 1000 }, 'gpt-4o', {
+      maxRpm: 100,
+      maxTpm: 100_000,
+    });
+    const client = new OpenAI({ apiKey: 'test', baseURL: mock!.baseUrl, fetch: f, maxRetries: 0 });
+    const stream = await client.chat.completions.create({
+      model: 'gpt-4o',
+      messages: ask(1),
+      max_tokens: 500,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    let text = '';
+    let total = 0;
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.delta.content ?? '';
+      if (chunk.usage) total = chunk.usage.total_tokens;
+    }
+    expect(text).toBe('ok');
+    await waitUntil(async () => (await ml.stats('gpt-4o')).tpm === total);
+    const before = (await ml.stats('gpt-4o')).tpm;
+    const bare = await client.chat.completions.create({
+      model: 'gpt-4o',
+      messages: ask(2),
+      max_tokens: 300,
+      stream: true,
+    });
+    for await (const _ of bare) {
+      // drain
+    }
+    await new Promise((r) => setTimeout(r, 50));
+    expect((await ml.stats('gpt-4o')).tpm - before).toBeGreaterThan(300); // the estimate: prompt + max_tokens
+  });
+
+  it('Anthropic: message_start and message_delta settle the reservation', async () => {
+    const { ml, f } = await setup(
+      { flavor: 'anthropic', rpm: 100, tpm: 100_000, windowMs: 1000 },
+      'claude-sonnet-4',
+      { maxRpm: 100, maxTpm: 100_000 },
+    );
+    const client = new Anthropic({ apiKey: 'test', baseURL: mock!.baseUrl, fetch: f, maxRetries: 0 });
+    const stream = await client.messages.create({
+      model: 'claude-sonnet-4',
+      max_tokens: 800,
+      messages: ask(1),
+      stream: true,
+    });
+    let input = 0;
+    let output = 0;
+    for await (const event of stream) {
+      if (event.type === 'message_start') input = event.message.usage.input_tokens;
+      if (event.type === 'message_delta') output = event.usage.output_tokens;
+    }
+    expect(output).toBe(12);
+    await waitUntil(async () => (await ml.stats('claude-sonnet-4')).tpm === input + output);
+  });
+});
+
+async function waitUntil(check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met within 5s');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+describe('limitedFetch with the Anthropic SDK', () => {
+  it('quota configured as enforced: every call answered, no 429; usage reconciled', async () => {
+    const { ml, f } = await setup(
+      { flavor: 'anthropic', rpm: 4, tpm: 100_000, windowMs: 1000 },
+      'claude-sonnet-4',
+      { maxRpm: 4, maxTpm: 100_000 },
+    );
+    const client = new Anthropic({ apiKey: 'test', baseURL: mock!.baseUrl, fetch: f, maxRetries: 0 });
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        client.messages.create({ model: 'claude-sonnet-4', max_tokens: 20, messages: ask(i) }),
+      ),
+    );
+    expect(answers.every((a) => a.content[0]?.type === 'text')).toBe(true);
+    expect(mock!.refused).toBe(0);
+    const one = await client.messages.create({
+      model: 'claude-sonnet-4',
+      max_tokens: 900,
+      messages: ask(99),
+    });
+    const stats = await ml.stats('claude-sonnet-4');
+    expect(stats.tpm).toBeLessThan(9 * (one.usage.input_tokens + one.usage.output_tokens) + 1);
+  }, 30_000);
+
+  it('receiver TPM lower than configured: all answered, 429s bounded by the calls in flight at the first answer', async () => {
+    const { ml, f, counts } = await setup(
+      { flavor: 'anthropic', rpm: 1000, tpm: 90, windowMs: 1000 },
+      'claude-sonnet-4',
+      { maxRpm: 1000, maxTpm: 40_000 },
+    );
+    const client = new Anthropic({ apiKey: 'test', baseURL: mock!.baseUrl, fetch: f, maxRetries: 0 });
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        client.messages.create({ model: 'claude-sonnet-4', max_tokens: 12, messages: ask(i) }),
+      ),
+    );
+    expect(answers).toHaveLength(8);
+    expect(mock!.statuses[200]).toBe(8);
+    expect(mock!.refused).toBeGreaterThan(0);
+    expect(mock!.refused).toBeLessThanOrEqual(counts.atFirstAnswer);
+    expect(ml.quota('claude-sonnet-4').maxTpm).toBe(90);
+  }, 30_000);
+});
