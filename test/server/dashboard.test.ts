@@ -41,7 +41,7 @@ describe('registerDashboard', () => {
     expect(html).toContain('data-auth="none"');
   });
 
-  it("serves the script, the styles and uPlot from the installed package", async () => {
+  it('serves the script, the styles and uPlot from the installed package', async () => {
     const { get } = await served();
     const uplot = dirname(createRequire(import.meta.url).resolve('uplot'));
     const script = await get('/dashboard/vendor/uPlot.esm.js');
