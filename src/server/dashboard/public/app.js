@@ -7,13 +7,14 @@ const POLL_MS = 1000;
 const HISTORY = 300;
 const TOKEN_KEY = 'ratekeeper.token';
 
-/** Prometheus families the page reads (see src/server/metrics.ts). */
+/** Prometheus families the page reads (src/server/metrics.ts). */
 const METRIC = {
   sent: 'ratekeeper_sent_total',
   retries: 'ratekeeper_retries_total',
-  tooManyRequests: 'ratekeeper_429_received_total',
-  scopeRemaining: 'ratekeeper_scope_remaining',
-  scopeLimit: 'ratekeeper_scope_limit',
+  tooManyRequests: 'ratekeeper_upstream_429_total',
+  /** Per limiter scope, labels `scope` and `target` (`''` for the manager's own quota). */
+  scopeRemaining: 'ratekeeper_quota_remaining',
+  scopeLimit: 'ratekeeper_quota_limit',
 };
 
 const $ = (id) => document.getElementById(id);
@@ -130,13 +131,13 @@ function renderQueue(body) {
 function renderScopes(samples) {
   const limits = new Map();
   for (const s of samples) {
-    if (s.name === METRIC.scopeLimit) limits.set(`${s.labels.scope}\u0000${s.labels.rule ?? ''}`, s.value);
+    if (s.name === METRIC.scopeLimit) limits.set(`${s.labels.scope}\u0000${s.labels.target ?? ''}`, s.value);
   }
   const rows = samples
     .filter((s) => s.name === METRIC.scopeRemaining)
     .sort((a, b) => String(a.labels.scope).localeCompare(String(b.labels.scope)))
     .map((s) => {
-      const limit = limits.get(`${s.labels.scope}\u0000${s.labels.rule ?? ''}`);
+      const limit = limits.get(`${s.labels.scope}\u0000${s.labels.target ?? ''}`);
       const tr = document.createElement('tr');
       const bar = document.createElement('td');
       if (limit !== undefined && limit > 0) {
@@ -149,7 +150,7 @@ function renderScopes(samples) {
       }
       tr.append(
         cell(s.labels.scope ?? ''),
-        cell(s.labels.rule ?? ''),
+        cell(s.labels.target ? s.labels.target : 'manager quota'),
         cell(number.format(s.value), 'num'),
         cell(limit === undefined ? '' : number.format(limit), 'num'),
         bar,
