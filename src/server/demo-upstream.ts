@@ -23,12 +23,24 @@ export interface DemoUpstreamOptions {
   maxBodyBytes?: number;
 }
 
+/**
+ * The service config that keeps to an upstream's limits: a target whose rule is the global limit and a
+ * `chat:*` scope with the per-chat one, each window lengthened by `headroomMs` (see
+ * {@link DemoUpstream.serviceLimits}).
+ */
+export interface ServiceLimits {
+  target: { url: string; limits: Array<{ limit: number; window: number }> };
+  scopes: { 'chat:*': { limit: number; window: number } };
+}
+
 /** What the upstream has seen since it started. */
 export interface DemoUpstreamStats {
   /** Requests answered 200. */
   delivered: number;
   /** Requests answered 429 because a limit was broken. */
   tooManyRequests: number;
+  /** Of those, refused by the per-chat limit (the others broke only the global one). */
+  tooManyForChat: number;
   /** Deliveries of a message `id` that had been delivered before. */
   duplicates: number;
   /** Requests that were not a JSON object (answered 400). */
@@ -119,6 +131,7 @@ export class DemoUpstream {
   readonly #deliveredIds = new Map<string, number>();
   #delivered = 0;
   #tooMany = 0;
+  #tooManyForChat = 0;
   #duplicates = 0;
   #badRequests = 0;
   #sweepAt = 0;
@@ -180,9 +193,30 @@ export class DemoUpstream {
     return {
       delivered: this.#delivered,
       tooManyRequests: this.#tooMany,
+      tooManyForChat: this.#tooManyForChat,
       duplicates: this.#duplicates,
       badRequests: this.#badRequests,
       chats: this.#chats.size,
+    };
+  }
+
+  /**
+   * Limits for a ratekeeper service delivering here: the same limits, each window `headroomMs` longer.
+   * The upstream counts a request when it arrives and ratekeeper when it admits it; the headroom covers
+   * the time between the two (a message admitted at `t` may arrive at `t + d`, the next one admitted at
+   * `t + window` may arrive at once), so it should exceed the spread of that delay. Messages name their
+   * chat as the scope `chat:<chat_id>`.
+   */
+  serviceLimits(headroomMs = 0): ServiceLimits {
+    if (!Number.isFinite(headroomMs) || headroomMs < 0) {
+      throw new InvalidArgumentError('headroomMs', 'a non-negative number of milliseconds', headroomMs);
+    }
+    return {
+      target: {
+        url: `${this.url}/deliver`,
+        limits: [{ limit: this.global.limit, window: this.global.windowMs + headroomMs }],
+      },
+      scopes: { 'chat:*': { limit: this.perChat.limit, window: this.perChat.windowMs + headroomMs } },
     };
   }
 
@@ -238,9 +272,11 @@ export class DemoUpstream {
       chatLog = new SlidingLog(this.perChat);
       this.#chats.set(chatKey, chatLog);
     }
-    const waitMs = Math.max(chatLog.waitMs(now), this.#globalLog.waitMs(now));
+    const chatWaitMs = chatLog.waitMs(now);
+    const waitMs = Math.max(chatWaitMs, this.#globalLog.waitMs(now));
     if (waitMs > 0) {
       this.#tooMany++;
+      if (chatWaitMs > 0) this.#tooManyForChat++;
       if (chatLog.size === 0) this.#chats.delete(chatKey);
       const seconds = Math.max(1, Math.ceil(waitMs / 1000));
       response.setHeader('retry-after', String(seconds));

@@ -49,7 +49,13 @@ describe('DemoUpstream', () => {
     expect((await post({ chat_id: 7, id: 'b' })).status).toBe(429); // 1 ms before the first one ages out
     await clock.advance(1);
     expect((await post({ chat_id: 7, id: 'b' })).status).toBe(200);
-    expect(server.stats()).toMatchObject({ delivered: 3, tooManyRequests: 2, duplicates: 0, badRequests: 0 });
+    expect(server.stats()).toMatchObject({
+      delivered: 3,
+      tooManyRequests: 2,
+      tooManyForChat: 2,
+      duplicates: 0,
+      badRequests: 0,
+    });
   });
 
   it('holds a global limit over all chats; refused requests are not charged', async () => {
@@ -65,7 +71,7 @@ describe('DemoUpstream', () => {
     await clock.advance(500); // the first three age out together; the refused one never counted
     for (const chat of [4, 5, 6]) expect((await post({ chat_id: chat })).status).toBe(200);
     expect((await post({ chat_id: 7 })).status).toBe(429);
-    expect(server.stats()).toMatchObject({ delivered: 6, tooManyRequests: 2 });
+    expect(server.stats()).toMatchObject({ delivered: 6, tooManyRequests: 2, tooManyForChat: 0 });
   });
 
   it('a refused per-chat request charges neither the chat nor the global limit', async () => {
@@ -77,7 +83,7 @@ describe('DemoUpstream', () => {
     expect((await post({ chat_id: 1 })).status).toBe(429); // chat limit
     expect((await post({ chat_id: 2 })).status).toBe(200); // the global limit still had room for it
     expect((await post({ chat_id: 3 })).status).toBe(429); // now the global one is full
-    expect(server.stats()).toMatchObject({ delivered: 2, tooManyRequests: 2 });
+    expect(server.stats()).toMatchObject({ delivered: 2, tooManyRequests: 2, tooManyForChat: 1 });
   });
 
   it('counts a message id delivered twice as a duplicate, and rejects what is not a JSON object', async () => {
