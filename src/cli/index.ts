@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { registerDemo } from './demo-command.js';
+import { registerStart } from './start-command.js';
 
 /**
  * The `ratekeeper` command. Each verb lives in its own file and registers itself on the program
@@ -11,6 +12,7 @@ const program = new Command()
   .description("Deliver messages without breaking the receiver's rate limits.");
 
 registerDemo(program);
+registerStart(program);
 
 program.parseAsync().catch((error: unknown) => {
   process.stderr.write(`ratekeeper: ${error instanceof Error ? error.message : String(error)}\n`);
