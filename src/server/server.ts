@@ -27,6 +27,8 @@ export interface CreateServerOptions {
   logStream?: DestinationStream;
   /** A pino logger to use instead (its redaction is then the caller's). */
   logger?: Logger;
+  /** Source of the retry backoff's jitter, in [0, 1). @default Math.random */
+  random?: () => number;
   /** Environment for `${VAR}` in the config. @default process.env */
   env?: NodeJS.ProcessEnv;
 }
@@ -104,6 +106,7 @@ export function createServer(
     sender: adaptPartialOutcome(send),
     backend,
     clock,
+    ...(options.random ? { random: options.random } : {}),
   } as RateLimitManagerOptions<Envelope>;
   try {
     manager = new RateLimitManager<Envelope>(managerOptions);
