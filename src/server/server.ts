@@ -1,4 +1,9 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  LogController,
+} from 'fastify';
 import type { DestinationStream, Logger } from 'pino';
 import type { Backend } from '../backends/types.js';
 import { type Clock, systemClock } from '../core/clock.js';
@@ -137,6 +142,13 @@ export function createServer(
     bodyLimit: config.bodyLimit,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
     return503OnClosing: true,
+    // Errors fastify raises before routing (a malformed URL, a bad content type header).
+    frameworkErrors: (error, _request, reply) => {
+      const status = typeof error.statusCode === 'number' && error.statusCode < 500 ? error.statusCode : 400;
+      (reply as FastifyReply)
+        .code(status)
+        .send({ error: { code: 'ERR_BAD_REQUEST', message: error.message } });
+    },
     forceCloseConnections: 'idle',
   });
   installErrorHandler(app);
