@@ -82,8 +82,12 @@ export function createServer(
   const clock = options.clock ?? systemClock;
   const targets = compileTargets(config.targets);
   const ownBackend = options.backend === undefined;
-  const backend = options.backend ?? openBackend(config.backend, config.redisPrefix);
   const logger = options.logger ?? createLogger(config.log.level, options.logStream);
+  const backend =
+    options.backend ??
+    openBackend(config.backend, config.redisPrefix, {
+      warn: (message) => logger.warn({ backend: 'redis' }, message),
+    });
   const stopping = new AbortController();
   let manager: RateLimitManager<Envelope> | undefined;
   let metrics: ServerMetrics | undefined;
