@@ -37,7 +37,10 @@ describe.skipIf(skip)('service on Redis', () => {
     )?.labels.mode;
 
   it('delivers; metrics say redis; readyz follows Redis going away and coming back', async () => {
-    const ok = await service.call('POST', '/v1/messages', { target: 'hooks', messages: [{ id: 'r1', payload: 1 }] });
+    const ok = await service.call('POST', '/v1/messages', {
+      target: 'hooks',
+      messages: [{ id: 'r1', payload: 1 }],
+    });
     expect(ok.body.status).toBe('passed-to-sender');
     await waitFor(() => upstream.delivered().get('r1') === 1, 'delivered through Redis');
     expect(await mode()).toBe('redis');
@@ -47,7 +50,10 @@ describe.skipIf(skip)('service on Redis', () => {
 
     await redis.kill();
     // A submission while Redis is down is still an answer, never a 5xx.
-    const down = await service.call('POST', '/v1/messages', { target: 'hooks', messages: [{ id: 'r2', payload: 1 }] });
+    const down = await service.call('POST', '/v1/messages', {
+      target: 'hooks',
+      messages: [{ id: 'r2', payload: 1 }],
+    });
     expect(down.status).toBe(200);
     expect(down.body.status).toBe('dropped-failed-to-enqueue');
     expect((await service.call('GET', '/readyz')).status).toBe(503);
