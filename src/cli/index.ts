@@ -1,7 +1,13 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { registerDemo } from './demo-command.js';
+import { registerDlq } from './dlq-command.js';
+import { registerQuota } from './quota-command.js';
+import { registerServe } from './serve-command.js';
 import { registerStart } from './start-command.js';
+import { registerStats } from './stats-command.js';
+import { registerStatus } from './status-command.js';
+import { packageVersion } from './version.js';
 
 /**
  * The `ratekeeper` command. Each verb lives in its own file and registers itself on the program
@@ -12,6 +18,12 @@ const program = new Command()
   .description("Deliver messages without breaking the receiver's rate limits.");
 
 registerDemo(program);
+program.version(packageVersion());
+registerServe(program);
+registerStats(program);
+registerQuota(program);
+registerStatus(program);
+registerDlq(program);
 registerStart(program);
 
 program.parseAsync().catch((error: unknown) => {

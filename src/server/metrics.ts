@@ -102,10 +102,15 @@ export class ServerMetrics {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     });
-    // One read of the queue per scrape, shared by the gauges below.
-    let statsRead: Promise<Awaited<ReturnType<RateLimitManager['stats']>>> | undefined;
+    // One read of the queue per scrape, shared by the gauges below. When the backend does not answer, the
+    // gauges keep their last values: /metrics still answers (and shows the backend mode).
+    type Stats = Awaited<ReturnType<RateLimitManager['stats']>>;
+    let statsRead: Promise<Stats | undefined> | undefined;
     const stats = () => {
-      statsRead ??= manager.stats().finally(() => setImmediate(() => (statsRead = undefined)));
+      statsRead ??= manager
+        .stats()
+        .catch(() => undefined)
+        .finally(() => setImmediate(() => (statsRead = undefined)));
       return statsRead;
     };
     new Gauge({
@@ -115,16 +120,17 @@ export class ServerMetrics {
       registers,
       async collect(this: Gauge<'priority'>) {
         const s = await stats();
-        for (const p of PRIORITIES) this.set({ priority: p }, s.queued[p as Priority]);
+        if (s) for (const p of PRIORITIES) this.set({ priority: p }, s.queued[p as Priority]);
       },
     });
-    const single = (name: string, help: string, read: (s: Awaited<ReturnType<typeof stats>>) => number) =>
+    const single = (name: string, help: string, read: (s: Stats) => number) =>
       new Gauge({
         name,
         help,
         registers,
         async collect(this: Gauge) {
-          this.set(read(await stats()));
+          const s = await stats();
+          if (s) this.set(read(s));
         },
       });
     single('ratekeeper_retrying', 'Messages waiting for a retry', (s) => s.retrying);
@@ -141,7 +147,7 @@ export class ServerMetrics {
       },
     });
     const scopes = options.quotaScopes;
-    let quotaRead: Promise<Array<{ remaining: number; limit: number }>> | undefined;
+    let quotaRead: Promise<Array<{ remaining: number; limit: number }> | undefined> | undefined;
     const quotas = () => {
       quotaRead ??= Promise.all(
         scopes.map(async ({ scope }) => {
@@ -153,7 +159,9 @@ export class ServerMetrics {
           }
           return tightest;
         }),
-      ).finally(() => setImmediate(() => (quotaRead = undefined)));
+      )
+        .catch(() => undefined)
+        .finally(() => setImmediate(() => (quotaRead = undefined)));
       return quotaRead;
     };
     const perScope = (
@@ -168,6 +176,7 @@ export class ServerMetrics {
         registers,
         async collect(this: Gauge<'scope' | 'target'>) {
           const values = await quotas();
+          if (!values) return;
           scopes.forEach((s, i) => {
             const q = values[i]!;
             if (Number.isFinite(q.remaining)) this.set({ scope: s.scope, target: s.target }, read(q));

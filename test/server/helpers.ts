@@ -28,6 +28,7 @@ export interface Running {
     path: string,
     body?: unknown,
     headers?: Record<string, string>,
+    // biome-ignore lint/suspicious/noExplicitAny: JSON answers, read field by field in assertions
   ): Promise<{ status: number; body: any; headers: Headers }>;
   close(): Promise<void>;
 }
@@ -35,13 +36,13 @@ export interface Running {
 /** A real service on 127.0.0.1:0 (memory backend unless told), on a fake clock. */
 export async function startService(
   config: ServerConfigInput,
-  options: { clock?: FakeClock; token?: string } = {},
+  options: { clock?: FakeClock; token?: string; random?: () => number } = {},
 ): Promise<Running> {
   const clock = options.clock ?? new FakeClock(T0);
   const logs = logSink();
   const server = createServer(
     { listen: '127.0.0.1:0', backend: 'memory', ...config },
-    { clock, logStream: logs.stream, env: {} },
+    { clock, logStream: logs.stream, env: {}, random: options.random ?? (() => 0.5) },
   );
   const url = await server.listen();
   const call: Running['call'] = async (method, path, body, headers = {}) => {

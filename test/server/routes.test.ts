@@ -103,6 +103,11 @@ describe('routes', () => {
         },
         'messages.1.id',
       ],
+      [{ target: 'hooks', scopes: 'target:hooks#0', messages: [{ id: 'x', payload: 1 }] }, 'scopes'],
+      [
+        { target: 'hooks', messages: [{ id: 'x', payload: 1, scopes: ['chat:1', 'rk:manager:default'] }] },
+        'messages.0.scopes',
+      ],
     ];
     for (const [body, field] of cases) {
       const answer = await s.call('POST', '/v1/messages', body);

@@ -49,11 +49,16 @@ export function registerDeadLetterRoutes(app: FastifyInstance, manager: RateLimi
   );
 
   // A missing body means `{}`: everything.
-  const options = { schema: { body: { anyOf: [filterBody, { type: 'null' }] } } };
-  app.post<{ Body: DeadLetterFilter | null }>('/v1/dead-letters/replay', options, async (request) => ({
+  const options = {
+    schema: { body: filterBody },
+    preValidation: async (request: { body: unknown }) => {
+      if (request.body === undefined) request.body = {};
+    },
+  };
+  app.post<{ Body: DeadLetterFilter | undefined }>('/v1/dead-letters/replay', options, async (request) => ({
     replayed: await manager.replayDeadLetters(request.body ?? {}),
   }));
-  app.post<{ Body: DeadLetterFilter | null }>('/v1/dead-letters/purge', options, async (request) => ({
+  app.post<{ Body: DeadLetterFilter | undefined }>('/v1/dead-letters/purge', options, async (request) => ({
     purged: await manager.purgeDeadLetters(request.body ?? {}),
   }));
 }

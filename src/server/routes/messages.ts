@@ -94,6 +94,22 @@ export function nestsDeeper(value: unknown, max: number): boolean {
   return false;
 }
 
+/** Scopes the service itself charges (endpoints, the manager's quota): a message may not name them. */
+const RESERVED = /^(target:|rk:)/;
+
+function reserved(scopes: string | string[] | undefined, field: string): void {
+  const list = scopes === undefined ? [] : typeof scopes === 'string' ? [scopes] : scopes;
+  const bad = list.find((scope) => RESERVED.test(scope));
+  if (bad !== undefined) {
+    throw new HttpError(
+      400,
+      'ERR_INVALID_ARGUMENT',
+      `${field}: "${bad}" is reserved (target:… and rk:… scopes)`,
+      field,
+    );
+  }
+}
+
 /** `POST /v1/messages` and `GET /v1/messages/:id`. */
 export function registerMessageRoutes(
   app: FastifyInstance,
@@ -111,7 +127,9 @@ export function registerMessageRoutes(
         'target',
       );
     }
+    reserved(batchScopes, 'scopes');
     messages.forEach((m, i) => {
+      reserved(m.scopes, `messages.${i}.scopes`);
       if (nestsDeeper(m.payload, MAX_PAYLOAD_DEPTH)) {
         throw new HttpError(
           400,

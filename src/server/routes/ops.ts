@@ -45,8 +45,11 @@ export function registerOpsRoutes(
 
   app.get('/readyz', async (request, reply) => {
     try {
-      await manager.getQuota();
-      return { ready: true, backend: backendMode(backend) };
+      // The quota and the queue: on Redis the limits may run on the in-memory fallback, the queue cannot.
+      await manager.stats();
+      const mode = backendMode(backend);
+      if (mode === 'fallback') return reply.code(503).send({ ready: false, backend: mode });
+      return { ready: true, backend: mode };
     } catch (error) {
       request.log.warn({ err: error }, 'backend not reachable');
       return reply.code(503).send({ ready: false, backend: backendMode(backend) });
