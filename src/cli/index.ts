@@ -1,8 +1,15 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { registerDemo } from './demo-command.js';
+import { registerDlq } from './dlq-command.js';
 import { registerMigrate } from './migrate-command.js';
 import { registerPlan } from './plan-command.js';
+import { registerQuota } from './quota-command.js';
+import { registerServe } from './serve-command.js';
+import { registerStart } from './start-command.js';
+import { registerStats } from './stats-command.js';
+import { registerStatus } from './status-command.js';
+import { packageVersion } from './version.js';
 
 /**
  * The `ratekeeper` command. Each verb lives in its own file and registers itself on the program
@@ -15,6 +22,13 @@ const program = new Command()
 registerDemo(program);
 registerPlan(program);
 registerMigrate(program);
+program.version(packageVersion());
+registerServe(program);
+registerStats(program);
+registerQuota(program);
+registerStatus(program);
+registerDlq(program);
+registerStart(program);
 
 program.parseAsync().catch((error: unknown) => {
   process.stderr.write(`ratekeeper: ${error instanceof Error ? error.message : String(error)}\n`);

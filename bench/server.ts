@@ -1,0 +1,147 @@
+/**
+ * The service under HTTP load: accepted single-message `POST /v1/messages` per second and p99 latency on
+ * SQLite, beside a bare fastify route on the same machine (the ceiling). Each server runs in its own
+ * process (bench/children/http-server.ts); autocannon drives both from this process, in interleaved rounds
+ * (the order alternating), so a noisy machine slows both alike. Target: ≥ 50 % of the ceiling.
+ *
+ * BENCH_SERVER_ROUNDS (default 5), BENCH_SERVER_SECONDS (per side and round, default 3) and
+ * BENCH_SERVER_CONNECTIONS (default 16) change the run.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type BenchRow, median } from './harness.js';
+import { type LoadResult, runLoad } from './lib/autocannon.js';
+
+const envNumber = (name: string, fallback: number): number => {
+  const value = Number(process.env[name]);
+  return Number.isFinite(value) && value > 0 ? value : fallback;
+};
+
+interface Side {
+  child: ChildProcess;
+  url: string;
+}
+
+function start(side: 'ours' | 'bare' | 'sink', dir: string, sinkUrl = ''): Promise<Side> {
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      fileURLToPath(new URL('./children/http-server.ts', import.meta.url)),
+      side,
+      dir,
+      sinkUrl,
+    ],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.once('exit', (code) => reject(new Error(`${side} server exited with ${code} before it was ready`)));
+    child.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const match = /READY (\S+)/.exec(out);
+      if (match) resolve({ child, url: match[1]! });
+    });
+  });
+}
+
+async function stop(side: Side): Promise<void> {
+  const exited = new Promise<void>((resolve) => side.child.once('exit', () => resolve()));
+  side.child.stdin!.end();
+  const timer = setTimeout(() => side.child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+const body = JSON.stringify({
+  target: 'sink',
+  messages: [{ id: 'bench-[<id>]', payload: { text: 'hello' } }],
+});
+
+function load(side: Side, seconds: number, connections: number): Promise<LoadResult> {
+  return runLoad({
+    url: `${side.url}/v1/messages`,
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body,
+    idReplacement: true,
+    connections,
+    duration: seconds,
+  });
+}
+
+interface Round {
+  accepted: number;
+  p99: number;
+}
+
+function round(result: LoadResult, side: string): Round {
+  const answered = result['2xx'] + result.non2xx;
+  const failed = result.non2xx + result.errors + result.timeouts;
+  if (answered === 0 || failed > answered * 0.01) {
+    throw new Error(
+      `${side}: ${result.non2xx} non-2xx, ${result.errors} errors, ${result.timeouts} timeouts of ${answered} answers`,
+    );
+  }
+  return { accepted: result['2xx'] / result.duration, p99: result.latency.p99 };
+}
+
+async function serviceCounts(url: string): Promise<string> {
+  const stats = (await (await fetch(`${url}/queue/stats`)).json()) as { total_queued: number };
+  const metrics = await (await fetch(`${url}/metrics`)).text();
+  let sent = 0;
+  for (const line of metrics.split('\n')) {
+    const match = /^ratekeeper_sent_total(?:\{[^}]*\})? (\S+)/.exec(line);
+    if (match) sent += Number(match[1]);
+  }
+  return `${sent} delivered to the sink, ${stats.total_queued} still queued`;
+}
+
+export default async function run(): Promise<BenchRow[]> {
+  const rounds = envNumber('BENCH_SERVER_ROUNDS', 5);
+  const seconds = envNumber('BENCH_SERVER_SECONDS', 3);
+  const connections = envNumber('BENCH_SERVER_CONNECTIONS', 16);
+  const dir = mkdtempSync(join(tmpdir(), 'rk-bench-server-'));
+  const sink = await start('sink', dir);
+  const ours = await start('ours', dir, sink.url);
+  const bare = await start('bare', dir);
+  try {
+    await load(ours, 2, connections); // warm-up: JIT, SQLite pages, keep-alive sockets
+    await load(bare, 2, connections);
+    const oursRounds: Round[] = [];
+    const bareRounds: Round[] = [];
+    for (let i = 0; i < rounds; i++) {
+      const order = i % 2 === 0 ? (['ours', 'bare'] as const) : (['bare', 'ours'] as const);
+      for (const side of order) {
+        if (side === 'ours') oursRounds.push(round(await load(ours, seconds, connections), 'ours'));
+        else bareRounds.push(round(await load(bare, seconds, connections), 'bare'));
+      }
+    }
+    const counts = await serviceCounts(ours.url);
+    const p99 = (rs: Round[]) => median(rs.map((r) => r.p99));
+    return [
+      {
+        name: 'service: POST /v1/messages, 1 message, SQLite',
+        unit: 'requests',
+        ours: median(oursRounds.map((r) => r.accepted)),
+        peer: 'bare fastify route, same body and answer (the ceiling)',
+        theirs: median(bareRounds.map((r) => r.accepted)),
+        target: 0.5,
+        note:
+          `autocannon in the bench process, ${connections} connections, ${rounds} interleaved rounds of ${seconds}s per side; ` +
+          `each server in its own process. Ours: createServer on SQLite (WAL) in a temp dir, every message ` +
+          `delivered as its own POST to a sink in a third process (${counts}). ` +
+          `p99 latency: ours ${p99(oursRounds).toFixed(1)} ms, bare ${p99(bareRounds).toFixed(1)} ms. ` +
+          `Rounds (req/s): ours ${oursRounds.map((r) => Math.round(r.accepted)).join(', ')}; ` +
+          `bare ${bareRounds.map((r) => Math.round(r.accepted)).join(', ')}`,
+      },
+    ];
+  } finally {
+    await Promise.all([stop(ours), stop(bare), stop(sink)]);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,152 @@
+import type { QueuedMessage } from '../backends/types.js';
+import type { Clock } from '../core/clock.js';
+import type { RateLimiter } from '../limiter/rate-limiter.js';
+import type { SendContext } from '../manager/options.js';
+import { parseRetryAfterHeader, RetryAfterError } from '../manager/sender-errors.js';
+import { DeliveryError } from './delivery-error.js';
+import { EndpointChooser } from './endpoint-choice.js';
+import type { Endpoint, Target } from './targets.js';
+
+/** What the service queues per message: the target's name and the JSON body to send it. */
+export interface Envelope {
+  target: string;
+  body: unknown;
+}
+
+/** The result of a batch: the messages not named were delivered; the named ones failed with their error. */
+export interface SendOutcome {
+  failed?: Array<{ id: string; error: unknown }>;
+}
+
+/** What the sender reports as it works (metrics, logs). Listener errors never change an outcome. */
+export interface DeliveryObserver {
+  delivered?(endpoint: Endpoint, ms: number): void;
+  rateLimited?(endpoint: Endpoint, retryAfterMs: number): void;
+  failed?(endpoint: Endpoint, error: DeliveryError): void;
+}
+
+export interface HttpSenderOptions {
+  targets: ReadonlyMap<string, Target>;
+  /** The limiter holding the endpoint scopes (the manager's, so that they share its backend). */
+  limiter: () => RateLimiter;
+  clock: Clock;
+  /** Aborted when the service stops: messages waiting for quota go back to the queue. */
+  signal?: AbortSignal;
+  /** 429 answers one message may get in one attempt before it counts as a failed attempt. @default 5 */
+  max429?: number;
+  /** Wait after a 429 without a usable `Retry-After`. @default 1000 */
+  default429Ms?: number;
+  observer?: DeliveryObserver;
+  /** @default globalThis.fetch */
+  fetch?: typeof fetch;
+}
+
+/**
+ * The sender of the service: every message is its own HTTP request to its target, in batch order. A 2xx
+ * is delivered; a 429 blocks that endpoint for everyone sharing the backend for `Retry-After` and the
+ * message goes to another endpoint with quota (or waits for one); 5xx, 408, 425, network errors and
+ * timeouts retry with the manager's backoff; other 4xx go to dead letters. A failed message never makes a
+ * delivered sibling go again: the batch resolves with `{ failed }` naming only the failed ones.
+ */
+export function createHttpSender(options: HttpSenderOptions) {
+  const max429 = options.max429 ?? 5;
+  const default429Ms = options.default429Ms ?? 1000;
+  const doFetch = options.fetch ?? globalThis.fetch;
+  let chooser: EndpointChooser | undefined;
+  const observe = (fn: () => void) => {
+    try {
+      fn();
+    } catch {
+      // An observer never breaks delivery.
+    }
+  };
+
+  async function post(target: Target, endpoint: Endpoint, message: QueuedMessage<Envelope>, attempt: number) {
+    const started = performance.now();
+    let response: Response;
+    try {
+      response = await doFetch(endpoint.url, {
+        method: target.method,
+        headers: {
+          'content-type': 'application/json',
+          'idempotency-key': message.id,
+          'x-ratekeeper-attempt': String(attempt),
+          ...endpoint.headers,
+        },
+        body: JSON.stringify(message.payload.body ?? null),
+        signal: AbortSignal.timeout(target.timeoutMs),
+        redirect: 'manual',
+      });
+      // Drain the body so the connection is reused.
+      await response.arrayBuffer().catch(() => undefined);
+    } catch (error) {
+      const timedOut = error instanceof Error && error.name === 'TimeoutError';
+      const reason = timedOut ? `no answer within ${target.timeoutMs}ms` : 'network error';
+      return { error: new DeliveryError(endpoint.scope, `${reason} from ${endpoint.url}`, { cause: error }) };
+    }
+    return { response, ms: performance.now() - started };
+  }
+
+  async function deliverOne(
+    target: Target,
+    message: QueuedMessage<Envelope>,
+    context: SendContext & { alternative?: number },
+  ): Promise<unknown> {
+    let preferred = context.alternative;
+    for (let limited = 0; ; ) {
+      chooser ??= new EndpointChooser(options.limiter(), options.clock);
+      let endpoint: Endpoint;
+      try {
+        endpoint = await chooser.choose(target, preferred, options.signal);
+      } catch (error) {
+        // Stopping while waiting for quota: back to the queue, no attempt counted.
+        return new RetryAfterError(0, 'service stopping before quota returned', { cause: error });
+      }
+      preferred = undefined;
+      const result = await post(target, endpoint, message, context.attempt);
+      if (result.error) {
+        observe(() => options.observer?.failed?.(endpoint, result.error));
+        return result.error;
+      }
+      const { response, ms } = result;
+      if (response.status >= 200 && response.status < 300) {
+        observe(() => options.observer?.delivered?.(endpoint, ms));
+        return undefined;
+      }
+      if (response.status === 429) {
+        const now = options.clock.now();
+        const wait = parseRetryAfterHeader(response.headers.get('retry-after'), now) ?? default429Ms;
+        await options.limiter().block(endpoint.scope, Math.max(1, wait));
+        observe(() => options.observer?.rateLimited?.(endpoint, wait));
+        if (++limited < max429) continue;
+        const error = new DeliveryError(endpoint.scope, `${endpoint.url} answered 429 ${max429} times`, {
+          status: 429,
+        });
+        observe(() => options.observer?.failed?.(endpoint, error));
+        return error;
+      }
+      const error = new DeliveryError(endpoint.scope, `${endpoint.url} answered ${response.status}`, {
+        status: response.status,
+      });
+      observe(() => options.observer?.failed?.(endpoint, error));
+      return error;
+    }
+  }
+
+  return async function send(
+    batch: Array<QueuedMessage<Envelope>>,
+    context: SendContext & { alternative?: number },
+  ): Promise<SendOutcome> {
+    const failed: Array<{ id: string; error: unknown }> = [];
+    for (const message of batch) {
+      const target = options.targets.get(message.payload.target);
+      const error = target
+        ? await deliverOne(target, message, context)
+        : new DeliveryError(`target:${message.payload.target}`, `unknown target ${message.payload.target}`, {
+            status: 404,
+          });
+      if (error !== undefined) failed.push({ id: message.id, error });
+    }
+    return failed.length > 0 ? { failed } : {};
+  };
+}
