@@ -1,6 +1,7 @@
 import type { QueuedMessage } from '../backends/types.js';
 import type { Clock } from '../core/clock.js';
 import type { RateLimiter } from '../limiter/rate-limiter.js';
+import type { SendOutcome } from '../manager/dispatcher.js';
 import type { SendContext } from '../manager/options.js';
 import { parseRetryAfterHeader, RetryAfterError } from '../manager/sender-errors.js';
 import { DeliveryError } from './delivery-error.js';
@@ -11,11 +12,6 @@ import type { Endpoint, Target } from './targets.js';
 export interface Envelope {
   target: string;
   body: unknown;
-}
-
-/** The result of a batch: the messages not named were delivered; the named ones failed with their error. */
-export interface SendOutcome {
-  failed?: Array<{ id: string; error: unknown }>;
 }
 
 /** What the sender reports as it works (metrics, logs). Listener errors never change an outcome. */

@@ -24,7 +24,6 @@ export {
   type DeliveryObserver,
   type Envelope,
   type HttpSenderOptions,
-  type SendOutcome,
 } from './http-sender.js';
 export { ServerMetrics } from './metrics.js';
 export type { QueueStatsAnswer } from './routes/ops.js';

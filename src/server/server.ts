@@ -17,7 +17,6 @@ import { installErrorHandler } from './http-errors.js';
 import { createHttpSender, type Envelope } from './http-sender.js';
 import { createLogger } from './logger.js';
 import { ServerMetrics } from './metrics.js';
-import { adaptPartialOutcome } from './partial-adapter.js';
 import { registerDeadLetterRoutes } from './routes/dead-letters.js';
 import { registerMessageRoutes } from './routes/messages.js';
 import { registerOpsRoutes } from './routes/ops.js';
@@ -112,7 +111,7 @@ export function createServer(
     duration: m.duration as RateLimitManagerOptions<Envelope>['duration'],
     scopes: { ...(m.scopes as RateLimitManagerOptions<Envelope>['scopes']), ...endpointRules(targets) },
     retry: m.retry as RateLimitManagerOptions<Envelope>['retry'],
-    sender: adaptPartialOutcome(send),
+    sender: send,
     backend,
     clock,
     ...(options.random ? { random: options.random } : {}),
