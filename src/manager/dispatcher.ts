@@ -26,8 +26,8 @@ export interface DispatcherContext<T> {
   clock: Clock;
   options: ResolvedOptions<T>;
   keeper: LeaseKeeper;
-  /** The manager's quota scope: what a retry-after answer blocks when the batch has no scopes. */
-  quotaScope: string;
+  /** What a retry-after answer blocks for a batch (its scopes, the endpoint it went through, or the quota). */
+  blockScopes(scopes: readonly string[], alternative: number | undefined): string[];
   emit: Emit;
   fault(error: unknown): void;
   /** A slot freed or work was scheduled: the loop may have something to do. */
@@ -102,11 +102,11 @@ export class Dispatcher<T> {
   }
 
   /** Hands a leased job to the sender. `reserved`: it uses a slot taken with `reserve()`. */
-  dispatch(job: Job<T>, lease: LeaseRef, reserved = false): void {
+  dispatch(job: Job<T>, lease: LeaseRef, reserved = false, alternative?: number): void {
     if (reserved && this.#reserved > 0) this.#reserved--;
     const key = `${lease.owner}\u0000${lease.jobId}`;
     this.#c.keeper.keep(lease);
-    const done = this.#deliver(job, lease).finally(() => {
+    const done = this.#deliver(job, lease, alternative).finally(() => {
       this.#inFlight.delete(key);
       this.#c.kick();
     });
@@ -132,7 +132,7 @@ export class Dispatcher<T> {
     for (const c of batch) this.#c.keeper.release(c.lease);
   }
 
-  async #deliver(job: Job<T>, lease: LeaseRef): Promise<void> {
+  async #deliver(job: Job<T>, lease: LeaseRef, alternative: number | undefined): Promise<void> {
     const { options } = this.#c;
     const attempt = job.attempts + 1;
     const batch: Array<QueuedMessage<T>> = job.messages.slice();
@@ -143,9 +143,10 @@ export class Dispatcher<T> {
         priority: job.priority,
         attempt,
         scopes: job.scopes,
+        ...(alternative === undefined ? {} : { alternative }),
       });
     } catch (error) {
-      await this.#failed(job, lease, error).catch((e: unknown) => this.#c.fault(e));
+      await this.#failed(job, lease, error, alternative).catch((e: unknown) => this.#c.fault(e));
       return;
     }
     const failed = failuresOf(outcome, batch);
@@ -166,7 +167,7 @@ export class Dispatcher<T> {
         this.#c.emit('sent', { ids: delivered, priority: job.priority, jobId: job.id, attempt });
       }
       const rest = { ...job, messages: batch.filter((m) => failedIds.has(m.id)) };
-      await this.#failed(rest, lease, worstFailure(failed, this.#c.clock.now()));
+      await this.#failed(rest, lease, worstFailure(failed, this.#c.clock.now()), alternative);
     } catch (error) {
       // The store failed: the lease is no longer renewed, so the job is recovered and its rest redelivered.
       this.#c.keeper.release(lease);
@@ -174,7 +175,12 @@ export class Dispatcher<T> {
     }
   }
 
-  async #failed(job: Job<T>, lease: LeaseRef, error: unknown): Promise<void> {
+  async #failed(
+    job: Job<T>,
+    lease: LeaseRef,
+    error: unknown,
+    alternative: number | undefined,
+  ): Promise<void> {
     const { queue, options, clock, limiter } = this.#c;
     const now = clock.now();
     const attempt = job.attempts + 1;
@@ -200,7 +206,7 @@ export class Dispatcher<T> {
       let delayMs: number;
       if (failure.kind === 'retry-after') {
         delayMs = failure.delayMs;
-        await limiter.block(job.scopes.length > 0 ? job.scopes : [this.#c.quotaScope], delayMs);
+        await limiter.block(this.#c.blockScopes(job.scopes, alternative), delayMs);
         await queue.holdLane(job.lane, now + delayMs);
       } else {
         delayMs = backoffDelay(options.backoff, attempt, options.random);

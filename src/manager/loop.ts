@@ -147,7 +147,9 @@ export class DeliveryLoop<T> {
     // Hand the admitted jobs to the sender before anything else can fail.
     const refused: number[] = [];
     for (let i = 0; i < jobs.length; i++) {
-      if (decisions[i]!.allowed) dispatcher.dispatch(jobs[i]!, { jobId: jobs[i]!.id, owner });
+      const decision = decisions[i]!;
+      if (decision.allowed)
+        dispatcher.dispatch(jobs[i]!, { jobId: jobs[i]!.id, owner }, false, decision.alternative);
       else refused.push(i);
     }
     for (const i of refused) {

@@ -117,7 +117,7 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
     });
     this.#queue = this.backend.queue<T>(this.#o.name);
     this.#writer = new TickWriter(this.#queue);
-    this.#quota = new ManagerQuota(this.limiter, this.scope);
+    this.#quota = new ManagerQuota(this.limiter, this.scope, this.#o.pools);
     const emit = this.#emit.bind(this) as Emit;
     const fault = (error: unknown) => this.#fault(error);
     this.#keeper = new LeaseKeeper({
@@ -136,7 +136,7 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
       clock: this.clock,
       options: this.#o,
       keeper: this.#keeper,
-      quotaScope: this.scope,
+      blockScopes: (scopes, alternative) => this.#quota.blockScopes(scopes, alternative),
       emit,
       fault,
       kick: () => this.#loop.kick(),
@@ -217,6 +217,7 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
   ): Promise<MessageStatus> {
     assertPriority(priority);
     const prepared = prepareBatch<T>(batch, batchOptionScopes(options?.scopes));
+    this.#quota.poolOf(prepared.scopes); // at most one endpoint pool
     const now = this.clock.now();
     const n = prepared.messages.length;
     if (n > this.#o.maxBatchFraction * this.#o.capacity) {
@@ -256,11 +257,11 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
           until: now + this.#o.leaseMs,
         })) as [Job<T>];
       } catch (error) {
-        await this.#quota.refund(prepared).catch((e: unknown) => this.#fault(e));
+        await this.#quota.refund(prepared, decision.alternative).catch((e: unknown) => this.#fault(e));
         if (error instanceof DuplicateMessageError) throw error;
         return await this.#drop(prepared.ids, priority, now, 'dropped-failed-to-enqueue', errorText(error));
       }
-      this.#dispatcher.dispatch(job, { jobId: job.id, owner }, true);
+      this.#dispatcher.dispatch(job, { jobId: job.id, owner }, true, decision.alternative);
       dispatched = true;
       return 'passed-to-sender';
     } finally {

@@ -17,6 +17,11 @@ export interface SendContext {
   attempt: number;
   /** Limiter scopes of the batch (besides the manager's quota). */
   scopes: readonly string[];
+  /**
+   * When the batch passes through an endpoint pool (see `pools`): the index of the alternative it was
+   * admitted on (and charged), 0 for the pool's primary.
+   */
+  alternative?: number;
 }
 
 /**
@@ -55,6 +60,14 @@ export interface RateLimitManagerOptions<T> {
   name?: string;
   /** Rules of the per-message scopes, by pattern (as in `RateLimiter`), e.g. `{ 'chat:*': { limit: 1, window: '1s' } }`. */
   scopes?: Readonly<Record<string, Rule | readonly Rule[]>>;
+  /**
+   * Endpoint pools: a message scope that names a pool is admitted on ONE of its alternatives — the first
+   * (the primary) while it has quota, else the others round-robin — atomically with the rest of the batch
+   * (see `LimitRequest.alternatives`). A queued batch keeps its pool; the sender is told the alternative
+   * it got (`context.alternative`). A batch may pass through at most one pool.
+   * @example { 'target:hooks': ['target:hooks#0', 'target:hooks#1'] } // each alternative: scope(s) with their own rules
+   */
+  pools?: Readonly<Record<string, ReadonlyArray<string | readonly string[]>>>;
   /** Quota is low when what is left is at most this share of capacity. @default 0.3 */
   lowQuotaThreshold?: number;
   /** Batches larger than this share of capacity are dropped (`dropped-batch-too-large`). @default 0.3 */
@@ -97,6 +110,8 @@ export interface ResolvedOptions<T> {
   leaseMs: number;
   retentionMs: number;
   random: () => number;
+  /** Pool name → its alternatives' scopes. */
+  pools: ReadonlyMap<string, ReadonlyArray<readonly string[]>>;
 }
 
 function fraction(value: unknown, field: string, fallback: number): number {
@@ -147,7 +162,32 @@ export function resolveOptions<T>(options: RateLimitManagerOptions<T>): Resolved
     leaseMs: parsePositiveDuration(options.leaseTime ?? '5s', 'leaseTime'),
     retentionMs: parseDuration(options.retention ?? '1d', 'retention'),
     random,
+    pools: resolvePools(options.pools),
   };
+}
+
+function resolvePools(pools: unknown): ReadonlyMap<string, ReadonlyArray<readonly string[]>> {
+  const out = new Map<string, ReadonlyArray<readonly string[]>>();
+  if (pools === undefined) return out;
+  if (pools === null || typeof pools !== 'object') {
+    throw new InvalidArgumentError('pools', 'an object: pool scope → alternatives', pools);
+  }
+  for (const [name, alternatives] of Object.entries(pools)) {
+    if (!Array.isArray(alternatives) || alternatives.length === 0) {
+      throw new InvalidArgumentError(`pools.${name}`, 'a non-empty array of alternatives', alternatives);
+    }
+    out.set(
+      name,
+      alternatives.map((alt, i) => {
+        const list = scopeList(alt, `pools.${name}[${i}]`);
+        if (list.length === 0 || list.includes(name)) {
+          throw new InvalidArgumentError(`pools.${name}[${i}]`, 'scopes other than the pool itself', alt);
+        }
+        return list;
+      }),
+    );
+  }
+  return out;
 }
 
 export function assertPriority(priority: unknown): asserts priority is Priority {

@@ -1,3 +1,4 @@
+import { InvalidArgumentError } from '../core/errors.js';
 import type { LimitRequest, RuleStats } from '../core/types.js';
 import { inspectPlan, type Plan } from '../engine/plan.js';
 import type { RateLimiter } from '../limiter/rate-limiter.js';
@@ -17,10 +18,43 @@ export class ManagerQuota {
   /** The quota read shared by the callers of one tick, on asynchronous backends (Redis). */
   #read: Promise<RuleStats> | undefined;
 
-  constructor(limiter: RateLimiter, scope: string) {
+  readonly #pools: ReadonlyMap<string, ReadonlyArray<readonly string[]>>;
+
+  constructor(
+    limiter: RateLimiter,
+    scope: string,
+    pools: ReadonlyMap<string, ReadonlyArray<readonly string[]>>,
+  ) {
     this.#limiter = limiter;
     this.scope = scope;
     this.#plan = inspectPlan([scope], limiter.rules);
+    this.#pools = pools;
+  }
+
+  /** The endpoint pool a batch's scopes pass through, if any. @throws InvalidArgumentError for two pools. */
+  poolOf(scopes: readonly string[]): string | undefined {
+    if (this.#pools.size === 0) return undefined;
+    let pool: string | undefined;
+    for (const scope of scopes) {
+      if (!this.#pools.has(scope)) continue;
+      if (pool !== undefined) {
+        throw new InvalidArgumentError('scopes', 'at most one endpoint pool per batch', [pool, scope]);
+      }
+      pool = scope;
+    }
+    return pool;
+  }
+
+  /**
+   * The scopes a retry-after answer blocks for a batch: its own scopes, with its pool replaced by the
+   * alternative it was sent through (the endpoint that answered), or the quota scope when it has none.
+   */
+  blockScopes(scopes: readonly string[], alternative: number | undefined): string[] {
+    const pool = this.poolOf(scopes);
+    const own = pool === undefined ? [...scopes] : scopes.filter((s) => s !== pool);
+    if (pool !== undefined && alternative !== undefined)
+      own.push(...(this.#pools.get(pool)![alternative] ?? []));
+    return own.length > 0 ? own : [this.scope];
   }
 
   /** The quota's rule now (synchronously on memory and SQLite). */
@@ -51,15 +85,30 @@ export class ManagerQuota {
       }
       return request;
     }
+    const pool = this.poolOf(scopes);
     const shares: Record<string, number> = {};
-    for (const scope of scopes) shares[scope] = Math.min(size, costs?.[scope] ?? size);
-    return { scopes: [this.scope, ...scopes], cost: size, costs: shares };
+    const own: string[] = [this.scope];
+    for (const scope of scopes) {
+      if (scope === pool) continue;
+      own.push(scope);
+      shares[scope] = Math.min(size, costs?.[scope] ?? size);
+    }
+    if (pool === undefined) return { scopes: own, cost: size, costs: shares };
+    const share = Math.min(size, costs?.[pool] ?? size);
+    const alternatives = this.#pools.get(pool)!.map((alt) => ({ scopes: alt, cost: share }));
+    return { scopes: own, cost: size, costs: shares, alternatives };
   }
 
   /** Gives back what was charged for a batch that could not be recorded. */
-  async refund<T>(batch: PreparedBatch<T>): Promise<void> {
+  async refund<T>(batch: PreparedBatch<T>, alternative?: number): Promise<void> {
     await this.#limiter.adjust({ scopes: this.scope, delta: -batch.messages.length });
-    for (const scope of batch.scopes)
-      await this.#limiter.adjust({ scopes: scope, delta: -batch.costs[scope]! });
+    const pool = this.poolOf(batch.scopes);
+    for (const scope of batch.scopes) {
+      if (scope !== pool) await this.#limiter.adjust({ scopes: scope, delta: -batch.costs[scope]! });
+    }
+    if (pool === undefined || alternative === undefined) return;
+    for (const scope of this.#pools.get(pool)![alternative] ?? []) {
+      await this.#limiter.adjust({ scopes: scope, delta: -batch.costs[pool]! });
+    }
   }
 }
