@@ -218,6 +218,14 @@ export class ServerMetrics {
         if (decision.allowed) {
           const scopes = typeof request.scopes === 'string' ? [request.scopes] : request.scopes;
           for (const scope of scopes) this.admitted.inc({ scope: this.#pattern(scope) });
+          // An endpoint pool: the alternative it was admitted on (a target's primary or overflow endpoint).
+          const chosen =
+            decision.alternative === undefined ? undefined : request.alternatives?.[decision.alternative];
+          if (chosen) {
+            for (const scope of typeof chosen.scopes === 'string' ? [chosen.scopes] : chosen.scopes) {
+              this.admitted.inc({ scope: this.#pattern(scope) });
+            }
+          }
         } else if (decision.blockedBy) {
           this.refused.inc({ scope: this.#pattern(decision.blockedBy.scope) });
         }

@@ -20,7 +20,7 @@ import { ServerMetrics } from './metrics.js';
 import { registerDeadLetterRoutes } from './routes/dead-letters.js';
 import { registerMessageRoutes } from './routes/messages.js';
 import { registerOpsRoutes } from './routes/ops.js';
-import { compileTargets, endpointRules } from './targets.js';
+import { compileTargets, endpointRules, targetPools } from './targets.js';
 
 export interface CreateServerOptions {
   /** An open backend to use instead of the config's `backend` (the server does not close it). */
@@ -110,6 +110,8 @@ export function createServer(
     ...m,
     duration: m.duration as RateLimitManagerOptions<Envelope>['duration'],
     scopes: { ...(m.scopes as RateLimitManagerOptions<Envelope>['scopes']), ...endpointRules(targets) },
+    // Each message passes through its target's pool: admitted on the primary or an overflow endpoint, at once.
+    pools: targetPools(targets),
     retry: m.retry as RateLimitManagerOptions<Envelope>['retry'],
     sender: send,
     backend,

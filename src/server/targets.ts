@@ -52,6 +52,19 @@ export function compileTargets(targets: ServerConfig['targets']): ReadonlyMap<st
 }
 
 /** The limiter scopes of every endpoint that has limits, for the manager's `scopes` option. */
+/** The manager's endpoint pool of a target: its primary then its overflow endpoints (see `pools`). */
+export function targetPool(target: string): string {
+  return `target:${target}`;
+}
+
+/** Every target as a manager endpoint pool: `target:NAME` → [`target:NAME#0`, `target:NAME#1`, …]. */
+export function targetPools(targets: ReadonlyMap<string, Target>): Record<string, string[]> {
+  const pools: Record<string, string[]> = {};
+  for (const target of targets.values())
+    pools[targetPool(target.name)] = target.endpoints.map((e) => e.scope);
+  return pools;
+}
+
 export function endpointRules(targets: ReadonlyMap<string, Target>): Record<string, readonly Rule[]> {
   const scopes: Record<string, readonly Rule[]> = {};
   for (const target of targets.values()) {

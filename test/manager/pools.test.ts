@@ -4,11 +4,12 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../../src/core/errors.js';
+import type { Rule } from '../../src/core/types.js';
 import { RetryAfterError } from '../../src/manager/sender-errors.js';
 import { backendCases, harness } from './harness.js';
 
 const pools = { 'target:hooks': ['target:hooks#0', 'target:hooks#1', 'target:hooks#2'] };
-const scopes = {
+const scopes: Record<string, Rule> = {
   'target:hooks#0': { limit: 2, window: '1s' },
   'target:hooks#1': { limit: 1, window: '1s' },
   'target:hooks#2': { limit: 1, window: '1s' },

@@ -4,7 +4,7 @@ import { InvalidArgumentError } from '../../core/errors.js';
 import type { RateLimitManager } from '../../manager/manager.js';
 import { HttpError } from '../http-errors.js';
 import type { Envelope } from '../http-sender.js';
-import type { Target } from '../targets.js';
+import { type Target, targetPool } from '../targets.js';
 
 /** Most nesting a payload may have (deeper bodies are refused before anything serialises them). */
 export const MAX_PAYLOAD_DEPTH = 64;
@@ -146,11 +146,9 @@ export function registerMessageRoutes(
     }));
     let status: string;
     try {
-      status = await manager.sendOrEnqueue(
-        batch,
-        priority,
-        batchScopes === undefined ? {} : { scopes: batchScopes },
-      );
+      const own =
+        batchScopes === undefined ? [] : typeof batchScopes === 'string' ? [batchScopes] : batchScopes;
+      status = await manager.sendOrEnqueue(batch, priority, { scopes: [targetPool(target), ...own] });
     } catch (error) {
       if (!(error instanceof InvalidArgumentError)) throw error;
       // The manager names its own arguments (`batch[1].id`); the caller knows them as `messages.1.id`.
