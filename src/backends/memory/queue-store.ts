@@ -1,3 +1,5 @@
+// Past 400 lines on purpose: one QueueStore is one set of invariants (lines, leases, records, holds, counters)
+// that every method keeps together; its parts that stand alone live beside it (line.ts: the FIFO lines).
 import { DuplicateMessageError, InvalidArgumentError } from '../../core/errors.js';
 import { matchesDeadLetter } from '../filter.js';
 import {

@@ -1,3 +1,5 @@
+// Past 400 lines on purpose: each method is one transaction over the same tables and their invariants;
+// the SQL lives in queue-sql.ts, row encoding in queue-rows.ts, the schema in schema.ts.
 import type { Transaction } from 'better-sqlite3';
 import { DuplicateMessageError } from '../../core/errors.js';
 import { newJob } from '../jobs.js';

@@ -1,3 +1,5 @@
+// Past 400 lines on purpose: go-ratelimit's verbs on one object; quotas, reservations, receiver signals and
+// token counting are in their own files beside it.
 import type { Backend } from '../../backends/types.js';
 import type { Clock } from '../../core/clock.js';
 import { type Duration, parsePositiveDuration } from '../../core/duration.js';
