@@ -4,7 +4,7 @@ import { RateLimitManager } from '../manager/manager.js';
 import type { RateLimitManagerOptions } from '../manager/options.js';
 import { openBackend } from '../server/backend.js';
 import { loadConfig } from '../server/config.js';
-import type { QueueStatsAnswer } from '../server/routes/ops.js';
+import { type QueueStatsAnswer, queueStatsAnswer } from '../server/routes/ops.js';
 
 /** A dead letter as the service lists it. */
 export interface DeadLetterView {
@@ -134,19 +134,7 @@ export function directAccess(backendSpec: string | undefined, configPath: string
   });
   return {
     async stats() {
-      const s = await manager.stats();
-      const stats = {
-        critical: s.queued.critical,
-        normal: s.queued.normal,
-        optional: s.queued.optional,
-        retry: s.retrying,
-        dlq: s.deadLettered,
-      };
-      return {
-        stats,
-        total_queued: stats.critical + stats.normal + stats.optional + stats.retry,
-        total_failed: stats.dlq,
-      };
+      return queueStatsAnswer(await manager.stats());
     },
     quota: () => manager.getQuota(),
     status: (id) => manager.getMessageRecord(id),

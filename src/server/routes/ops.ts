@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { Backend } from '../../backends/types.js';
+import type { Backend, QueueStats } from '../../backends/types.js';
 import type { RateLimitManager } from '../../manager/manager.js';
 import type { Envelope } from '../http-sender.js';
 import { backendMode, type ServerMetrics } from '../metrics.js';
@@ -21,19 +21,7 @@ export function registerOpsRoutes(
   app.get('/v1/quota', async () => manager.getQuota());
 
   app.get('/queue/stats', async (): Promise<QueueStatsAnswer> => {
-    const s = await manager.stats();
-    const stats = {
-      critical: s.queued.critical,
-      normal: s.queued.normal,
-      optional: s.queued.optional,
-      retry: s.retrying,
-      dlq: s.deadLettered,
-    };
-    return {
-      stats,
-      total_queued: stats.critical + stats.normal + stats.optional + stats.retry,
-      total_failed: stats.dlq,
-    };
+    return queueStatsAnswer(await manager.stats());
   });
 
   app.get('/metrics', async (_request, reply) => {
@@ -55,4 +43,20 @@ export function registerOpsRoutes(
       return reply.code(503).send({ ready: false, backend: backendMode(backend) });
     }
   });
+}
+
+/** Seed 001's `/queue/stats` shape, from the manager's stats. */
+export function queueStatsAnswer(s: QueueStats): QueueStatsAnswer {
+  const stats = {
+    critical: s.queued.critical,
+    normal: s.queued.normal,
+    optional: s.queued.optional,
+    retry: s.retrying,
+    dlq: s.deadLettered,
+  };
+  return {
+    stats,
+    total_queued: stats.critical + stats.normal + stats.optional + stats.retry,
+    total_failed: stats.dlq,
+  };
 }
