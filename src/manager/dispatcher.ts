@@ -3,9 +3,9 @@ import type { Clock } from '../core/clock.js';
 import type { RateLimiter } from '../limiter/rate-limiter.js';
 import { backoffDelay } from './backoff.js';
 import type { ManagerEvents } from './events.js';
+import { classifyFailure, errorText, type FailureKind } from './failure.js';
 import type { LeaseKeeper } from './lease-keeper.js';
 import type { ResolvedOptions } from './options.js';
-import { classifyFailure, errorText, type FailureKind } from './sender-errors.js';
 
 /**
  * What a sender may resolve with. Nothing (or no `failed`) means the whole batch was delivered. `failed`

@@ -1,6 +1,6 @@
 import type { MessageStatus, Priority } from '../backends/types.js';
 import { RateKeeperError } from '../core/errors.js';
-import { errorText } from './sender-errors.js';
+import { errorText } from './failure.js';
 
 /** Events a manager emits. `error` carries background failures (see {@link Logger} for when nobody listens). */
 export interface ManagerEvents {

@@ -1,6 +1,7 @@
 export { type Backoff, backoffDelay, compileBackoff, type RetryOptions } from './backoff.js';
 export type { SendOutcome } from './dispatcher.js';
 export { ListenerError, type Logger, type ManagerEvents, stderrLogger } from './events.js';
+export { classifyFailure, type FailureKind, parseRetryAfterHeader } from './failure.js';
 export {
   type ManagerStats,
   type Quota,
@@ -9,12 +10,4 @@ export {
 } from './manager.js';
 export type { ManagerMessage, RateLimitManagerOptions, SendContext, Sender } from './options.js';
 export { type Admission, admit, type PolicyLimits, type QuotaState, quotaState } from './policy.js';
-export {
-  classifyFailure,
-  type FailureKind,
-  isPermanentError,
-  isRetryAfterError,
-  PermanentError,
-  parseRetryAfterHeader,
-  RetryAfterError,
-} from './sender-errors.js';
+export { isPermanentError, isRetryAfterError, PermanentError, RetryAfterError } from './sender-errors.js';

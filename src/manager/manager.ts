@@ -19,6 +19,7 @@ import { DuplicateMessageError, InvalidArgumentError } from '../core/errors.js';
 import { RateLimiter } from '../limiter/rate-limiter.js';
 import { Dispatcher, type Emit } from './dispatcher.js';
 import { ListenerError, type Logger, type ManagerEvents, stderrLogger } from './events.js';
+import { errorText } from './failure.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import { capacityText, DeliveryLoop } from './loop.js';
 import {
@@ -33,7 +34,6 @@ import {
 } from './options.js';
 import { admit } from './policy.js';
 import { ManagerQuota } from './quota.js';
-import { errorText } from './sender-errors.js';
 import { TickWriter } from './tick-writer.js';
 
 export { ListenerError, type ManagerEvents } from './events.js';
