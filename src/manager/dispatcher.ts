@@ -29,13 +29,11 @@ export interface DispatcherContext<T> {
   /** What a retry-after answer blocks for a batch (its scopes, the endpoint it went through, or the quota). */
   blockScopes(scopes: readonly string[], alternative: number | undefined): string[];
   emit: Emit;
+  /** Whether an event has listeners (to skip building its payload). */
+  listens(event: keyof ManagerEvents): boolean;
   fault(error: unknown): void;
   /** A slot freed or work was scheduled: the loop may have something to do. */
   kick(): void;
-}
-
-interface Completion {
-  lease: LeaseRef;
 }
 
 /**
@@ -50,9 +48,11 @@ interface Completion {
  */
 export class Dispatcher<T> {
   readonly #c: DispatcherContext<T>;
-  readonly #inFlight = new Map<string, Promise<void>>();
+  /** Batches in the sender, by their lease (one object per dispatch). */
+  readonly #inFlight = new Map<LeaseRef, Promise<void>>();
   #reserved = 0;
-  #completed: Completion[] = [];
+  /** Delivered batches whose completion is not recorded yet. */
+  #completed: LeaseRef[] = [];
   #flushing: Promise<void> | undefined;
 
   constructor(context: DispatcherContext<T>) {
@@ -97,20 +97,19 @@ export class Dispatcher<T> {
 
   /** A lease was taken over by another process: its delivery, if pending, is no longer ours to record. */
   lost(leases: readonly LeaseRef[]): void {
-    const gone = new Set(leases.map((l) => `${l.owner}\u0000${l.jobId}`));
-    this.#completed = this.#completed.filter((c) => !gone.has(`${c.lease.owner}\u0000${c.lease.jobId}`));
+    const gone = new Set(leases);
+    this.#completed = this.#completed.filter((lease) => !gone.has(lease));
   }
 
   /** Hands a leased job to the sender. `reserved`: it uses a slot taken with `reserve()`. */
   dispatch(job: Job<T>, lease: LeaseRef, reserved = false, alternative?: number): void {
     if (reserved && this.#reserved > 0) this.#reserved--;
-    const key = `${lease.owner}\u0000${lease.jobId}`;
     this.#c.keeper.keep(lease);
     const done = this.#deliver(job, lease, alternative).finally(() => {
-      this.#inFlight.delete(key);
+      this.#inFlight.delete(lease);
       this.#c.kick();
     });
-    this.#inFlight.set(key, done);
+    this.#inFlight.set(lease, done);
   }
 
   /** Records delivered batches in one store call; on failure keeps them for the next flush. */
@@ -119,17 +118,14 @@ export class Dispatcher<T> {
     const batch = this.#completed;
     this.#completed = [];
     try {
-      await this.#c.queue.complete(
-        batch.map((c) => c.lease),
-        this.#c.clock.now(),
-      );
+      await this.#c.queue.complete(batch, this.#c.clock.now());
     } catch (error) {
       // Not recorded: keep the leases (the keeper renews them) and try again on the next flush.
       this.#completed = batch.concat(this.#completed);
       this.#c.fault(error);
       return;
     }
-    for (const c of batch) this.#c.keeper.release(c.lease);
+    for (const lease of batch) this.#c.keeper.release(lease);
   }
 
   async #deliver(job: Job<T>, lease: LeaseRef, alternative: number | undefined): Promise<void> {
@@ -151,8 +147,10 @@ export class Dispatcher<T> {
     }
     const failed = failuresOf(outcome, batch);
     if (failed === undefined) {
-      this.#completed.push({ lease });
-      this.#c.emit('sent', { ids: batch.map((m) => m.id), priority: job.priority, jobId: job.id, attempt });
+      this.#completed.push(lease);
+      if (this.#c.listens('sent')) {
+        this.#c.emit('sent', { ids: batch.map((m) => m.id), priority: job.priority, jobId: job.id, attempt });
+      }
       this.#scheduleFlush();
       return;
     }

@@ -17,7 +17,8 @@ export class LeaseKeeper {
   readonly #leaseMs: number;
   readonly #onLost: (leases: LeaseRef[]) => void;
   readonly #onFault: (error: unknown) => void;
-  readonly #leases = new Map<string, LeaseRef>();
+  /** The leases kept, by identity: a lease is one object from dispatch to its last store write. */
+  readonly #leases = new Set<LeaseRef>();
   #stop: AbortController | undefined;
   #running: Promise<void> | undefined;
 
@@ -40,17 +41,13 @@ export class LeaseKeeper {
     return this.#leases.size;
   }
 
-  /** Renews `lease` from now on, until {@link release}. */
+  /** Renews `lease` (this very object) from now on, until {@link release}. */
   keep(lease: LeaseRef): void {
-    this.#leases.set(keyOf(lease), lease);
+    this.#leases.add(lease);
   }
 
   release(lease: LeaseRef): void {
-    this.#leases.delete(keyOf(lease));
-  }
-
-  holds(lease: LeaseRef): boolean {
-    return this.#leases.has(keyOf(lease));
+    this.#leases.delete(lease);
   }
 
   start(): void {
@@ -69,11 +66,11 @@ export class LeaseKeeper {
   /** Extends every kept lease now (one store call). */
   async renew(): Promise<void> {
     if (this.#leases.size === 0) return;
-    const leases = [...this.#leases.values()];
+    const leases = [...this.#leases];
     const lost = new Set(await this.#queue.extend(leases, this.#clock.now() + this.#leaseMs));
     if (lost.size === 0) return;
     const gone = leases.filter((lease) => lost.has(lease.jobId));
-    for (const lease of gone) this.#leases.delete(keyOf(lease));
+    for (const lease of gone) this.#leases.delete(lease);
     if (gone.length > 0) this.#onLost(gone);
   }
 
@@ -92,8 +89,4 @@ export class LeaseKeeper {
       }
     }
   }
-}
-
-function keyOf(lease: LeaseRef): string {
-  return `${lease.owner}\u0000${lease.jobId}`;
 }

@@ -138,6 +138,7 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
       keeper: this.#keeper,
       blockScopes: (scopes, alternative) => this.#quota.blockScopes(scopes, alternative),
       emit,
+      listens: (event) => this.listenerCount(event) > 0,
       fault,
       kick: () => this.#loop.kick(),
     });
