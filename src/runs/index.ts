@@ -1,0 +1,13 @@
+export { chooseEndpoint, type EndpointChoice } from './endpoint.js';
+export type { RunHandler, RunJob, RunJobContext } from './participant.js';
+export {
+  type Recurring,
+  type RunHandle,
+  type RunJobInput,
+  Runs,
+  type RunsOptions,
+} from './runs.js';
+export { decideWorkers, type ScalingDecision, type ScalingInput } from './scaling.js';
+export { backlogQueue, endpointScope, runSettings } from './settings.js';
+export { MemoryRunStore, RedisRunStore, type RunStore, SqliteRunStore } from './store/index.js';
+export type { RunDefinition, RunJobType, RunRecord, RunSettings, RunStatus } from './types.js';
