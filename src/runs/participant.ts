@@ -164,7 +164,7 @@ export class Participant<T> {
       const lease = { jobId: job.id, owner };
       this.#held.set(owner, { queue, lease });
       try {
-        await this.#work(type, queue, job, lease, latestStart);
+        if (!(await this.#work(type, queue, job, lease, latestStart))) return;
       } finally {
         this.#held.delete(owner);
       }
@@ -181,20 +181,34 @@ export class Participant<T> {
     }
   }
 
-  async #work(type: string, queue: QueueStore<T>, job: Job<T>, lease: LeaseRef, latestStart: number) {
+  /**
+   * Takes quota for a claimed job and runs it. Returns false when the slot must stop: no endpoint admits a
+   * call before the job's latest start (or the run stopped), and the job went back to its place.
+   */
+  async #work(
+    type: string,
+    queue: QueueStore<T>,
+    job: Job<T>,
+    lease: LeaseRef,
+    latestStart: number,
+  ): Promise<boolean> {
     const { clock, limiter } = this.#ctx;
     const endpoints = this.#settings.types[type]!.endpoints;
     const scopes = endpoints.map((e) => endpointScope(type, e.name));
     const giveBack = () => queue.release(lease, clock.now(), { notBefore: clock.now(), failed: false });
     for (;;) {
-      if (this.#stop) return void (await giveBack());
+      if (this.#stop) {
+        await giveBack();
+        return false;
+      }
       const choice = await chooseEndpoint(limiter, scopes, this.#cursors[type]!);
       if (choice.index >= 0) {
         await this.#call(type, queue, job, lease, endpoints[choice.index]!.name);
-        return;
+        return true;
       }
       if (clock.now() + choice.retryAfterMs > latestStart || !(await this.#pause(choice.retryAfterMs))) {
-        return void (await giveBack());
+        await giveBack();
+        return false;
       }
     }
   }
