@@ -105,9 +105,10 @@ export class Participant<T> {
     if (this.#stop) return;
     this.#stop = reason;
     this.#soft.abort();
-    void this.#ctx.clock
-      .sleep(this.#settings.graceMs, this.#ended.signal)
-      .then(() => this.#hard.abort(), () => {});
+    void this.#ctx.clock.sleep(this.#settings.graceMs, this.#ended.signal).then(
+      () => this.#hard.abort(),
+      () => {},
+    );
     this.#check();
   }
 
@@ -269,7 +270,8 @@ export class Participant<T> {
 
   /** Types with nothing left and no slot of this process serving them are done. */
   #markDone(remaining: Record<string, number>): void {
-    for (const [type, n] of Object.entries(remaining)) if (n === 0 && this.#active[type] === 0) this.#done.add(type);
+    for (const [type, n] of Object.entries(remaining))
+      if (n === 0 && this.#active[type] === 0) this.#done.add(type);
   }
 
   async #remaining(): Promise<Record<string, number>> {

@@ -156,7 +156,8 @@ export class Runs {
 
   /** Serves a running run from this process (several processes may serve one run on Redis). */
   async join<T>(id: string, handler: RunHandler<T>): Promise<RunHandle> {
-    if (typeof handler !== 'function') throw new InvalidArgumentError('handler', 'an async function', handler);
+    if (typeof handler !== 'function')
+      throw new InvalidArgumentError('handler', 'an async function', handler);
     const record = await mutate(this.store, id, (r) => {
       if (r.status !== 'running' || r.cancelRequested) return false;
       r.participants++;
@@ -193,7 +194,8 @@ export class Runs {
 
   /** {@link create} and {@link join}: the run is served by this process from now. */
   async start<T>(definition: RunDefinition, handler: RunHandler<T>): Promise<RunHandle> {
-    if (typeof handler !== 'function') throw new InvalidArgumentError('handler', 'an async function', handler);
+    if (typeof handler !== 'function')
+      throw new InvalidArgumentError('handler', 'an async function', handler);
     const record = await this.create(definition);
     return this.join(record.id, handler);
   }

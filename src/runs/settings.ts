@@ -27,6 +27,7 @@ export function runSettings(definition: RunDefinition): RunSettings {
   const backlog = definition.backlog ?? 'default';
   if (typeof backlog !== 'string' || backlog.length === 0 || /[{}]/.test(backlog))
     throw new InvalidArgumentError('backlog', 'a non-empty name without { or }', backlog);
+  const marginMs = parseDuration(definition.margin ?? 0, 'margin');
   const types: RunSettings['types'] = {};
   if (definition.types === null || typeof definition.types !== 'object')
     throw new InvalidArgumentError('types', 'an object of job types', definition.types);
@@ -37,7 +38,10 @@ export function runSettings(definition: RunDefinition): RunSettings {
       throw new InvalidArgumentError(`types.${name}.endpoints`, 'a non-empty array', type.endpoints);
     types[name] = {
       durationMs: positiveMs(type.duration, `types.${name}.duration`, 0),
-      endpoints: type.endpoints.map((e: PlanEndpoint) => ({ ...e })),
+      endpoints: type.endpoints.map((e: PlanEndpoint, i: number) => {
+        const window = parseDuration(e?.window, `types.${name}.endpoints[${i}].window`);
+        return { ...e, window: window + marginMs };
+      }),
     };
   }
   if (Object.keys(types).length === 0) throw new InvalidArgumentError('types', 'at least one type', 0);
@@ -49,6 +53,7 @@ export function runSettings(definition: RunDefinition): RunSettings {
     replanEveryMs: positiveMs(definition.replanEvery, 'replanEvery', 5000),
     leaseMs: positiveMs(definition.lease, 'lease', 5000),
     graceMs: parseDuration(definition.grace ?? 5000, 'grace'),
+    marginMs,
     types,
   };
 }

@@ -27,6 +27,13 @@ export interface RunDefinition {
   replanEvery?: Duration;
   /** Lease of a claimed job: a worker that dies holds it at most this long. @default '5s' */
   lease?: Duration;
+  /**
+   * Added to every endpoint's window in the limiter (and the plan): a call then counts a little longer than
+   * the receiver counts it, which absorbs the latency between taking quota here and the call arriving
+   * there (a first connection, a busy event loop). Use a few tens of ms against real HTTP endpoints.
+   * @default 0
+   */
+  margin?: Duration;
   /** How long in-flight jobs may go on after the deadline or a cancel before they are aborted and released. @default '5s' */
   grace?: Duration;
 }
@@ -40,6 +47,7 @@ export interface RunSettings {
   replanEveryMs: number;
   leaseMs: number;
   graceMs: number;
+  marginMs: number;
   types: Record<string, { durationMs: number; endpoints: PlanEndpoint[] }>;
 }
 

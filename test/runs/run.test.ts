@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryBackend } from '../../src/backends/memory/index.js';
-import { Runs, type RunDefinition, type RunHandler } from '../../src/runs/index.js';
+import type { Duration } from '../../src/core/duration.js';
+import type { PlanEndpoint } from '../../src/planner/types.js';
+import { type RunDefinition, type RunHandler, Runs } from '../../src/runs/index.js';
 import { drive, FakeClock, Receiver, T0 } from './helpers.js';
 
-const endpoints = [
+const endpoints: PlanEndpoint[] = [
   { name: 'a1', limit: 5, window: '10s' },
   { name: 'a2', limit: 5, window: '10s' },
 ];
@@ -26,7 +28,7 @@ function jobs(prefix: string, n: number) {
   return Array.from({ length: n }, (_, i) => ({ id: `${prefix}${i}`, payload: i }));
 }
 
-const definition = (deadline: string): RunDefinition => ({
+const definition = (deadline: Duration): RunDefinition => ({
   deadline,
   maxWorkers: 10,
   types: { A: { duration: '1s', endpoints } },
@@ -121,10 +123,7 @@ describe('a run on a fake clock', () => {
     const slow: RunHandler<number> = async (_job, { signal }) => {
       await clock.sleep(60_000, signal);
     };
-    const result = await drive(
-      clock,
-      await runs.start({ ...definition('10s'), grace: '1s' }, slow),
-    );
+    const result = await drive(clock, await runs.start({ ...definition('10s'), grace: '1s' }, slow));
     expect(result.processed.A).toEqual({});
     expect(result.failures).toBe(0);
     expect(result.leftovers).toEqual({ A: 3 });

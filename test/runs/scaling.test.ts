@@ -20,14 +20,24 @@ const settings = runSettings({
 
 describe('decideWorkers', () => {
   it('follows the plan for what is left in the time left', () => {
-    const d = decideWorkers({ settings, remaining: { REBALANCE_NEEDED: 180 }, timeLeftMs: 180_000, start: T0 });
+    const d = decideWorkers({
+      settings,
+      remaining: { REBALANCE_NEEDED: 180 },
+      timeLeftMs: 180_000,
+      start: T0,
+    });
     expect(d.plan?.feasible).toBe(true);
     expect(d.workers.REBALANCE_NEEDED).toBe(d.plan?.types.REBALANCE_NEEDED?.workers);
     expect(d.workers.REBALANCE_NEEDED).toBeGreaterThan(0);
   });
 
   it('a slow endpoint (measured job time above the configured one) gets more workers', () => {
-    const base = decideWorkers({ settings, remaining: { REBALANCE_NEEDED: 120 }, timeLeftMs: 120_000, start: T0 });
+    const base = decideWorkers({
+      settings,
+      remaining: { REBALANCE_NEEDED: 120 },
+      timeLeftMs: 120_000,
+      start: T0,
+    });
     const slow = decideWorkers({
       settings,
       remaining: { REBALANCE_NEEDED: 120 },
@@ -39,7 +49,12 @@ describe('decideWorkers', () => {
   });
 
   it('a faster measured time never lowers the job time below the configured one', () => {
-    const base = decideWorkers({ settings, remaining: { REBALANCE_NEEDED: 120 }, timeLeftMs: 120_000, start: T0 });
+    const base = decideWorkers({
+      settings,
+      remaining: { REBALANCE_NEEDED: 120 },
+      timeLeftMs: 120_000,
+      start: T0,
+    });
     const fast = decideWorkers({
       settings,
       remaining: { REBALANCE_NEEDED: 120 },
@@ -51,10 +66,22 @@ describe('decideWorkers', () => {
   });
 
   it('failed attempts come back as remaining work and raise the workers; nothing left or no time: none', () => {
-    const few = decideWorkers({ settings, remaining: { REBALANCE_NEEDED: 10 }, timeLeftMs: 60_000, start: T0 });
-    const more = decideWorkers({ settings, remaining: { REBALANCE_NEEDED: 60 }, timeLeftMs: 60_000, start: T0 });
+    const few = decideWorkers({
+      settings,
+      remaining: { REBALANCE_NEEDED: 10 },
+      timeLeftMs: 60_000,
+      start: T0,
+    });
+    const more = decideWorkers({
+      settings,
+      remaining: { REBALANCE_NEEDED: 60 },
+      timeLeftMs: 60_000,
+      start: T0,
+    });
     expect(more.workers.REBALANCE_NEEDED!).toBeGreaterThan(few.workers.REBALANCE_NEEDED!);
-    expect(decideWorkers({ settings, remaining: { REBALANCE_NEEDED: 0 }, timeLeftMs: 60_000 }).workers).toEqual({
+    expect(
+      decideWorkers({ settings, remaining: { REBALANCE_NEEDED: 0 }, timeLeftMs: 60_000 }).workers,
+    ).toEqual({
       REBALANCE_NEEDED: 0,
     });
     expect(decideWorkers({ settings, remaining: { REBALANCE_NEEDED: 50 }, timeLeftMs: 0 })).toEqual({
@@ -64,7 +91,12 @@ describe('decideWorkers', () => {
   });
 
   it('never exceeds maxWorkers', () => {
-    const capped = runSettings({ ...settings, deadline: '3m', maxWorkers: 3, types: { A: { duration: '30s', endpoints: [{ name: 'a', limit: 1000, window: '1s' }] } } });
+    const capped = runSettings({
+      ...settings,
+      deadline: '3m',
+      maxWorkers: 3,
+      types: { A: { duration: '30s', endpoints: [{ name: 'a', limit: 1000, window: '1s' }] } },
+    });
     const d = decideWorkers({ settings: capped, remaining: { A: 100 }, timeLeftMs: 180_000 });
     expect(d.workers.A).toBe(3);
     expect(d.plan?.bottleneck.kind).toBe('workers');

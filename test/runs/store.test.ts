@@ -4,7 +4,13 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SqliteBackend } from '../../src/backends/sqlite/index.js';
-import { MemoryRunStore, RedisRunStore, type RunRecord, type RunStore, SqliteRunStore } from '../../src/runs/index.js';
+import {
+  MemoryRunStore,
+  RedisRunStore,
+  type RunRecord,
+  type RunStore,
+  SqliteRunStore,
+} from '../../src/runs/index.js';
 import { mutate } from '../../src/runs/store/index.js';
 import { deletePrefix, REDIS_URL, skipRedis, uniquePrefix } from '../helpers/redis.js';
 
@@ -20,6 +26,7 @@ function record(id: string, startedAt: number): RunRecord {
       replanEveryMs: 5000,
       leaseMs: 5000,
       graceMs: 5000,
+      marginMs: 0,
       types: {},
     },
     plan: {

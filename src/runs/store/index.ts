@@ -6,7 +6,7 @@ import { RedisRunStore } from './redis.js';
 import { SqliteRunStore } from './sqlite.js';
 import type { RunStore } from './types.js';
 
-export { MemoryRunStore, RedisRunStore, SqliteRunStore, type RunStore };
+export { MemoryRunStore, RedisRunStore, type RunStore, SqliteRunStore };
 
 const stores = new WeakMap<Backend, RunStore>();
 

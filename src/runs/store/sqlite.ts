@@ -24,7 +24,9 @@ export class SqliteRunStore implements RunStore {
   }
 
   create(record: RunRecord): boolean {
-    return this.#insert.run(record.id, record.startedAt, record.version, JSON.stringify(record)).changes === 1;
+    return (
+      this.#insert.run(record.id, record.startedAt, record.version, JSON.stringify(record)).changes === 1
+    );
   }
 
   get(id: string): RunRecord | undefined {
