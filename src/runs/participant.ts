@@ -231,13 +231,15 @@ export class Participant<T> {
     }
     const now = clock.now();
     if (ok) {
-      const o = (this.#observed[type] ??= { total: 0, n: 0 });
+      const o = this.#observed[type] ?? { total: 0, n: 0 };
+      this.#observed[type] = o;
       o.total += now - started;
       o.n++;
       const completed = (await queue.complete([lease], now)) === 1;
       if (completed)
         await this.#record((r) => {
-          const perType = (r.processed[type] ??= {});
+          const perType = r.processed[type] ?? {};
+          r.processed[type] = perType;
           perType[endpoint] = (perType[endpoint] ?? 0) + 1;
           r.actualFinishAt = Math.max(r.actualFinishAt ?? 0, now);
         });
