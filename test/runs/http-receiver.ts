@@ -7,6 +7,8 @@ export interface Call {
   id: string;
   at: number;
   status: number;
+  /** The `x-worker` header of the call (the worker process's pid), '' without one. */
+  worker: string;
 }
 
 /**
@@ -52,7 +54,7 @@ export class HttpReceiver {
           this.violations++;
           status = 429;
         } else if (this.#random() < this.failRate) status = 500;
-        this.calls.push({ endpoint, id, at, status });
+        this.calls.push({ endpoint, id, at, status, worker: String(req.headers['x-worker'] ?? '') });
         setTimeout(
           () => res.writeHead(status, { 'content-type': 'application/json' }).end('{}'),
           rule.delayMs,

@@ -28,11 +28,27 @@ export class RedisRunStore implements RunStore {
     this.#tag = `{${prefix}:runs}`;
   }
 
+  /** Connects a client that never tried (the backend's is lazy) or waits for one that is connecting. */
+  async #ready(): Promise<void> {
+    const client = this.#client;
+    if (client.status === 'ready') return;
+    if (client.status === 'wait') await client.connect().catch(() => {});
+    if (client.status === 'ready' || client.status === 'end') return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 5000);
+      client.once('ready', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
   #key(id: string): string {
     return `${this.#tag}:run:${id}`;
   }
 
   async #write(record: RunRecord, expected: string): Promise<boolean> {
+    await this.#ready();
     const written = await this.#client.eval(
       WRITE,
       2,
@@ -52,11 +68,13 @@ export class RedisRunStore implements RunStore {
   }
 
   async get(id: string): Promise<RunRecord | undefined> {
+    await this.#ready();
     const text = await this.#client.hget(this.#key(id), 'record');
     return text === null ? undefined : (JSON.parse(text) as RunRecord);
   }
 
   async list(limit: number): Promise<RunRecord[]> {
+    await this.#ready();
     const ids = await this.#client.zrevrange(`${this.#tag}:index`, 0, Math.max(0, limit - 1));
     const records = await Promise.all(ids.map((id) => this.get(id)));
     return records.filter((r): r is RunRecord => r !== undefined);
