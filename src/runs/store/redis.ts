@@ -31,9 +31,10 @@ export class RedisRunStore implements RunStore {
   /** Connects a client that never tried (the backend's is lazy) or waits for one that is connecting. */
   async #ready(): Promise<void> {
     const client = this.#client;
-    if (client.status === 'ready') return;
-    if (client.status === 'wait') await client.connect().catch(() => {});
-    if (client.status === 'ready' || client.status === 'end') return;
+    const status = (): string => client.status;
+    if (status() === 'ready') return;
+    if (status() === 'wait') await client.connect().catch(() => {});
+    if (status() === 'ready' || status() === 'end') return;
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, 5000);
       client.once('ready', () => {
