@@ -86,8 +86,8 @@ export {
   type SendContext,
   type Sender,
   type SendOutcome,
-  stderrLogger,
   type StopOptions,
+  stderrLogger,
 } from './manager/index.js';
 export {
   type Bottleneck,
@@ -98,3 +98,27 @@ export {
   plan,
   type TypePlan,
 } from './planner/index.js';
+export {
+  chooseEndpoint,
+  decideWorkers,
+  type EndpointChoice,
+  MemoryRunStore,
+  type Recurring,
+  RedisRunStore,
+  type RunDefinition,
+  type RunHandle,
+  type RunHandler,
+  type RunJob,
+  type RunJobContext,
+  type RunJobInput,
+  type RunJobType,
+  type RunRecord,
+  type RunSettings,
+  type RunStatus,
+  type RunStore,
+  Runs,
+  type RunsOptions,
+  type ScalingDecision,
+  type ScalingInput,
+  SqliteRunStore,
+} from './runs/index.js';

@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { registerDemo } from './demo-command.js';
 import { registerPlan } from './plan-command.js';
+import { registerRun } from './run-command.js';
 
 /**
  * The `ratekeeper` command. Each verb lives in its own file and registers itself on the program
@@ -13,6 +14,7 @@ const program = new Command()
 
 registerDemo(program);
 registerPlan(program);
+registerRun(program);
 
 program.parseAsync().catch((error: unknown) => {
   process.stderr.write(`ratekeeper: ${error instanceof Error ? error.message : String(error)}\n`);
