@@ -102,6 +102,7 @@ export {
   chooseEndpoint,
   decideWorkers,
   type EndpointChoice,
+  importRedisList,
   MemoryRunStore,
   type Recurring,
   RedisRunStore,

@@ -1,5 +1,6 @@
 export { chooseEndpoint, type EndpointChoice } from './endpoint.js';
 export type { RunHandler, RunJob, RunJobContext } from './participant.js';
+export { importRedisList, type RedisListImport } from './redis-list.js';
 export { formatRun, processedCount } from './report.js';
 export {
   type Recurring,
