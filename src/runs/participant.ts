@@ -137,23 +137,22 @@ export class Participant<T> {
     if (this.#stop || idle) this.#finish();
   }
 
+  /**
+   * One worker: takes a call of quota first (primary, then overflow round-robin; when none has any, waits
+   * exactly until one will), then claims the next job of its type and runs it. Quota before the job keeps
+   * the backlog untouched while it waits, so jobs start in queue order and what the deadline cuts off
+   * stays queued as it was. A call taken with no job to claim is refunded.
+   */
   async #slot(type: string): Promise<void> {
-    const { clock } = this.#ctx;
+    const { clock, limiter } = this.#ctx;
     const queue = this.#ctx.queue(type);
     const latestStart = this.#deadlineAt - this.#settings.types[type]!.durationMs;
+    const endpoints = this.#settings.types[type]!.endpoints;
+    const scopes = endpoints.map((e) => endpointScope(type, e.name));
     while (!this.#stop && this.#active[type]! <= this.#target[type]!) {
-      const now = clock.now();
+      let now = clock.now();
       if (now > latestStart) return;
-      const owner = `${this.#ctx.owner}:${++this.#seq}`;
-      const [job] = await queue.claim({
-        now,
-        owner,
-        leaseUntil: now + this.#settings.leaseMs,
-        maxJobs: 1,
-        remaining: 1,
-        reserve: 0,
-      });
-      if (!job) {
+      if (!(await queue.hasClaimable('optional', now))) {
         await queue.recover(now);
         if ((await remainingOf(queue, now)) === 0) {
           this.#done.add(type);
@@ -162,10 +161,32 @@ export class Participant<T> {
         if (!(await this.#pause(Math.min(250, this.#settings.leaseMs / 4)))) return;
         continue;
       }
+      const choice = await chooseEndpoint(limiter, scopes, this.#cursors[type]!);
+      if (choice.index < 0) {
+        if (clock.now() + choice.retryAfterMs > latestStart) return;
+        if (!(await this.#pause(choice.retryAfterMs))) return;
+        continue;
+      }
+      now = clock.now();
+      const owner = `${this.#ctx.owner}:${++this.#seq}`;
+      const [job] = this.#stop
+        ? []
+        : await queue.claim({
+            now,
+            owner,
+            leaseUntil: now + this.#settings.leaseMs,
+            maxJobs: 1,
+            remaining: 1,
+            reserve: 0,
+          });
+      if (!job) {
+        await limiter.adjust({ scopes: scopes[choice.index]!, delta: -1 });
+        continue;
+      }
       const lease = { jobId: job.id, owner };
       this.#held.set(owner, { queue, lease });
       try {
-        if (!(await this.#work(type, queue, job, lease, latestStart))) return;
+        await this.#call(type, queue, job, lease, endpoints[choice.index]!.name);
       } finally {
         this.#held.delete(owner);
       }
@@ -179,38 +200,6 @@ export class Participant<T> {
       return true;
     } catch {
       return false;
-    }
-  }
-
-  /**
-   * Takes quota for a claimed job and runs it. Returns false when the slot must stop: no endpoint admits a
-   * call before the job's latest start (or the run stopped), and the job went back to its place.
-   */
-  async #work(
-    type: string,
-    queue: QueueStore<T>,
-    job: Job<T>,
-    lease: LeaseRef,
-    latestStart: number,
-  ): Promise<boolean> {
-    const { clock, limiter } = this.#ctx;
-    const endpoints = this.#settings.types[type]!.endpoints;
-    const scopes = endpoints.map((e) => endpointScope(type, e.name));
-    const giveBack = () => queue.release(lease, clock.now(), { notBefore: clock.now(), failed: false });
-    for (;;) {
-      if (this.#stop) {
-        await giveBack();
-        return false;
-      }
-      const choice = await chooseEndpoint(limiter, scopes, this.#cursors[type]!);
-      if (choice.index >= 0) {
-        await this.#call(type, queue, job, lease, endpoints[choice.index]!.name);
-        return true;
-      }
-      if (clock.now() + choice.retryAfterMs > latestStart || !(await this.#pause(choice.retryAfterMs))) {
-        await giveBack();
-        return false;
-      }
     }
   }
 
