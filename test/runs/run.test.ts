@@ -1,5 +1,10 @@
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { MemoryBackend } from '../../src/backends/memory/index.js';
+import { SqliteBackend } from '../../src/backends/sqlite/index.js';
+import type { Backend } from '../../src/backends/types.js';
 import type { Duration } from '../../src/core/duration.js';
 import type { PlanEndpoint } from '../../src/planner/types.js';
 import { type RunDefinition, type RunHandler, Runs } from '../../src/runs/index.js';
@@ -10,9 +15,17 @@ const endpoints: PlanEndpoint[] = [
   { name: 'a2', limit: 5, window: '10s' },
 ];
 
-function setup() {
+const dir = mkdtempSync(join(tmpdir(), 'rk-runs-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let files = 0;
+const backends: Array<{ name: string; make: () => Backend }> = [
+  { name: 'memory', make: () => new MemoryBackend() },
+  { name: 'sqlite', make: () => new SqliteBackend({ path: join(dir, `rk-${++files}.db`) }) },
+];
+
+function setup(make: () => Backend) {
   const clock = new FakeClock(T0);
-  const backend = new MemoryBackend();
+  const backend = make();
   const runs = new Runs({ backend, clock });
   const receiver = new Receiver({ a1: { limit: 5, windowMs: 10_000 }, a2: { limit: 5, windowMs: 10_000 } });
   const order: string[] = [];
@@ -35,9 +48,9 @@ const definition = (deadline: Duration): RunDefinition => ({
   replanEvery: '2s',
 });
 
-describe('a run on a fake clock', () => {
+describe.each(backends)('a run on a fake clock ($name)', ({ make }) => {
   it('finishes a feasible backlog inside the deadline, round-robin over endpoints, 0 violations', async () => {
-    const { clock, runs, receiver, handler } = setup();
+    const { clock, runs, receiver, handler } = setup(make);
     await runs.enqueue('A', jobs('j', 30));
     const handle = await runs.start(definition('60s'), handler);
     const start = await runs.get(handle.id);
@@ -56,7 +69,7 @@ describe('a run on a fake clock', () => {
   });
 
   it('stops an infeasible backlog at the deadline with exactly the rest left over; the next run takes them first', async () => {
-    const { clock, runs, receiver, order, handler } = setup();
+    const { clock, runs, receiver, order, handler } = setup(make);
     await runs.enqueue('A', jobs('j', 50));
     const first = await drive(clock, await runs.start(definition('25s'), handler));
     const done = first.processed.A!.a1! + first.processed.A!.a2!;
@@ -84,7 +97,7 @@ describe('a run on a fake clock', () => {
   });
 
   it('retries failures and dead-letters a job out of attempts', async () => {
-    const { clock, runs, handler } = setup();
+    const { clock, runs, handler } = setup(make);
     await runs.enqueue('A', jobs('j', 10));
     const seen = new Map<string, number>();
     const flaky: RunHandler<number> = async (job, context) => {
@@ -103,7 +116,7 @@ describe('a run on a fake clock', () => {
   });
 
   it('cancel mid-run: in-flight jobs finish, the rest stay queued, nothing is lost', async () => {
-    const { clock, runs, order, handler } = setup();
+    const { clock, runs, order, handler } = setup(make);
     await runs.enqueue('A', jobs('j', 40));
     const handle = await runs.start(definition('60s'), handler);
     await clock.advance(10_500); // the second batch of calls is in flight
@@ -118,7 +131,7 @@ describe('a run on a fake clock', () => {
   });
 
   it('a job still running at the deadline plus grace is aborted and returned to the backlog', async () => {
-    const { clock, runs } = setup();
+    const { clock, runs } = setup(make);
     await runs.enqueue('A', jobs('j', 3));
     const slow: RunHandler<number> = async (_job, { signal }) => {
       await clock.sleep(60_000, signal);
