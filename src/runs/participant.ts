@@ -44,7 +44,7 @@ export async function remainingOf(queue: QueueStore<unknown>, now: number): Prom
   return s.queued.critical + s.queued.normal + s.queued.optional + s.retrying + s.inFlight;
 }
 
-type StopReason = 'done' | 'deadline' | 'cancel';
+type StopReason = 'done' | 'deadline' | 'cancel' | 'error';
 
 /**
  * This process's share of a run: per type as many worker slots as the latest plan says, each claiming one
@@ -69,6 +69,8 @@ export class Participant<T> {
   readonly #hard = new AbortController();
   readonly #ended = new AbortController();
   #stop: StopReason | undefined;
+  /** The first error of a slot or loop (the backend failed): the run stops and `serve` rejects with it. */
+  #failure: { error: unknown } | undefined;
   #seq = 0;
   #slots: Promise<void>[] = [];
   #finish!: () => void;
@@ -90,13 +92,23 @@ export class Participant<T> {
 
   /** Serves the run until it stops; resolves with the record as this participant left it. */
   async serve(): Promise<RunRecord | undefined> {
-    const loops = [this.#replanLoop(), this.#leaseLoop(), this.#deadlineTimer()];
-    this.#markDone(await this.#remaining());
+    const loops = [this.#replanLoop(), this.#leaseLoop(), this.#deadlineTimer()].map((loop) =>
+      loop.catch((error: unknown) => this.#fail(error)),
+    );
+    try {
+      this.#markDone(await this.#remaining());
+    } catch (error) {
+      this.#fail(error);
+    }
     this.#spawn();
     this.#check();
     await this.#finished;
     this.#ended.abort();
     await Promise.allSettled(loops);
+    if (this.#failure) {
+      await Promise.allSettled(this.#slots);
+      throw this.#failure.error;
+    }
     return this.#close();
   }
 
@@ -112,15 +124,22 @@ export class Participant<T> {
     this.#check();
   }
 
+  #fail(error: unknown): void {
+    this.#failure ??= { error };
+    this.stop('error');
+  }
+
   #spawn(): void {
     if (this.#stop) return;
     for (const type of Object.keys(this.#target)) {
       while (!this.#done.has(type) && this.#active[type]! < this.#target[type]!) {
         this.#active[type]!++;
-        const slot = this.#slot(type).finally(() => {
-          this.#active[type]!--;
-          this.#check();
-        });
+        const slot = this.#slot(type)
+          .catch((error: unknown) => this.#fail(error))
+          .finally(() => {
+            this.#active[type]!--;
+            this.#check();
+          });
         this.#slots.push(slot);
       }
     }

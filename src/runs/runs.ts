@@ -179,10 +179,26 @@ export class Runs {
       record,
     );
     this.#serving.set(id, participant as Participant<unknown>);
-    const done = participant.serve().then(async (r) => {
-      this.#serving.delete(id);
-      return r ?? (await this.store.get(id))!;
-    });
+    const done = participant.serve().then(
+      async (r) => {
+        this.#serving.delete(id);
+        return r ?? (await this.store.get(id))!;
+      },
+      async (error: unknown) => {
+        // The backend failed under the run: record it (best effort) and reject with the cause.
+        this.#serving.delete(id);
+        await Promise.resolve(
+          mutate(this.store, id, (r) => {
+            if (r.status !== 'running') return false;
+            r.status = 'failed';
+            r.error = error instanceof Error ? error.message : String(error);
+            r.finishedAt = this.clock.now();
+            return true;
+          }),
+        ).catch(() => {});
+        throw error;
+      },
+    );
     return {
       id,
       done,

@@ -7,7 +7,7 @@ import { SqliteBackend } from '../../src/backends/sqlite/index.js';
 import type { Backend } from '../../src/backends/types.js';
 import type { Duration } from '../../src/core/duration.js';
 import type { PlanEndpoint } from '../../src/planner/types.js';
-import { type RunDefinition, type RunHandler, Runs } from '../../src/runs/index.js';
+import { MemoryRunStore, type RunDefinition, type RunHandler, Runs } from '../../src/runs/index.js';
 import { drive, FakeClock, Receiver, T0 } from './helpers.js';
 
 const endpoints: PlanEndpoint[] = [
@@ -141,5 +141,41 @@ describe.each(backends)('a run on a fake clock ($name)', ({ make }) => {
     expect(result.failures).toBe(0);
     expect(result.leftovers).toEqual({ A: 3 });
     expect(result.finishedAt! - result.startedAt).toBe(11_000);
+  });
+});
+
+describe('a backend failing under a run', () => {
+  it('marks the run failed with the cause and rejects done', async () => {
+    const clock = new FakeClock(T0);
+    const inner = new MemoryBackend();
+    let broken = false;
+    const backend: Backend = {
+      kind: inner.kind,
+      limits: inner.limits,
+      close: () => inner.close(),
+      queue<T>(name?: string) {
+        const queue = inner.queue<T>(name);
+        return new Proxy(queue, {
+          get(target, key, receiver) {
+            const value = Reflect.get(target, key, receiver);
+            if (key === 'claim' && broken)
+              return () => {
+                throw new Error('disk I/O error');
+              };
+            return typeof value === 'function' ? value.bind(target) : value;
+          },
+        });
+      },
+    };
+    const runs = new Runs({ backend, clock, store: new MemoryRunStore() });
+    await runs.enqueue('A', jobs('j', 20));
+    const handle = await runs.start(definition('60s'), async () => {
+      broken = true;
+      await clock.sleep(1000);
+    });
+    await expect(drive(clock, handle)).rejects.toThrow('disk I/O error');
+    const record = await runs.get(handle.id);
+    expect(record?.status).toBe('failed');
+    expect(record?.error).toBe('disk I/O error');
   });
 });
