@@ -21,7 +21,12 @@ describe('a real-time run against local HTTP endpoints', () => {
   it('0 violations, feasible work inside the deadline, exact leftovers, the next run takes them', async () => {
     const base = await receiver.start();
     const runs = new Runs({ backend: new MemoryBackend() });
-    const handler = httpHandler(base);
+    const http = httpHandler(base);
+    const started: string[] = [];
+    const handler = (job: { id: string }, context: { endpoint: string; signal: AbortSignal }) => {
+      started.push(job.id);
+      return http(job, context);
+    };
     const definition = (deadline: Duration): RunDefinition => ({
       deadline,
       maxWorkers: 10,
@@ -73,6 +78,7 @@ describe('a real-time run against local HTTP endpoints', () => {
       ids('n', 5).map((id) => ({ id, payload: null })),
     );
     const callsBefore = receiver.calls.length;
+    started.length = 0;
     const second = await (await runs.start(definition('15s'), handler)).done;
     const secondA = receiver.calls
       .slice(callsBefore)
@@ -83,6 +89,9 @@ describe('a real-time run against local HTTP endpoints', () => {
     expect(second.plan.feasible).toBe(true);
     expect(second.status).toBe('finished');
     expect(new Set(secondA)).toEqual(new Set([...leftover, ...ids('n', 5)]));
+    // Jobs start in queue order: every leftover started before any new job.
+    const firstStarts = [...new Set(started)];
+    expect(firstStarts.slice(0, leftover.length).sort()).toEqual([...leftover].sort());
     expect(second.leftovers).toEqual({ A: 0, B: 0 });
     expect(second.actualFinishAt!).toBeLessThanOrEqual(second.deadlineAt);
     expect(second.startedAt).toBeGreaterThanOrEqual(firstEnd - 1);
