@@ -9,7 +9,7 @@ import type { Backend } from '../backends/types.js';
 import { InvalidArgumentError } from '../core/errors.js';
 import type { PlanEndpoint } from '../planner/types.js';
 import { formatRun, processedCount } from '../runs/report.js';
-import { Runs } from '../runs/runs.js';
+import { type RunHandle, Runs } from '../runs/runs.js';
 import type { RunDefinition, RunJobType, RunRecord } from '../runs/types.js';
 import { positiveInt } from './parse.js';
 
@@ -108,7 +108,58 @@ export function readRunFile(path: string): {
   return { definition: { ...rest, types }, urls, jobs };
 }
 
-/** Runs a file in the foreground: enqueues its jobs, serves the run with a progress bar, prints the report. */
+/** The job handler of a run file: POSTs `{ id, type, payload }` to the endpoint's URL; non-2xx throws. */
+function httpJob(urls: Record<string, Record<string, string>>) {
+  return async (
+    job: { id: string; type: string; payload: unknown },
+    { endpoint, signal }: { endpoint: string; signal: AbortSignal },
+  ) => {
+    const response = await fetch(urls[job.type]![endpoint]!, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ id: job.id, type: job.type, payload: job.payload }),
+      signal,
+    });
+    await response.arrayBuffer();
+    if (!response.ok) throw new Error(`HTTP ${response.status} from ${endpoint}`);
+  };
+}
+
+/** Serves a run until this process stops: a progress bar (unless --json), Ctrl-C cancels gracefully. */
+async function serveInForeground(
+  runs: Runs,
+  handle: RunHandle,
+  options: RunBackendOptions,
+): Promise<RunRecord> {
+  const onSignal = () => void handle.cancel();
+  process.once('SIGINT', onSignal);
+  const first = await recordOf(runs, handle.id);
+  const total = Object.values(first.plan.types).reduce((n, t) => n + t.jobs, 0);
+  const bar = options.json
+    ? undefined
+    : new SingleBar({
+        format: 'run {bar} {value}/{total} jobs | {eta_formatted} | leftovers planned {planned}',
+        stream: process.stderr,
+        // Not a terminal (a log, a CI job): a line every second instead of a redrawn bar.
+        noTTYOutput: true,
+        notTTYSchedule: 1000,
+      });
+  bar?.start(total, processedCount(first), { planned: first.plan.leftover });
+  const timer = setInterval(() => {
+    void runs.get(handle.id).then((r) => r && bar?.update(processedCount(r)));
+  }, 250);
+  try {
+    const record = await handle.done;
+    bar?.update(processedCount(record));
+    return record;
+  } finally {
+    clearInterval(timer);
+    bar?.stop();
+    process.off('SIGINT', onSignal);
+  }
+}
+
+/** Runs a file in the foreground: enqueues its jobs, serves the run with a progress bar, returns the record. */
 export async function runStart(options: RunBackendOptions & { file: string }): Promise<RunRecord> {
   const { definition, urls, jobs } = readRunFile(options.file);
   return withRuns(options, async (runs) => {
@@ -119,46 +170,20 @@ export async function runStart(options: RunBackendOptions & { file: string }): P
         payloads.map((payload, i) => ({ id: `${type}-${stamp}-${i}`, payload })),
         definition.backlog,
       );
-    const handle = await runs.start<unknown>(definition, async (job, { endpoint, signal }) => {
-      const response = await fetch(urls[job.type]![endpoint]!, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ id: job.id, type: job.type, payload: job.payload }),
-        signal,
-      });
-      await response.arrayBuffer();
-      if (!response.ok) throw new Error(`HTTP ${response.status} from ${endpoint}`);
-    });
-    const onSignal = () => void handle.cancel();
-    process.once('SIGINT', onSignal);
-    const first = await recordOf(runs, handle.id);
-    const total = Object.values(first.plan.types).reduce((n, t) => n + t.jobs, 0);
-    const bar = options.json
-      ? undefined
-      : new SingleBar({
-          format: 'run {bar} {value}/{total} jobs | {eta_formatted} | leftovers planned {planned}',
-          stream: process.stderr,
-          // Not a terminal (a log, a CI job): a line every second instead of a redrawn bar.
-          noTTYOutput: true,
-          notTTYSchedule: 1000,
-        });
-    bar?.start(total, 0, { planned: first.plan.leftover });
-    const timer = setInterval(() => {
-      void runs.get(handle.id).then((r) => r && bar?.update(processedCount(r)));
-    }, 250);
-    try {
-      const record = await handle.done;
-      bar?.update(processedCount(record));
-      return record;
-    } finally {
-      clearInterval(timer);
-      bar?.stop();
-      process.off('SIGINT', onSignal);
-    }
+    return serveInForeground(runs, await runs.start<unknown>(definition, httpJob(urls)), options);
   });
 }
 
-/** `ratekeeper run start|status|result|list|cancel`: deadline runs and their records. */
+/** Serves a run another process started (several workers on one Redis), with the file's endpoint URLs. */
+export async function runJoin(id: string, options: RunBackendOptions & { file: string }): Promise<RunRecord> {
+  const { urls } = readRunFile(options.file);
+  return withRuns(options, async (runs) => {
+    await recordOf(runs, id);
+    return serveInForeground(runs, await runs.join<unknown>(id, httpJob(urls)), options);
+  });
+}
+
+/** `ratekeeper run start|join|status|result|list|cancel`: deadline runs and their records. */
 export function registerRun(program: Command): void {
   const run = program
     .command('run')
@@ -173,6 +198,14 @@ export function registerRun(program: Command): void {
       ),
   ).action(async (options: RunBackendOptions & { file: string }) => {
     print(options, await runStart(options));
+  });
+  backendOptions(
+    run
+      .command('join <id>')
+      .description('serve a running run from this process too (a worker; several share a run on Redis)')
+      .requiredOption('-f, --file <path>', 'the run file, for the endpoint URLs'),
+  ).action(async (id: string, options: RunBackendOptions & { file: string }) => {
+    print(options, await runJoin(id, options));
   });
   backendOptions(run.command('status <id>').description('the run record as it is now')).action(
     async (id: string, options: RunBackendOptions) => {

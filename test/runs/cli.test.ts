@@ -86,3 +86,28 @@ describe('ratekeeper run', () => {
     expect(() => readRunFile(file)).toThrow(`${file}: types.A.endpoints[0].url: expected an http(s) URL`);
   });
 });
+
+describe('ratekeeper run join', () => {
+  it('serves a run another process recorded, with the file for endpoint URLs', async () => {
+    const { SqliteBackend } = await import('../../src/backends/sqlite/index.js');
+    const { Runs } = await import('../../src/runs/index.js');
+    const path = join(dir, 'rk-join.db');
+    const file = runFile(base);
+    const { definition } = readRunFile(file);
+    const backend = new SqliteBackend({ path });
+    const runs = new Runs({ backend });
+    await runs.enqueue(
+      'PING',
+      Array.from({ length: 6 }, (_, i) => ({ id: `p${i}`, payload: i })),
+    );
+    const created = await runs.create(definition);
+    await backend.close();
+    const before = receiver.succeeded().length;
+    const out = await cli('join', created.id, '--file', file, '--backend', `sqlite:${path}`, '--json');
+    const record = JSON.parse(out.stdout) as RunRecord;
+    expect(record.id).toBe(created.id);
+    expect(record.status).toBe('finished');
+    expect(Object.values(record.processed.PING ?? {}).reduce((a, b) => a + b, 0)).toBe(6);
+    expect(receiver.succeeded().slice(before).sort()).toEqual(['p0', 'p1', 'p2', 'p3', 'p4', 'p5']);
+  }, 60_000);
+});
