@@ -108,7 +108,10 @@ export class Runs {
     this.#define(settings);
     const now = this.clock.now();
     const remaining = await this.backlog(Object.keys(settings.types), settings.backlog);
-    const previous = (await this.store.list(50)).find((r) => r.input.backlog === settings.backlog);
+    // The latest run of this backlog that stopped: its leftovers wait at the head of the queues.
+    const previous = (await this.store.list(100)).find(
+      (r) => r.input.backlog === settings.backlog && r.status !== 'running',
+    );
     const carriedIn: Record<string, number> = {};
     for (const type of Object.keys(settings.types))
       carriedIn[type] = Math.min(previous?.leftovers[type] ?? 0, remaining[type] ?? 0);
