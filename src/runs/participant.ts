@@ -44,6 +44,12 @@ export async function remainingOf(queue: QueueStore<unknown>, now: number): Prom
   return s.queued.critical + s.queued.normal + s.queued.optional + s.retrying + s.inFlight;
 }
 
+/** Processes serving the run seen within three re-plan periods (at least 1: this one). */
+export function liveProcesses(record: RunRecord, now: number): number {
+  const recent = now - 3 * record.input.replanEveryMs;
+  return Math.max(1, Object.values(record.heartbeats ?? {}).filter((t) => t >= recent).length);
+}
+
 type StopReason = 'done' | 'deadline' | 'cancel' | 'error';
 
 /**
@@ -83,8 +89,9 @@ export class Participant<T> {
     this.#id = record.id;
     this.#settings = record.input;
     this.#deadlineAt = record.deadlineAt;
+    const share = liveProcesses(record, ctx.clock.now());
     for (const type of Object.keys(this.#settings.types)) {
-      this.#target[type] = record.workers[type] ?? 0;
+      this.#target[type] = Math.ceil((record.workers[type] ?? 0) / share);
       this.#active[type] = 0;
       this.#cursors[type] = { next: 0 };
     }
@@ -316,11 +323,13 @@ export class Participant<T> {
         timeLeftMs: this.#deadlineAt - clock.now(),
         observedMs,
       });
-      Object.assign(this.#target, decision.workers);
-      await this.#record((r) => {
+      const written = await this.#record((r) => {
         r.workers = { ...decision.workers };
         r.replans++;
+        r.heartbeats[this.#ctx.owner] = clock.now();
       });
+      const share = written ? liveProcesses(written, clock.now()) : 1;
+      for (const [type, n] of Object.entries(decision.workers)) this.#target[type] = Math.ceil(n / share);
       this.#spawn();
       this.#check();
     }
@@ -362,6 +371,7 @@ export class Participant<T> {
     const now = this.#ctx.clock.now();
     return mutate(this.#ctx.store, this.#id, (r) => {
       r.participants = Math.max(0, r.participants - 1);
+      delete r.heartbeats[this.#ctx.owner];
       r.leftovers = remaining;
       // This participant stops only when the run is over for everyone: the backlog is empty, the deadline
       // leaves no time for another job, or the run was cancelled.

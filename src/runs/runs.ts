@@ -142,6 +142,7 @@ export class Runs {
       leftovers: remaining,
       cancelRequested: false,
       participants: 0,
+      heartbeats: {},
       error: null,
       version: 1,
     };
@@ -164,6 +165,7 @@ export class Runs {
     const record = await mutate(this.store, id, (r) => {
       if (r.status !== 'running' || r.cancelRequested) return false;
       r.participants++;
+      r.heartbeats[`${this.#owner}:${id}`] = this.clock.now();
       return true;
     });
     if (!record) throw new InvalidArgumentError('id', 'the id of a recorded run', id);

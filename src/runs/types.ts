@@ -84,6 +84,12 @@ export interface RunRecord {
   cancelRequested: boolean;
   /** Processes serving the run that have not stopped. */
   participants: number;
+  /**
+   * Last sign of life of each process serving the run (its owner id → ms), written at every re-plan.
+   * The plan's workers are shared among the processes seen within three re-plan periods, so two processes
+   * do not start twice the planned concurrency, and a killed one stops counting.
+   */
+  heartbeats: Record<string, number>;
   error: string | null;
   /** Bumped on every write: compare-and-set. */
   version: number;

@@ -167,3 +167,43 @@ describe('chooseEndpoint', () => {
     expect((await chooseEndpoint(limiter, ['p', 'o1', 'o2'], cursor)).index).toBe(0);
   });
 });
+
+describe('several processes serving one run', () => {
+  it('share the planned workers instead of each starting all of them', async () => {
+    const clock = new FakeClock(T0);
+    const backend = new MemoryBackend();
+    const a = new Runs({ backend, clock });
+    const b = new Runs({ backend, clock });
+    await a.enqueue(
+      'A',
+      Array.from({ length: 120 }, (_, i) => ({ id: `j${i}`, payload: i })),
+    );
+    let running = 0;
+    const samples: Array<{ at: number; running: number }> = [];
+    const handler: RunHandler<number> = async (_job, { signal }) => {
+      samples.push({ at: clock.now(), running: ++running });
+      try {
+        await clock.sleep(1000, signal);
+      } finally {
+        running--;
+      }
+    };
+    const record = await a.create({
+      deadline: '30s',
+      maxWorkers: 20,
+      replanEvery: '2s',
+      types: { A: { duration: '1s', endpoints: [{ name: 'open', limit: 1000, window: '1s' }] } },
+    });
+    const planned = record.workers.A!;
+    expect(planned).toBeGreaterThanOrEqual(4);
+    const one = await a.join(record.id, handler);
+    const two = await b.join(record.id, handler);
+    const [first] = await Promise.all([drive(clock, one), drive(clock, two)]);
+    expect(first.processed.A).toEqual({ open: 120 });
+    // Once both have re-planned and the slots above their share finished their job, both together stay at
+    // the plan (each alone would start all of it: 2 × planned).
+    const settled = samples.filter((s) => s.at >= T0 + 5000);
+    expect(settled.length).toBeGreaterThan(0);
+    expect(Math.max(...settled.map((s) => s.running))).toBeLessThanOrEqual(2 * Math.ceil(planned / 2));
+  });
+});

@@ -53,6 +53,7 @@ function record(id: string, startedAt: number): RunRecord {
     leftovers: {},
     cancelRequested: false,
     participants: 0,
+    heartbeats: {},
     error: null,
     version: 1,
   };
