@@ -108,3 +108,28 @@ export {
   type ModelStats,
 } from './profiles/llm/index.js';
 export { type RlnEpoch, type RlnEpochOptions, rlnEpoch } from './profiles/rln/index.js';
+export {
+  chooseEndpoint,
+  decideWorkers,
+  type EndpointChoice,
+  importRedisList,
+  MemoryRunStore,
+  type Recurring,
+  RedisRunStore,
+  type RunDefinition,
+  type RunHandle,
+  type RunHandler,
+  type RunJob,
+  type RunJobContext,
+  type RunJobInput,
+  type RunJobType,
+  type RunRecord,
+  type RunSettings,
+  type RunStatus,
+  type RunStore,
+  Runs,
+  type RunsOptions,
+  type ScalingDecision,
+  type ScalingInput,
+  SqliteRunStore,
+} from './runs/index.js';

@@ -5,6 +5,7 @@ import { registerDlq } from './dlq-command.js';
 import { registerMigrate } from './migrate-command.js';
 import { registerPlan } from './plan-command.js';
 import { registerQuota } from './quota-command.js';
+import { registerRun } from './run-command.js';
 import { registerServe } from './serve-command.js';
 import { registerStart } from './start-command.js';
 import { registerStats } from './stats-command.js';
@@ -29,6 +30,7 @@ registerQuota(program);
 registerStatus(program);
 registerDlq(program);
 registerStart(program);
+registerRun(program);
 
 program.parseAsync().catch((error: unknown) => {
   process.stderr.write(`ratekeeper: ${error instanceof Error ? error.message : String(error)}\n`);

@@ -85,6 +85,14 @@ export class SqliteBackend implements Backend {
   }
 
   /**
+   * The open better-sqlite3 database (the caller's own when `database` was passed). Other ratekeeper
+   * stores (deadline runs) keep their `rk_`-prefixed tables in it.
+   */
+  get database(): Database.Database {
+    return this.#conn.db;
+  }
+
+  /**
    * The named queue, created on first use. Any number of named queues share the file.
    * @param name the queue's name; defaults to `'default'`
    */

@@ -1,0 +1,385 @@
+import type { Job, LeaseRef, QueueStore } from '../backends/types.js';
+import type { Clock } from '../core/clock.js';
+import type { RateLimiter } from '../limiter/rate-limiter.js';
+import { chooseEndpoint } from './endpoint.js';
+import { decideWorkers } from './scaling.js';
+import { endpointScope } from './settings.js';
+import { mutate, type RunStore } from './store/index.js';
+import type { RunRecord, RunSettings } from './types.js';
+
+/** One job of a run as the handler sees it. */
+export interface RunJob<T = unknown> {
+  /** The id it was enqueued with. */
+  id: string;
+  type: string;
+  payload: T;
+}
+
+/** What the handler learns about a call. */
+export interface RunJobContext {
+  /** The endpoint that admitted it (primary or overflow). */
+  endpoint: string;
+  /** 1 on the first attempt. */
+  attempt: number;
+  /** Aborts when the run stops (deadline or cancel) and the grace period ran out: the job is returned. */
+  signal: AbortSignal;
+}
+
+/** The user's job function: resolves when done, throws to retry (or dead-letter after `maxAttempts`). */
+export type RunHandler<T = unknown> = (job: RunJob<T>, context: RunJobContext) => Promise<unknown>;
+
+/** What a participant needs from its `Runs`. */
+export interface ParticipantContext<T> {
+  store: RunStore;
+  limiter: RateLimiter;
+  clock: Clock;
+  owner: string;
+  queue(type: string): QueueStore<T>;
+  handler: RunHandler<T>;
+}
+
+/** Jobs of one queue not done yet: queued, retrying and in flight. */
+export async function remainingOf(queue: QueueStore<unknown>, now: number): Promise<number> {
+  const s = await queue.stats(now);
+  return s.queued.critical + s.queued.normal + s.queued.optional + s.retrying + s.inFlight;
+}
+
+/** Processes serving the run seen within three re-plan periods (at least 1: this one). */
+export function liveProcesses(record: RunRecord, now: number): number {
+  const recent = now - 3 * record.input.replanEveryMs;
+  return Math.max(1, Object.values(record.heartbeats ?? {}).filter((t) => t >= recent).length);
+}
+
+type StopReason = 'done' | 'deadline' | 'cancel' | 'error';
+
+/**
+ * This process's share of a run: per type as many worker slots as the latest plan says, each claiming one
+ * job at a time under its own lease, taking quota from an endpoint, calling the handler and completing,
+ * retrying or burying it. Re-plans every `replanEvery`; stops claiming at the deadline (a job starts only
+ * if it can finish by then) or on cancel; returns in-flight jobs it cannot finish.
+ */
+export class Participant<T> {
+  readonly #ctx: ParticipantContext<T>;
+  readonly #id: string;
+  readonly #settings: RunSettings;
+  readonly #deadlineAt: number;
+  readonly #target: Record<string, number> = {};
+  readonly #active: Record<string, number> = {};
+  readonly #done = new Set<string>();
+  readonly #cursors: Record<string, { next: number }> = {};
+  readonly #held = new Map<string, { queue: QueueStore<T>; lease: LeaseRef }>();
+  readonly #observed: Record<string, { total: number; n: number }> = {};
+  /** Aborted on stop: waits end, nothing new is claimed. */
+  readonly #soft = new AbortController();
+  /** Aborted when the grace after a stop ran out: handlers are told to give up. */
+  readonly #hard = new AbortController();
+  readonly #ended = new AbortController();
+  #stop: StopReason | undefined;
+  /** The first error of a slot or loop (the backend failed): the run stops and `serve` rejects with it. */
+  #failure: { error: unknown } | undefined;
+  #seq = 0;
+  #slots: Promise<void>[] = [];
+  #finish!: () => void;
+  readonly #finished = new Promise<void>((resolve) => {
+    this.#finish = resolve;
+  });
+
+  constructor(ctx: ParticipantContext<T>, record: RunRecord) {
+    this.#ctx = ctx;
+    this.#id = record.id;
+    this.#settings = record.input;
+    this.#deadlineAt = record.deadlineAt;
+    const share = liveProcesses(record, ctx.clock.now());
+    for (const type of Object.keys(this.#settings.types)) {
+      this.#target[type] = Math.ceil((record.workers[type] ?? 0) / share);
+      this.#active[type] = 0;
+      this.#cursors[type] = { next: 0 };
+    }
+  }
+
+  /** Serves the run until it stops; resolves with the record as this participant left it. */
+  async serve(): Promise<RunRecord | undefined> {
+    const loops = [this.#replanLoop(), this.#leaseLoop(), this.#deadlineTimer()].map((loop) =>
+      loop.catch((error: unknown) => this.#fail(error)),
+    );
+    try {
+      this.#markDone(await this.#remaining());
+    } catch (error) {
+      this.#fail(error);
+    }
+    this.#spawn();
+    this.#check();
+    await this.#finished;
+    this.#ended.abort();
+    await Promise.allSettled(loops);
+    if (this.#failure) {
+      await Promise.allSettled(this.#slots);
+      throw this.#failure.error;
+    }
+    return this.#close();
+  }
+
+  /** Stops claiming (graceful cancel from this process). */
+  stop(reason: StopReason = 'cancel'): void {
+    if (this.#stop) return;
+    this.#stop = reason;
+    this.#soft.abort();
+    void this.#ctx.clock.sleep(this.#settings.graceMs, this.#ended.signal).then(
+      () => this.#hard.abort(),
+      () => {},
+    );
+    this.#check();
+  }
+
+  #fail(error: unknown): void {
+    this.#failure ??= { error };
+    this.stop('error');
+  }
+
+  #spawn(): void {
+    if (this.#stop) return;
+    for (const type of Object.keys(this.#target)) {
+      while (!this.#done.has(type) && this.#active[type]! < this.#target[type]!) {
+        this.#active[type]!++;
+        const slot = this.#slot(type)
+          .catch((error: unknown) => this.#fail(error))
+          .finally(() => {
+            this.#active[type]!--;
+            this.#check();
+          });
+        this.#slots.push(slot);
+      }
+    }
+  }
+
+  /** Ends the participant when no slot runs and nothing more can start. */
+  #check(): void {
+    const busy = Object.values(this.#active).some((n) => n > 0);
+    if (busy) return;
+    const now = this.#ctx.clock.now();
+    const idle = Object.entries(this.#settings.types).every(
+      ([type, t]) => this.#done.has(type) || now > this.#deadlineAt - t.durationMs,
+    );
+    if (this.#stop || idle) this.#finish();
+  }
+
+  /**
+   * One worker: takes a call of quota first (primary, then overflow round-robin; when none has any, waits
+   * exactly until one will), then claims the next job of its type and runs it. Quota before the job keeps
+   * the backlog untouched while it waits, so jobs start in queue order and what the deadline cuts off
+   * stays queued as it was. A call taken with no job to claim is refunded.
+   */
+  async #slot(type: string): Promise<void> {
+    const { clock, limiter } = this.#ctx;
+    const queue = this.#ctx.queue(type);
+    const latestStart = this.#deadlineAt - this.#settings.types[type]!.durationMs;
+    const endpoints = this.#settings.types[type]!.endpoints;
+    const scopes = endpoints.map((e) => endpointScope(type, e.name));
+    while (!this.#stop && this.#active[type]! <= this.#target[type]!) {
+      let now = clock.now();
+      if (now > latestStart) return;
+      if (!(await queue.hasClaimable('optional', now))) {
+        await queue.recover(now);
+        if ((await remainingOf(queue, now)) === 0) {
+          this.#done.add(type);
+          return;
+        }
+        if (!(await this.#pause(Math.min(250, this.#settings.leaseMs / 4)))) return;
+        continue;
+      }
+      const choice = await chooseEndpoint(limiter, scopes, this.#cursors[type]!);
+      if (choice.index < 0) {
+        if (clock.now() + choice.retryAfterMs > latestStart) return;
+        if (!(await this.#pause(choice.retryAfterMs))) return;
+        continue;
+      }
+      now = clock.now();
+      const owner = `${this.#ctx.owner}:${++this.#seq}`;
+      const [job] = this.#stop
+        ? []
+        : await queue.claim({
+            now,
+            owner,
+            leaseUntil: now + this.#settings.leaseMs,
+            maxJobs: 1,
+            remaining: 1,
+            reserve: 0,
+          });
+      if (!job) {
+        await limiter.adjust({ scopes: scopes[choice.index]!, delta: -1 });
+        continue;
+      }
+      const lease = { jobId: job.id, owner };
+      this.#held.set(owner, { queue, lease });
+      try {
+        await this.#call(type, queue, job, lease, endpoints[choice.index]!.name);
+      } finally {
+        this.#held.delete(owner);
+      }
+    }
+  }
+
+  /** Sleeps unless the run stops first. Returns false when it stopped. */
+  async #pause(ms: number): Promise<boolean> {
+    try {
+      await this.#ctx.clock.sleep(ms, this.#soft.signal);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async #call(type: string, queue: QueueStore<T>, job: Job<T>, lease: LeaseRef, endpoint: string) {
+    const { clock } = this.#ctx;
+    const message = job.messages[0]!;
+    const started = clock.now();
+    let failure: unknown;
+    let ok = false;
+    try {
+      await this.#ctx.handler(
+        { id: message.id, type, payload: message.payload },
+        { endpoint, attempt: job.attempts + 1, signal: this.#hard.signal },
+      );
+      ok = true;
+    } catch (error) {
+      failure = error;
+    }
+    const now = clock.now();
+    if (ok) {
+      const o = this.#observed[type] ?? { total: 0, n: 0 };
+      this.#observed[type] = o;
+      o.total += now - started;
+      o.n++;
+      const completed = (await queue.complete([lease], now)) === 1;
+      if (completed)
+        await this.#record((r) => {
+          const perType = r.processed[type] ?? {};
+          r.processed[type] = perType;
+          perType[endpoint] = (perType[endpoint] ?? 0) + 1;
+          r.actualFinishAt = Math.max(r.actualFinishAt ?? 0, now);
+        });
+      return;
+    }
+    if (this.#hard.signal.aborted) {
+      await queue.release(lease, now, { notBefore: now, failed: false });
+      return;
+    }
+    const error = failure instanceof Error ? failure.message : String(failure);
+    if (job.attempts + 1 >= this.#settings.maxAttempts) {
+      if (await queue.bury(lease, now, error))
+        await this.#record((r) => {
+          r.failures++;
+          r.deadLettered++;
+        });
+    } else if (await queue.release(lease, now, { notBefore: now, failed: true, error })) {
+      await this.#record((r) => {
+        r.failures++;
+      });
+    }
+  }
+
+  async #record(change: (record: RunRecord) => void): Promise<RunRecord | undefined> {
+    return mutate(this.#ctx.store, this.#id, (r) => {
+      change(r);
+      return true;
+    });
+  }
+
+  /** Types with nothing left and no slot of this process serving them are done. */
+  #markDone(remaining: Record<string, number>): void {
+    for (const [type, n] of Object.entries(remaining))
+      if (n === 0 && this.#active[type] === 0) this.#done.add(type);
+  }
+
+  async #remaining(): Promise<Record<string, number>> {
+    const now = this.#ctx.clock.now();
+    const remaining: Record<string, number> = {};
+    for (const type of Object.keys(this.#settings.types)) {
+      const queue = this.#ctx.queue(type);
+      await queue.recover(now);
+      remaining[type] = await remainingOf(queue, now);
+    }
+    return remaining;
+  }
+
+  async #replanLoop(): Promise<void> {
+    const { clock, store } = this.#ctx;
+    for (;;) {
+      try {
+        await clock.sleep(this.#settings.replanEveryMs, this.#ended.signal);
+      } catch {
+        return;
+      }
+      const record = await store.get(this.#id);
+      if (record?.cancelRequested) this.stop('cancel');
+      if (this.#stop) continue;
+      const remaining = await this.#remaining();
+      this.#markDone(remaining);
+      const observedMs: Record<string, number> = {};
+      for (const [type, o] of Object.entries(this.#observed)) observedMs[type] = o.total / o.n;
+      const decision = decideWorkers({
+        settings: this.#settings,
+        remaining,
+        timeLeftMs: this.#deadlineAt - clock.now(),
+        observedMs,
+      });
+      const written = await this.#record((r) => {
+        r.workers = { ...decision.workers };
+        r.replans++;
+        r.heartbeats[this.#ctx.owner] = clock.now();
+      });
+      const share = written ? liveProcesses(written, clock.now()) : 1;
+      for (const [type, n] of Object.entries(decision.workers)) this.#target[type] = Math.ceil(n / share);
+      this.#spawn();
+      this.#check();
+    }
+  }
+
+  async #leaseLoop(): Promise<void> {
+    const { clock } = this.#ctx;
+    for (;;) {
+      try {
+        await clock.sleep(this.#settings.leaseMs / 3, this.#ended.signal);
+      } catch {
+        return;
+      }
+      const until = clock.now() + this.#settings.leaseMs;
+      const byQueue = new Map<QueueStore<T>, LeaseRef[]>();
+      for (const { queue, lease } of this.#held.values()) {
+        const list = byQueue.get(queue) ?? [];
+        list.push(lease);
+        byQueue.set(queue, list);
+      }
+      for (const [queue, leases] of byQueue) await queue.extend(leases, until);
+    }
+  }
+
+  async #deadlineTimer(): Promise<void> {
+    const { clock } = this.#ctx;
+    try {
+      await clock.sleep(Math.max(0, this.#deadlineAt - clock.now()), this.#ended.signal);
+    } catch {
+      return;
+    }
+    this.stop('deadline');
+  }
+
+  /** Leaves the run: leftovers from the queues, the final status when the run is over. */
+  async #close(): Promise<RunRecord | undefined> {
+    await Promise.allSettled(this.#slots);
+    const remaining = await this.#remaining();
+    const now = this.#ctx.clock.now();
+    return mutate(this.#ctx.store, this.#id, (r) => {
+      r.participants = Math.max(0, r.participants - 1);
+      delete r.heartbeats[this.#ctx.owner];
+      r.leftovers = remaining;
+      // This participant stops only when the run is over for everyone: the backlog is empty, the deadline
+      // leaves no time for another job, or the run was cancelled.
+      if (r.status === 'running') {
+        r.status = r.cancelRequested || this.#stop === 'cancel' ? 'cancelled' : 'finished';
+        r.finishedAt = now;
+      }
+      return true;
+    });
+  }
+}

@@ -1,0 +1,113 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import { readRunFile } from '../../src/cli/run-command.js';
+import type { RunRecord } from '../../src/runs/index.js';
+import { HttpReceiver } from './http-receiver.js';
+
+const exec = promisify(execFile);
+const dir = mkdtempSync(join(tmpdir(), 'rk-run-cli-'));
+const receiver = new HttpReceiver(
+  { fast: { limit: 5, windowMs: 1000, delayMs: 50 }, spare: { limit: 5, windowMs: 1000, delayMs: 50 } },
+  0,
+);
+afterAll(async () => {
+  await receiver.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+let base = '';
+const cli = (...args: string[]) => exec('node_modules/.bin/tsx', ['src/cli/index.ts', 'run', ...args]);
+
+function runFile(base: string): string {
+  const file = join(dir, 'run.yaml');
+  writeFileSync(
+    file,
+    [
+      'deadline: 4s',
+      'maxWorkers: 4',
+      'margin: 100ms',
+      'types:',
+      '  PING:',
+      '    duration: 100ms',
+      '    endpoints:',
+      `      - { name: fast, limit: 5, window: 1s, url: ${base}/fast }`,
+      `      - { name: spare, limit: 5, window: 1s, url: ${base}/spare }`,
+      'jobs:',
+      '  PING: 20',
+      '',
+    ].join('\n'),
+  );
+  return file;
+}
+
+describe('ratekeeper run', () => {
+  it('start runs the file in the foreground; list, status and result read the record', async () => {
+    base = await receiver.start();
+    const file = runFile(base);
+    const backend = `sqlite:${join(dir, 'rk.db')}`;
+    const started = await cli('start', '--file', file, '--backend', backend, '--json');
+    const record = JSON.parse(started.stdout) as RunRecord;
+    expect(record.status).toBe('finished');
+    expect(record.processed.PING).toEqual({ fast: 10, spare: 10 });
+    expect(receiver.succeeded()).toHaveLength(20);
+    expect(receiver.violations).toBe(0);
+
+    const list = JSON.parse((await cli('list', '--backend', backend, '--json')).stdout) as RunRecord[];
+    expect(list.map((r) => r.id)).toEqual([record.id]);
+    const status = await cli('status', record.id, '--backend', backend);
+    expect(status.stdout).toContain(`Run ${record.id}: finished`);
+    expect(status.stdout).toMatch(/PING\s+20\s+20\s+0\s+0/);
+    const result = JSON.parse((await cli('result', record.id, '--backend', backend, '--json')).stdout);
+    expect(result).toEqual(record);
+    const cancel = JSON.parse((await cli('cancel', record.id, '--backend', backend, '--json')).stdout);
+    expect(cancel.status).toBe('finished');
+    await expect(cli('status', 'nope', '--backend', backend)).rejects.toMatchObject({ code: 1 });
+  }, 60_000);
+
+  it('draws a progress bar and prints the report for people', async () => {
+    const file = runFile(base);
+    const out = await cli('start', '--file', file, '--backend', `sqlite:${join(dir, 'rk2.db')}`);
+    expect(out.stderr).toContain('run ');
+    expect(out.stderr).toContain('/20 jobs');
+    expect(out.stdout).toMatch(/^Run run-\S+: finished/);
+    expect(out.stdout).toContain('leftovers 0');
+  }, 60_000);
+
+  it('refuses an endpoint without a URL, naming the file and key', () => {
+    const file = join(dir, 'bad.yaml');
+    writeFileSync(
+      file,
+      'deadline: 1m\ntypes:\n  A:\n    duration: 1s\n    endpoints: [{ name: a, limit: 1, window: 1s }]\n',
+    );
+    expect(() => readRunFile(file)).toThrow(`${file}: types.A.endpoints[0].url: expected an http(s) URL`);
+  });
+});
+
+describe('ratekeeper run join', () => {
+  it('serves a run another process recorded, with the file for endpoint URLs', async () => {
+    const { SqliteBackend } = await import('../../src/backends/sqlite/index.js');
+    const { Runs } = await import('../../src/runs/index.js');
+    const path = join(dir, 'rk-join.db');
+    const file = runFile(base);
+    const { definition } = readRunFile(file);
+    const backend = new SqliteBackend({ path });
+    const runs = new Runs({ backend });
+    await runs.enqueue(
+      'PING',
+      Array.from({ length: 6 }, (_, i) => ({ id: `p${i}`, payload: i })),
+    );
+    const created = await runs.create(definition);
+    await backend.close();
+    const before = receiver.succeeded().length;
+    const out = await cli('join', created.id, '--file', file, '--backend', `sqlite:${path}`, '--json');
+    const record = JSON.parse(out.stdout) as RunRecord;
+    expect(record.id).toBe(created.id);
+    expect(record.status).toBe('finished');
+    expect(Object.values(record.processed.PING ?? {}).reduce((a, b) => a + b, 0)).toBe(6);
+    expect(receiver.succeeded().slice(before).sort()).toEqual(['p0', 'p1', 'p2', 'p3', 'p4', 'p5']);
+  }, 60_000);
+});
