@@ -116,6 +116,8 @@ export class QueueStatements {
   readonly extend: Statement<[number, number, number, string, number]>;
   /** Whether a job is leased under an owner: params id, queue, owner. */
   readonly holds: Statement<[number, number, string], number>;
+  /** Of [id, owner] pairs (a JSON array), the ids whose job is leased under that owner. */
+  readonly heldOf: Statement<[string, number], number>;
   /** Leased jobs whose lease ended: params queue, now. */
   readonly expiredLeases: Statement<
     [number, number],
@@ -232,6 +234,12 @@ export class QueueStatements {
       `UPDATE rk_job SET lease_until = ? WHERE id = ? AND queue = ? AND state = 2 AND owner = ?
          AND lease_until < ?`,
     );
+    this.heldOf = db
+      .prepare<[string, number], number>(
+        `SELECT j.id FROM json_each(?) AS p JOIN rk_job AS j ON j.id = p.value ->> 0
+         WHERE j.queue = ? AND j.state = 2 AND j.owner = p.value ->> 1`,
+      )
+      .pluck();
     this.holds = db
       .prepare<[number, number, string], number>(
         'SELECT EXISTS (SELECT 1 FROM rk_job WHERE id = ? AND queue = ? AND state = 2 AND owner = ?)',

@@ -385,19 +385,26 @@ export class SqliteQueueStore<T = unknown> implements QueueStore<T> {
     return row;
   }
 
-  /** The row ids of the leases still held (distinct); counts the others stale. */
+  /**
+   * The row ids of the leases still held (distinct); counts the others stale. One query for the whole list
+   * (a lease named twice is applied once; the second is stale: the job is gone by then).
+   */
   #heldIds(leases: readonly LeaseRef[]): number[] {
-    const held = new Set<number>();
+    const pairs: Array<[number, string]> = [];
+    const named = new Set<number>();
     let stale = 0;
     for (const lease of leases) {
       const id = toRowId(lease.jobId);
-      // A lease named twice is applied once; the second is stale (the job is gone by then).
-      if (id !== undefined && !held.has(id) && this.#sql.holds.get(id, this.#queue, lease.owner) === 1)
-        held.add(id);
-      else stale++;
+      if (id === undefined || named.has(id)) stale++;
+      else {
+        named.add(id);
+        pairs.push([id, lease.owner]);
+      }
     }
+    const held = pairs.length === 0 ? [] : this.#sql.heldOf.all(JSON.stringify(pairs), this.#queue);
+    stale += pairs.length - held.length;
     if (stale > 0) this.#sql.addStale.run(stale, this.#queue);
-    return [...held];
+    return held;
   }
 
   #releaseRow(
