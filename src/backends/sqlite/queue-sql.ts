@@ -236,8 +236,9 @@ export class QueueStatements {
     );
     this.heldOf = db
       .prepare<[string, number], number>(
-        `SELECT j.id FROM json_each(?) AS p JOIN rk_job AS j ON j.id = p.value ->> 0
-         WHERE j.queue = ? AND j.state = 2 AND j.owner = p.value ->> 1`,
+        // CROSS JOIN: the pairs drive the loop, each job found by its rowid (not a scan per pair).
+        `SELECT j.id FROM json_each(?) AS p CROSS JOIN rk_job AS j
+         WHERE j.id = (p.value ->> 0) AND j.queue = ? AND j.state = 2 AND j.owner = (p.value ->> 1)`,
       )
       .pluck();
     this.holds = db
