@@ -26,6 +26,8 @@ export interface DispatcherContext<T> {
   clock: Clock;
   options: ResolvedOptions<T>;
   keeper: LeaseKeeper;
+  /** Whether a batch passes through an endpoint pool. */
+  pooled(scopes: readonly string[]): boolean;
   /** What a retry-after answer blocks for a batch (its scopes, the endpoint it went through, or the quota). */
   blockScopes(scopes: readonly string[], alternative: number | undefined): string[];
   emit: Emit;
@@ -54,6 +56,9 @@ export class Dispatcher<T> {
   /** Delivered batches whose completion is not recorded yet. */
   #completed: LeaseRef[] = [];
   #flushing: Promise<void> | undefined;
+  /** The completion write under way, if any (a flush waits for it, so stop() never returns before it). */
+  #writing: Promise<void> | undefined;
+  #idleWaiters: Array<() => void> = [];
 
   constructor(context: DispatcherContext<T>) {
     this.#c = context;
@@ -88,11 +93,24 @@ export class Dispatcher<T> {
 
   unreserve(): void {
     if (this.#reserved > 0) this.#reserved--;
+    this.#idle();
   }
 
-  /** Resolves when every batch now in the sender has settled and been accounted for. */
+  /**
+   * Resolves when no batch is in the sender and no slot is reserved (an offer between its checks and its
+   * dispatch holds one), so `stop()` also waits for direct sends already under way.
+   */
   async settled(): Promise<void> {
-    await Promise.allSettled([...this.#inFlight.values()]);
+    while (this.busy > 0) {
+      await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
+    }
+  }
+
+  #idle(): void {
+    if (this.busy > 0 || this.#idleWaiters.length === 0) return;
+    const waiters = this.#idleWaiters;
+    this.#idleWaiters = [];
+    for (const resolve of waiters) resolve();
   }
 
   /** A lease was taken over by another process: its delivery, if pending, is no longer ours to record. */
@@ -107,14 +125,27 @@ export class Dispatcher<T> {
     this.#c.keeper.keep(lease);
     const done = this.#deliver(job, lease, alternative).finally(() => {
       this.#inFlight.delete(lease);
+      this.#idle();
       this.#c.kick();
     });
     this.#inFlight.set(lease, done);
   }
 
-  /** Records delivered batches in one store call; on failure keeps them for the next flush. */
+  /**
+   * Records delivered batches in one store call; on failure keeps them for the next flush. Waits for a
+   * write already under way first, so when it returns every delivery known before the call was written
+   * (or is kept for another try).
+   */
   async flush(): Promise<void> {
+    while (this.#writing) await this.#writing;
     if (this.#completed.length === 0) return;
+    this.#writing = this.#write().finally(() => {
+      this.#writing = undefined;
+    });
+    await this.#writing;
+  }
+
+  async #write(): Promise<void> {
     const batch = this.#completed;
     this.#completed = [];
     try {
@@ -205,7 +236,8 @@ export class Dispatcher<T> {
       if (failure.kind === 'retry-after') {
         delayMs = failure.delayMs;
         await limiter.block(this.#c.blockScopes(job.scopes, alternative), delayMs);
-        await queue.holdLane(job.lane, now + delayMs);
+        // A pooled batch is not held back: the endpoint that answered is blocked, the others may take it.
+        if (!this.#c.pooled(job.scopes)) await queue.holdLane(job.lane, now + delayMs);
       } else {
         delayMs = backoffDelay(options.backoff, attempt, options.random);
       }
@@ -243,7 +275,11 @@ function failuresOf<T>(
     seen.add(id);
     out.push({ id, error: (entry as { error?: unknown }).error });
   }
-  return out.length > 0 ? out : undefined;
+  if (out.length > 0) return out;
+  // Failures that name no message of the batch (a wrong id): nothing is known delivered, so all failed.
+  const error =
+    (failed[0] as { error?: unknown } | null)?.error ?? new Error('sender reported failures for unknown ids');
+  return batch.map((m) => ({ id: m.id, error }));
 }
 
 /**

@@ -137,6 +137,7 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
       options: this.#o,
       keeper: this.#keeper,
       blockScopes: (scopes, alternative) => this.#quota.blockScopes(scopes, alternative),
+      pooled: (scopes) => this.#quota.poolOf(scopes) !== undefined,
       emit,
       listens: (event) => this.listenerCount(event) > 0,
       fault,

@@ -137,6 +137,47 @@ describe.each(backendCases())('RateLimitManager hardening on $name', (bc) => {
     await h.manager.stop();
   });
 
+  it('a partial outcome naming no message of the batch is a failure of the whole batch, not a success', async () => {
+    const h = await harness(await bc.make(), { capacity: 100 });
+    const manager = new RateLimitManager<string>({
+      backend: await bc.make(),
+      clock: h.clock,
+      capacity: 100,
+      duration: '1m',
+      random: () => 0.5,
+      sender: async () => ({ failed: [{ id: 'not-in-batch', error: new Error('HTTP 503') }] }),
+    });
+    await manager.start();
+    expect(await manager.sendOrEnqueue([{ id: 'u1', payload: 'x' }], 'normal')).toBe('passed-to-sender');
+    await settle(5);
+    expect(await manager.getMessageRecord('u1')).toMatchObject({ status: 'retrying', attempts: 1 });
+    expect((await manager.stats()).counters.delivered).toBe(0);
+    await manager.stop({ timeout: '1s' });
+  });
+
+  it('stop() waits for a direct send that is between its checks and the sender', async () => {
+    const backend = await bc.make();
+    const clock = new FakeClock(T0);
+    const sent: string[] = [];
+    const manager = new RateLimitManager<string>({
+      backend,
+      clock,
+      capacity: 100,
+      duration: '1m',
+      sender: async (batch) => {
+        sent.push(...batch.map((m) => m.id));
+      },
+    });
+    await manager.start();
+    const offer = manager.sendOrEnqueue([{ id: 'late', payload: 'x' }], 'critical');
+    const stopped = manager.stop();
+    expect(await offer).toBe('passed-to-sender');
+    await stopped;
+    // Stopped means recorded: the delivery of the offer in progress is written before stop() returns.
+    expect(sent).toEqual(['late']);
+    expect((await manager.stats()).counters.delivered).toBe(1);
+  });
+
   it('a partial outcome: the four delivered messages are never sent again, the fifth is retried', async () => {
     const backend = await bc.make();
     const clock = new FakeClock(T0);
