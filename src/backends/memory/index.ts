@@ -1,6 +1,6 @@
 import type { Backend, QueueStore } from '../types.js';
 import { MemoryLimitStore } from './limit-store.js';
-import { type MemoryQueueOptions, MemoryQueueStore } from './queue-store.js';
+import { type MemoryQueueOptions, MemoryQueueStore, resolveMaxFinished } from './queue-store.js';
 
 export { MemoryLimitStore } from './limit-store.js';
 export { type MemoryQueueOptions, MemoryQueueStore } from './queue-store.js';
@@ -18,9 +18,8 @@ export class MemoryBackend implements Backend {
 
   /** @param options.maxFinishedRecords finished records each queue keeps at most (see MemoryQueueOptions). */
   constructor(options: MemoryQueueOptions = {}) {
+    resolveMaxFinished(options); // a bad bound fails here, not at a queue's first use
     this.#queueOptions = options;
-    // Validated once, here, rather than at each queue's first use.
-    new MemoryQueueStore<unknown>(options);
   }
 
   queue<T = unknown>(name = 'default'): QueueStore<T> {

@@ -58,6 +58,15 @@ export interface MemoryQueueOptions {
   maxFinishedRecords?: number;
 }
 
+/** The `maxFinishedRecords` bound, validated. @throws InvalidArgumentError */
+export function resolveMaxFinished(options: MemoryQueueOptions): number {
+  const max = options.maxFinishedRecords ?? DEFAULT_MAX_FINISHED_RECORDS;
+  if (!(Number.isInteger(max) && max >= 0)) {
+    throw new InvalidArgumentError('maxFinishedRecords', 'an integer >= 0', max);
+  }
+  return max;
+}
+
 /**
  * A queue in this process's memory: nothing survives a restart. Jobs keep their place in their
  * priority's line while leased or waiting for a retry, so a job released after a refusal is not overtaken
@@ -83,11 +92,7 @@ export class MemoryQueueStore<T = unknown> implements QueueStore<T> {
   #finished = 0;
 
   constructor(options: MemoryQueueOptions = {}) {
-    const max = options.maxFinishedRecords ?? DEFAULT_MAX_FINISHED_RECORDS;
-    if (!(Number.isInteger(max) && max >= 0)) {
-      throw new InvalidArgumentError('maxFinishedRecords', 'an integer >= 0', max);
-    }
-    this.#maxFinished = max;
+    this.#maxFinished = resolveMaxFinished(options);
   }
 
   add(jobs: ReadonlyArray<JobInput<T>>, now: number, lease?: { owner: string; until: number }): Job<T>[] {
