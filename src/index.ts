@@ -112,6 +112,7 @@ export {
   chooseEndpoint,
   decideWorkers,
   type EndpointChoice,
+  endpointRequest,
   importRedisList,
   MemoryRunStore,
   type Recurring,

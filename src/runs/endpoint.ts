@@ -1,30 +1,26 @@
+import type { LimitRequest } from '../core/types.js';
 import type { RateLimiter } from '../limiter/rate-limiter.js';
 
 /** Which endpoint a job goes to, or how long until one has quota. */
 export type EndpointChoice = { index: number; retryAfterMs: 0 } | { index: -1; retryAfterMs: number };
 
 /**
- * Takes one call of quota from an endpoint of a type: the primary (`scopes[0]`) first, then the overflow
- * endpoints round-robin from `cursor.next`. When none has quota, answers the exact wait until the first one
- * will (the smallest `retryAfterMs`); nothing is charged then.
+ * The limiter request of one job of a type: an endpoint pool (`LimitRequest.alternatives`) whose
+ * alternatives are the type's endpoint scopes, primary first. The request's own scope (`base`, the type's
+ * scope) has no rule: it only names the pool.
  */
-export async function chooseEndpoint(
-  limiter: RateLimiter,
-  scopes: readonly string[],
-  cursor: { next: number },
-): Promise<EndpointChoice> {
-  const first = await limiter.tryAcquire({ scopes: scopes[0]! });
-  if (first.allowed) return { index: 0, retryAfterMs: 0 };
-  let wait = first.retryAfterMs;
-  const overflow = scopes.length - 1;
-  for (let i = 0; i < overflow; i++) {
-    const index = 1 + ((cursor.next + i) % overflow);
-    const decision = await limiter.tryAcquire({ scopes: scopes[index]! });
-    if (decision.allowed) {
-      cursor.next = index % overflow;
-      return { index, retryAfterMs: 0 };
-    }
-    wait = Math.min(wait, decision.retryAfterMs);
-  }
-  return { index: -1, retryAfterMs: wait };
+export function endpointRequest(base: string, scopes: readonly string[]): LimitRequest {
+  return { scopes: base, alternatives: scopes.map((scope) => ({ scopes: scope })) };
+}
+
+/**
+ * Takes one call of quota from an endpoint of a type in ONE limiter decision (atomic, one store round
+ * trip): the primary (`alternatives[0]`) when it admits, else the first overflow endpoint that admits,
+ * tried round-robin by the limiter's pool cursor. When none has quota nothing is charged and the answer is
+ * the exact wait until the first one will.
+ */
+export async function chooseEndpoint(limiter: RateLimiter, request: LimitRequest): Promise<EndpointChoice> {
+  const decision = await limiter.tryAcquire(request);
+  if (decision.allowed) return { index: decision.alternative ?? 0, retryAfterMs: 0 };
+  return { index: -1, retryAfterMs: decision.retryAfterMs };
 }

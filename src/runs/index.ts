@@ -1,4 +1,4 @@
-export { chooseEndpoint, type EndpointChoice } from './endpoint.js';
+export { chooseEndpoint, type EndpointChoice, endpointRequest } from './endpoint.js';
 export type { RunHandler, RunJob, RunJobContext } from './participant.js';
 export { importRedisList, type RedisListImport } from './redis-list.js';
 export { formatRun, processedCount } from './report.js';

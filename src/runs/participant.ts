@@ -1,9 +1,9 @@
 import type { Job, LeaseRef, QueueStore } from '../backends/types.js';
 import type { Clock } from '../core/clock.js';
 import type { RateLimiter } from '../limiter/rate-limiter.js';
-import { chooseEndpoint } from './endpoint.js';
+import { chooseEndpoint, endpointRequest } from './endpoint.js';
 import { decideWorkers } from './scaling.js';
-import { endpointScope } from './settings.js';
+import { endpointScope, typeScope } from './settings.js';
 import { mutate, type RunStore } from './store/index.js';
 import type { RunRecord, RunSettings } from './types.js';
 
@@ -66,7 +66,6 @@ export class Participant<T> {
   readonly #target: Record<string, number> = {};
   readonly #active: Record<string, number> = {};
   readonly #done = new Set<string>();
-  readonly #cursors: Record<string, { next: number }> = {};
   readonly #held = new Map<string, { queue: QueueStore<T>; lease: LeaseRef }>();
   readonly #observed: Record<string, { total: number; n: number }> = {};
   /** Aborted on stop: waits end, nothing new is claimed. */
@@ -93,7 +92,6 @@ export class Participant<T> {
     for (const type of Object.keys(this.#settings.types)) {
       this.#target[type] = Math.ceil((record.workers[type] ?? 0) / share);
       this.#active[type] = 0;
-      this.#cursors[type] = { next: 0 };
     }
   }
 
@@ -175,6 +173,7 @@ export class Participant<T> {
     const latestStart = this.#deadlineAt - this.#settings.types[type]!.durationMs;
     const endpoints = this.#settings.types[type]!.endpoints;
     const scopes = endpoints.map((e) => endpointScope(type, e.name));
+    const request = endpointRequest(typeScope(type), scopes);
     while (!this.#stop && this.#active[type]! <= this.#target[type]!) {
       let now = clock.now();
       if (now > latestStart) return;
@@ -187,7 +186,7 @@ export class Participant<T> {
         if (!(await this.#pause(Math.min(250, this.#settings.leaseMs / 4)))) return;
         continue;
       }
-      const choice = await chooseEndpoint(limiter, scopes, this.#cursors[type]!);
+      const choice = await chooseEndpoint(limiter, request);
       if (choice.index < 0) {
         if (clock.now() + choice.retryAfterMs > latestStart) return;
         if (!(await this.#pause(choice.retryAfterMs))) return;

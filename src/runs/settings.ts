@@ -63,6 +63,14 @@ export function endpointScope(type: string, endpoint: string): string {
   return `run:${type}:${endpoint}`;
 }
 
+/**
+ * The request scope of a type's endpoint pool: it carries no rule (only the endpoints' scopes limit), it
+ * names the pool whose alternatives are `endpointScope(type, …)`.
+ */
+export function typeScope(type: string): string {
+  return `run-pool:${type}`;
+}
+
 /** The backend queue holding the backlog of one type. */
 export function backlogQueue(backlog: string, type: string): string {
   return `run:${backlog}:${type}`;

@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryBackend } from '../../src/backends/memory/index.js';
 import { RateLimiter } from '../../src/limiter/rate-limiter.js';
-import { chooseEndpoint, decideWorkers, type RunHandler, Runs, runSettings } from '../../src/runs/index.js';
+import {
+  chooseEndpoint,
+  decideWorkers,
+  endpointRequest,
+  type RunHandler,
+  Runs,
+  runSettings,
+} from '../../src/runs/index.js';
 import { drive, FakeClock, Receiver, T0 } from './helpers.js';
 
 const settings = runSettings({
@@ -145,26 +152,37 @@ describe('re-planning during a run', () => {
 });
 
 describe('chooseEndpoint', () => {
-  it('takes the primary first, then the overflow endpoints round-robin, and answers the exact wait', async () => {
+  it('one limiter decision per job: the primary first, then the overflow endpoints round-robin, the exact wait', async () => {
     const clock = new FakeClock(T0);
+    const backend = new MemoryBackend();
+    let decisions = 0;
+    const decide = backend.limits.decide.bind(backend.limits);
+    backend.limits.decide = (plan, now) => {
+      decisions++;
+      return decide(plan, now);
+    };
     const limiter = new RateLimiter({
       clock,
+      backend,
       scopes: {
         p: { limit: 1, window: '10s' },
         o1: { limit: 2, window: '10s' },
         o2: { limit: 2, window: '20s' },
       },
     });
-    const cursor = { next: 0 };
+    const request = endpointRequest('pool', ['p', 'o1', 'o2']);
     const picks: number[] = [];
-    for (let i = 0; i < 5; i++) picks.push((await chooseEndpoint(limiter, ['p', 'o1', 'o2'], cursor)).index);
-    expect(picks).toEqual([0, 1, 2, 1, 2]);
-    const none = await chooseEndpoint(limiter, ['p', 'o1', 'o2'], cursor);
+    for (let i = 0; i < 5; i++) picks.push((await chooseEndpoint(limiter, request)).index);
+    // The engine's pool: the primary while it admits; then each request starts one overflow further on.
+    expect(picks).toEqual([0, 2, 1, 2, 1]);
+    expect(decisions).toBe(5);
+    const none = await chooseEndpoint(limiter, request);
     expect(none.index).toBe(-1);
+    expect(decisions).toBe(6);
     const primaryWait = (await limiter.peek({ scopes: 'p' })).retryAfterMs;
     expect(none.retryAfterMs).toBe(primaryWait);
     await clock.advance(none.retryAfterMs);
-    expect((await chooseEndpoint(limiter, ['p', 'o1', 'o2'], cursor)).index).toBe(0);
+    expect((await chooseEndpoint(limiter, request)).index).toBe(0);
   });
 });
 
