@@ -4,6 +4,7 @@ import type { RateLimiter } from '../limiter/rate-limiter.js';
 import { chooseEndpoint, endpointRequest } from './endpoint.js';
 import { decideWorkers } from './scaling.js';
 import { endpointScope, typeScope } from './settings.js';
+import { beat, heartbeatMs, leave } from './shares.js';
 import { mutate, type RunStore } from './store/index.js';
 import type { RunRecord, RunSettings } from './types.js';
 
@@ -44,12 +45,6 @@ export async function remainingOf(queue: QueueStore<unknown>, now: number): Prom
   return s.queued.critical + s.queued.normal + s.queued.optional + s.retrying + s.inFlight;
 }
 
-/** Processes serving the run seen within three re-plan periods (at least 1: this one). */
-export function liveProcesses(record: RunRecord, now: number): number {
-  const recent = now - 3 * record.input.replanEveryMs;
-  return Math.max(1, Object.values(record.heartbeats ?? {}).filter((t) => t >= recent).length);
-}
-
 type StopReason = 'done' | 'deadline' | 'cancel' | 'error';
 
 /**
@@ -88,24 +83,24 @@ export class Participant<T> {
     this.#id = record.id;
     this.#settings = record.input;
     this.#deadlineAt = record.deadlineAt;
-    const share = liveProcesses(record, ctx.clock.now());
+    // No slot before the first heartbeat: the share of the plan this process may run comes from the record.
     for (const type of Object.keys(this.#settings.types)) {
-      this.#target[type] = Math.ceil((record.workers[type] ?? 0) / share);
+      this.#target[type] = 0;
       this.#active[type] = 0;
     }
   }
 
   /** Serves the run until it stops; resolves with the record as this participant left it. */
   async serve(): Promise<RunRecord | undefined> {
-    const loops = [this.#replanLoop(), this.#leaseLoop(), this.#deadlineTimer()].map((loop) =>
-      loop.catch((error: unknown) => this.#fail(error)),
+    const loops = [this.#replanLoop(), this.#leaseLoop(), this.#heartbeatLoop(), this.#deadlineTimer()].map(
+      (loop) => loop.catch((error: unknown) => this.#fail(error)),
     );
     try {
       this.#markDone(await this.#remaining());
+      await this.#heartbeat();
     } catch (error) {
       this.#fail(error);
     }
-    this.#spawn();
     this.#check();
     await this.#finished;
     this.#ended.abort();
@@ -322,15 +317,39 @@ export class Participant<T> {
         timeLeftMs: this.#deadlineAt - clock.now(),
         observedMs,
       });
-      const written = await this.#record((r) => {
+      await this.#heartbeat((r) => {
         r.workers = { ...decision.workers };
         r.replans++;
-        r.heartbeats[this.#ctx.owner] = clock.now();
       });
-      const share = written ? liveProcesses(written, clock.now()) : 1;
-      for (const [type, n] of Object.entries(decision.workers)) this.#target[type] = Math.ceil(n / share);
-      this.#spawn();
-      this.#check();
+    }
+  }
+
+  /**
+   * Writes this process's heartbeat and takes its share of the plan's workers (see `shares.ts`): never more
+   * than the other live processes leave, so together they stay within the plan. Sees a cancel asked from
+   * another process. `change` is applied in the same write (a re-plan's new workers).
+   */
+  async #heartbeat(change?: (record: RunRecord) => void): Promise<void> {
+    const now = this.#ctx.clock.now();
+    let target: Record<string, number> | undefined;
+    const written = await this.#record((r) => {
+      change?.(r);
+      target = beat(r, this.#ctx.owner, now, this.#active);
+    });
+    if (written?.cancelRequested) this.stop('cancel');
+    if (target) Object.assign(this.#target, target);
+    this.#spawn();
+    this.#check();
+  }
+
+  async #heartbeatLoop(): Promise<void> {
+    for (;;) {
+      try {
+        await this.#ctx.clock.sleep(heartbeatMs(this.#settings), this.#ended.signal);
+      } catch {
+        return;
+      }
+      if (!this.#stop) await this.#heartbeat();
     }
   }
 
@@ -370,7 +389,7 @@ export class Participant<T> {
     const now = this.#ctx.clock.now();
     return mutate(this.#ctx.store, this.#id, (r) => {
       r.participants = Math.max(0, r.participants - 1);
-      delete r.heartbeats[this.#ctx.owner];
+      leave(r, this.#ctx.owner);
       r.leftovers = remaining;
       // This participant stops only when the run is over for everyone: the backlog is empty, the deadline
       // leaves no time for another job, or the run was cancelled.

@@ -143,6 +143,7 @@ export class Runs {
       cancelRequested: false,
       participants: 0,
       heartbeats: {},
+      shares: {},
       error: null,
       version: 1,
     };

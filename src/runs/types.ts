@@ -85,11 +85,15 @@ export interface RunRecord {
   /** Processes serving the run that have not stopped. */
   participants: number;
   /**
-   * Last sign of life of each process serving the run (its owner id → ms), written at every re-plan.
-   * The plan's workers are shared among the processes seen within three re-plan periods, so two processes
-   * do not start twice the planned concurrency, and a killed one stops counting.
+   * Last sign of life of each process serving the run (its owner id → ms), written every
+   * `min(replanEvery, lease / 3)`; a process not heard from within three of those is dropped.
    */
   heartbeats: Record<string, number>;
+  /**
+   * Slots each live process holds per type (owner id → type → slots). Together they never exceed
+   * `workers`: a process takes its even share of the plan only out of what the others do not hold.
+   */
+  shares: Record<string, Record<string, number>>;
   error: string | null;
   /** Bumped on every write: compare-and-set. */
   version: number;

@@ -9,6 +9,8 @@ import {
   Runs,
   runSettings,
 } from '../../src/runs/index.js';
+import { beat } from '../../src/runs/shares.js';
+import type { RunRecord } from '../../src/runs/types.js';
 import { drive, FakeClock, Receiver, T0 } from './helpers.js';
 
 const settings = runSettings({
@@ -197,9 +199,12 @@ describe('several processes serving one run', () => {
       Array.from({ length: 120 }, (_, i) => ({ id: `j${i}`, payload: i })),
     );
     let running = 0;
-    const samples: Array<{ at: number; running: number }> = [];
+    let id = '';
+    const samples: Array<{ at: number; running: number; planned: number }> = [];
     const handler: RunHandler<number> = async (_job, { signal }) => {
-      samples.push({ at: clock.now(), running: ++running });
+      // The memory run store answers synchronously: the plan of this very moment.
+      const now = (a.store.get(id) as RunRecord).workers.A!;
+      samples.push({ at: clock.now(), running: ++running, planned: now });
       try {
         await clock.sleep(1000, signal);
       } finally {
@@ -212,16 +217,92 @@ describe('several processes serving one run', () => {
       replanEvery: '2s',
       types: { A: { duration: '1s', endpoints: [{ name: 'open', limit: 1000, window: '1s' }] } },
     });
-    const planned = record.workers.A!;
-    expect(planned).toBeGreaterThanOrEqual(4);
+    id = record.id;
+    expect(record.workers.A!).toBeGreaterThanOrEqual(4);
     const one = await a.join(record.id, handler);
     const two = await b.join(record.id, handler);
     const [first] = await Promise.all([drive(clock, one), drive(clock, two)]);
     expect(first.processed.A).toEqual({ open: 120 });
-    // Once both have re-planned and the slots above their share finished their job, both together stay at
-    // the plan (each alone would start all of it: 2 × planned).
-    const settled = samples.filter((s) => s.at >= T0 + 5000);
-    expect(settled.length).toBeGreaterThan(0);
-    expect(Math.max(...settled.map((s) => s.running))).toBeLessThanOrEqual(2 * Math.ceil(planned / 2));
+    // Both together run at most the plan of the moment (each alone would start all of it), from the start
+    // on: a process takes its share only out of what the other does not hold.
+    expect(samples.length).toBe(120);
+    for (const s of samples) expect(s.running).toBeLessThanOrEqual(s.planned);
+    expect(new Set(samples.map((s) => s.planned)).size).toBeGreaterThan(1); // it did re-plan
+  });
+});
+
+describe('a process joining a run mid-way', () => {
+  it('takes its share out of what the others give back: together never more in flight than planned', async () => {
+    const clock = new FakeClock(T0);
+    const backend = new MemoryBackend();
+    const a = new Runs({ backend, clock });
+    const b = new Runs({ backend, clock });
+    await a.enqueue(
+      'A',
+      Array.from({ length: 400 }, (_, i) => ({ id: `j${i}`, payload: i })),
+    );
+    const running = { a: 0, b: 0 };
+    const done = { a: 0, b: 0 };
+    let peak = 0;
+    const handler =
+      (who: 'a' | 'b'): RunHandler<number> =>
+      async (_job, { signal }) => {
+        running[who]++;
+        peak = Math.max(peak, running.a + running.b);
+        try {
+          await clock.sleep(1000, signal);
+          done[who]++;
+        } finally {
+          running[who]--;
+        }
+      };
+    // More work than 5 workers can do in 30 s: the plan stays at the cap (5) for the whole run.
+    const record = await a.create({
+      deadline: '30s',
+      maxWorkers: 5,
+      types: { A: { duration: '1s', endpoints: [{ name: 'open', limit: 1000, window: '1s' }] } },
+    });
+    expect(record.workers.A).toBe(5);
+    const one = await a.join(record.id, handler('a'));
+    for (let i = 0; i < 30; i++) await clock.advance(100);
+    expect(running.a).toBe(5);
+    const two = await b.join(record.id, handler('b'));
+    const [first] = await Promise.all([drive(clock, one), drive(clock, two)]);
+    expect(peak).toBeLessThanOrEqual(5);
+    // The joiner did take a share (about half of what was left).
+    expect(done.b).toBeGreaterThan(20);
+    expect(done.a + done.b).toBe(first.processed.A?.open);
+    const final = await a.get(record.id);
+    expect(final?.shares).toEqual({});
+    expect(final?.heartbeats).toEqual({});
+  });
+});
+
+describe('beat (the division of the plan among live processes)', () => {
+  const input = runSettings({
+    deadline: '1m',
+    lease: '3s', // heartbeat every 1 s, a process silent for 3 s is dropped
+    types: { A: { duration: '1s', endpoints: [{ name: 'e', limit: 10, window: '1s' }] } },
+  });
+  const recordOf = (workers: number): RunRecord =>
+    ({ input, workers: { A: workers }, heartbeats: {}, shares: {} }) as unknown as RunRecord;
+
+  it('divides exactly (never more in total than planned) and frees the share of a silent process', () => {
+    const r = recordOf(5);
+    expect(beat(r, 'p1', T0, {})).toEqual({ A: 5 });
+    // p2 joins while p1 holds all 5: it gets nothing until p1 gives some back.
+    expect(beat(r, 'p2', T0 + 100, {})).toEqual({ A: 0 });
+    // p1's fair share is 3 (first in order); it still runs 5 slots, so it keeps holding 5.
+    expect(beat(r, 'p1', T0 + 1000, { A: 5 })).toEqual({ A: 3 });
+    expect(beat(r, 'p2', T0 + 1100, {})).toEqual({ A: 0 });
+    // Its slots above 3 finished their job: p1 holds 3, p2 may take 2.
+    expect(beat(r, 'p1', T0 + 2000, { A: 3 })).toEqual({ A: 3 });
+    expect(beat(r, 'p2', T0 + 2100, {})).toEqual({ A: 2 });
+    const held = Object.values(r.shares).reduce((sum, s) => sum + (s.A ?? 0), 0);
+    expect(held).toBe(5);
+    // p2 dies (no heartbeat for 3 s): p1 is alone again and takes the whole plan.
+    expect(beat(r, 'p1', T0 + 5200, { A: 3 })).toEqual({ A: 5 });
+    expect(Object.keys(r.heartbeats)).toEqual(['p1']);
+    expect(Object.keys(r.shares)).toEqual(['p1']);
   });
 });

@@ -54,6 +54,7 @@ function record(id: string, startedAt: number): RunRecord {
     cancelRequested: false,
     participants: 0,
     heartbeats: {},
+    shares: {},
     error: null,
     version: 1,
   };
