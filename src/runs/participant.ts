@@ -150,8 +150,8 @@ export class Participant<T> {
     const busy = Object.values(this.#active).some((n) => n > 0);
     if (busy) return;
     const now = this.#ctx.clock.now();
-    const idle = Object.entries(this.#settings.types).every(
-      ([type, t]) => this.#done.has(type) || now > this.#deadlineAt - t.durationMs,
+    const idle = Object.keys(this.#settings.types).every(
+      (type) => this.#done.has(type) || now > this.#latestStart(type),
     );
     if (this.#stop || idle) this.#finish();
   }
@@ -165,12 +165,12 @@ export class Participant<T> {
   async #slot(type: string): Promise<void> {
     const { clock, limiter } = this.#ctx;
     const queue = this.#ctx.queue(type);
-    const latestStart = this.#deadlineAt - this.#settings.types[type]!.durationMs;
     const endpoints = this.#settings.types[type]!.endpoints;
     const scopes = endpoints.map((e) => endpointScope(type, e.name));
     const request = endpointRequest(typeScope(type), scopes);
     while (!this.#stop && this.#active[type]! <= this.#target[type]!) {
       let now = clock.now();
+      const latestStart = this.#latestStart(type);
       if (now > latestStart) return;
       if (!(await queue.hasClaimable('optional', now))) {
         await queue.recover(now);
@@ -211,6 +211,17 @@ export class Participant<T> {
         this.#held.delete(owner);
       }
     }
+  }
+
+  /**
+   * The last moment a job of the type may start and still finish by the deadline: the deadline minus the
+   * job time, the slower of the configured one and the mean measured so far in this process (the same job
+   * time re-planning uses), so jobs that run slower than configured are not started too late.
+   */
+  #latestStart(type: string): number {
+    const o = this.#observed[type];
+    const measured = o && o.n > 0 ? Math.ceil(o.total / o.n) : 0;
+    return this.#deadlineAt - Math.max(this.#settings.types[type]!.durationMs, measured);
   }
 
   /** Sleeps unless the run stops first. Returns false when it stopped. */

@@ -29,9 +29,10 @@ export interface RunDefinition {
   lease?: Duration;
   /**
    * Added to every endpoint's window in the limiter (and the plan): a call then counts a little longer than
-   * the receiver counts it, which absorbs the latency between taking quota here and the call arriving
-   * there (a first connection, a busy event loop). Use a few tens of ms against real HTTP endpoints.
-   * @default 0
+   * the receiver counts it, which absorbs how much the delay between taking quota here and the call
+   * arriving there varies (a first connection, a busy event loop: we measured up to 160 ms). Costs
+   * `margin / window` of each endpoint's rate. `0` with a fake clock. See src/runs/README.md, "margin".
+   * @default '250ms'
    */
   margin?: Duration;
   /** How long in-flight jobs may go on after the deadline or a cancel before they are aborted and released. @default '5s' */

@@ -32,7 +32,6 @@ describe('a real-time run against local HTTP endpoints', () => {
       maxWorkers: 10,
       replanEvery: '2s',
       maxAttempts: 5,
-      margin: '250ms', // the latency between taking quota and the call arriving (a loaded 2-core CI box)
       types: {
         A: {
           duration: '300ms',

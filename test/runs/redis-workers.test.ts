@@ -57,13 +57,14 @@ describe.skipIf(skip)('two worker processes on one Redis', () => {
     const base = await receiver.start();
     const backend = new RedisBackend({ url: REDIS_URL, prefix });
     const runs = new Runs({ backend });
-    const ids = Array.from({ length: 80 }, (_, i) => `j${i}`);
+    // 160 jobs of 400 ms in 40 s: the plan needs more than one worker, so both processes get a share of it.
+    const ids = Array.from({ length: 160 }, (_, i) => `j${i}`);
     await runs.enqueue(
       'A',
       ids.map((id) => ({ id, payload: null })),
     );
     const record = await runs.create({
-      deadline: '60s',
+      deadline: '40s',
       maxWorkers: 6,
       margin: '100ms',
       replanEvery: '1s',
@@ -77,6 +78,7 @@ describe.skipIf(skip)('two worker processes on one Redis', () => {
         },
       },
     });
+    expect(record.workers.A).toBeGreaterThanOrEqual(2);
     const config = { url: REDIS_URL, prefix, runId: record.id, base };
     const one = worker(config);
     const two = worker(config);

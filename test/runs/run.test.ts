@@ -179,3 +179,36 @@ describe('a backend failing under a run', () => {
     expect(record?.error).toBe('disk I/O error');
   });
 });
+
+describe('jobs slower than configured', () => {
+  it('are not started when the measured job time no longer fits before the deadline', async () => {
+    const clock = new FakeClock(T0);
+    const runs = new Runs({ backend: new MemoryBackend(), clock });
+    await runs.enqueue('A', jobs('s', 20));
+    let aborted = 0;
+    // Configured 1 s, but every job takes 3 s.
+    const handler: RunHandler<number> = async (_job, { signal }) => {
+      try {
+        await clock.sleep(3000, signal);
+      } catch (error) {
+        aborted++;
+        throw error;
+      }
+    };
+    const handle = await runs.start(
+      {
+        deadline: '10s',
+        maxWorkers: 1,
+        grace: '5s',
+        types: { A: { duration: '1s', endpoints: [{ name: 'open', limit: 100, window: '1s' }] } },
+      },
+      handler,
+    );
+    const result = await drive(clock, handle);
+    // Jobs at 0, 3 and 6 s (each measured 3 s); one at 9 s would end at 12 s: it is not started.
+    expect(aborted).toBe(0);
+    expect(result.processed.A).toEqual({ open: 3 });
+    expect(result.actualFinishAt!).toBeLessThanOrEqual(result.deadlineAt);
+    expect(result.leftovers).toEqual({ A: 17 });
+  });
+});
