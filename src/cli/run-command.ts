@@ -10,6 +10,8 @@ import { InvalidArgumentError } from '../core/errors.js';
 import type { PlanEndpoint } from '../planner/types.js';
 import { formatRun, processedCount } from '../runs/report.js';
 import { type RunHandle, Runs } from '../runs/runs.js';
+import { decideWorkers } from '../runs/scaling.js';
+import { runSettings } from '../runs/settings.js';
 import type { RunDefinition, RunJobType, RunRecord } from '../runs/types.js';
 import { positiveInt } from './parse.js';
 
@@ -146,7 +148,11 @@ async function serveInForeground(
       });
   bar?.start(total, processedCount(first), { planned: first.plan.leftover });
   const timer = setInterval(() => {
-    void runs.get(handle.id).then((r) => r && bar?.update(processedCount(r)));
+    // A failed read only skips one redraw (the run's own errors end it through `done`).
+    void Promise.resolve(runs.get(handle.id)).then(
+      (r) => r && bar?.update(processedCount(r)),
+      () => {},
+    );
   }, 250);
   try {
     const record = await handle.done;
@@ -159,10 +165,26 @@ async function serveInForeground(
   }
 }
 
+/** A run file's validation errors name the file too, as `ratekeeper plan` does. */
+async function naming<T>(file: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof InvalidArgumentError && !error.message.startsWith(`${file}: `))
+      error.message = `${file}: ${error.message}`;
+    throw error;
+  }
+}
+
 /** Runs a file in the foreground: enqueues its jobs, serves the run with a progress bar, returns the record. */
 export async function runStart(options: RunBackendOptions & { file: string }): Promise<RunRecord> {
   const { definition, urls, jobs } = readRunFile(options.file);
   return withRuns(options, async (runs) => {
+    // Validate the whole definition (plan() checks the endpoints) before any job is added.
+    await naming(options.file, async () => {
+      const settings = runSettings(definition);
+      decideWorkers({ settings, remaining: {}, timeLeftMs: settings.deadlineMs });
+    });
     const stamp = Date.now().toString(36);
     for (const [type, payloads] of Object.entries(jobs))
       await runs.enqueue(
@@ -170,7 +192,8 @@ export async function runStart(options: RunBackendOptions & { file: string }): P
         payloads.map((payload, i) => ({ id: `${type}-${stamp}-${i}`, payload })),
         definition.backlog,
       );
-    return serveInForeground(runs, await runs.start<unknown>(definition, httpJob(urls)), options);
+    const handle = await naming(options.file, () => runs.start<unknown>(definition, httpJob(urls)));
+    return serveInForeground(runs, handle, options);
   });
 }
 

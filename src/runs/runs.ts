@@ -105,7 +105,6 @@ export class Runs {
    */
   async create(definition: RunDefinition): Promise<RunRecord> {
     const settings = runSettings(definition);
-    this.#define(settings);
     const now = this.clock.now();
     const remaining = await this.backlog(Object.keys(settings.types), settings.backlog);
     // The latest run of this backlog that stopped: its leftovers wait at the head of the queues.
@@ -123,6 +122,8 @@ export class Runs {
       start: now,
     });
     const p = decision.plan!;
+    // After plan(): it validates every endpoint under the run's field names (types.T.endpoints[i].limit).
+    this.#define(settings);
     const record: RunRecord = {
       id: `run-${now.toString(36)}-${randomUUID().slice(0, 8)}`,
       status: 'running',

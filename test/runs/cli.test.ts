@@ -111,3 +111,23 @@ describe('ratekeeper run join', () => {
     expect(receiver.succeeded().slice(before).sort()).toEqual(['p0', 'p1', 'p2', 'p3', 'p4', 'p5']);
   }, 60_000);
 });
+
+describe('ratekeeper run start with a run file that is not valid', () => {
+  it('names the file and the key, and adds none of its jobs', async () => {
+    const { runStart } = await import('../../src/cli/run-command.js');
+    const { SqliteBackend } = await import('../../src/backends/sqlite/index.js');
+    const { Runs } = await import('../../src/runs/index.js');
+    const file = join(dir, 'bad-limit.yaml');
+    const path = join(dir, 'rk-bad.db');
+    writeFileSync(
+      file,
+      'deadline: 1m\ntypes:\n  A:\n    duration: 1s\n    endpoints: [{ name: a, limit: lots, window: 1s, url: http://127.0.0.1:9/a }]\njobs:\n  A: 3\n',
+    );
+    await expect(runStart({ file, backend: `sqlite:${path}`, json: true })).rejects.toThrow(
+      `${file}: types.A.endpoints[0].limit: expected an integer >= 1`,
+    );
+    const backend = new SqliteBackend({ path });
+    expect(await new Runs({ backend }).backlog(['A'])).toEqual({ A: 0 });
+    await backend.close();
+  });
+});

@@ -212,3 +212,23 @@ describe('jobs slower than configured', () => {
     expect(result.leftovers).toEqual({ A: 17 });
   });
 });
+
+describe('a run definition that is not valid', () => {
+  it("is refused with the run's own field names, before anything is defined or recorded", async () => {
+    const runs = new Runs({ backend: new MemoryBackend(), clock: new FakeClock(T0) });
+    const withEndpoint = (endpoint: Record<string, unknown>): RunDefinition => ({
+      deadline: '1m',
+      types: { A: { duration: '1s', endpoints: [endpoint as unknown as PlanEndpoint] } },
+    });
+    await expect(runs.create(withEndpoint({ name: 'e', limit: 'x', window: '1m' }))).rejects.toThrow(
+      /^types\.A\.endpoints\[0\]\.limit: /,
+    );
+    await expect(
+      runs.create(withEndpoint({ name: 'e', limit: 5, window: '1m', algorithm: 'foo' })),
+    ).rejects.toThrow(/^types\.A\.endpoints\[0\]\.algorithm: /);
+    await expect(
+      runs.create({ ...withEndpoint({ name: 'e', limit: 5, window: '1m' }), grace: 'abc' }),
+    ).rejects.toThrow(/^grace: /);
+    expect(await runs.list()).toEqual([]);
+  });
+});
