@@ -227,7 +227,7 @@ describe('a run definition that is not valid', () => {
       runs.create(withEndpoint({ name: 'e', limit: 5, window: '1m', algorithm: 'foo' })),
     ).rejects.toThrow(/^types\.A\.endpoints\[0\]\.algorithm: /);
     await expect(
-      runs.create({ ...withEndpoint({ name: 'e', limit: 5, window: '1m' }), grace: 'abc' }),
+      runs.create({ ...withEndpoint({ name: 'e', limit: 5, window: '1m' }), grace: 'abc' as Duration }),
     ).rejects.toThrow(/^grace: /);
     expect(await runs.list()).toEqual([]);
   });
