@@ -45,6 +45,9 @@ export async function remainingOf(queue: QueueStore<unknown>, now: number): Prom
   return s.queued.critical + s.queued.normal + s.queued.optional + s.retrying + s.inFlight;
 }
 
+/** The reason a call is given up when the grace after a stop ran out. */
+const ABANDONED = Symbol('abandoned');
+
 type StopReason = 'done' | 'deadline' | 'cancel' | 'error';
 
 /**
@@ -68,6 +71,10 @@ export class Participant<T> {
   /** Aborted when the grace after a stop ran out: handlers are told to give up. */
   readonly #hard = new AbortController();
   readonly #ended = new AbortController();
+  /** Rejects with {@link ABANDONED} when the grace ran out (see `#call`). */
+  readonly #abandoned = new Promise<never>((_, reject) => {
+    this.#hard.signal.addEventListener('abort', () => reject(ABANDONED), { once: true });
+  });
   #stop: StopReason | undefined;
   /** The first error of a slot or loop (the backend failed): the run stops and `serve` rejects with it. */
   #failure: { error: unknown } | undefined;
@@ -79,6 +86,7 @@ export class Participant<T> {
   });
 
   constructor(ctx: ParticipantContext<T>, record: RunRecord) {
+    this.#abandoned.catch(() => {});
     this.#ctx = ctx;
     this.#id = record.id;
     this.#settings = record.input;
@@ -241,15 +249,25 @@ export class Participant<T> {
     let failure: unknown;
     let ok = false;
     try {
-      await this.#ctx.handler(
-        { id: message.id, type, payload: message.payload },
-        { endpoint, attempt: job.attempts + 1, signal: this.#hard.signal },
+      const call = Promise.resolve(
+        this.#ctx.handler(
+          { id: message.id, type, payload: message.payload },
+          { endpoint, attempt: job.attempts + 1, signal: this.#hard.signal },
+        ),
       );
+      // A handler that ignores its signal does not hold the run past deadline + grace: its job is
+      // returned at once, and whatever it does later is refused by the lease (a stale owner).
+      call.catch(() => {});
+      await Promise.race([call, this.#abandoned]);
       ok = true;
     } catch (error) {
       failure = error;
     }
     const now = clock.now();
+    if (this.#hard.signal.aborted && failure === ABANDONED) {
+      await queue.release(lease, now, { notBefore: now, failed: false });
+      return;
+    }
     if (ok) {
       const o = this.#observed[type] ?? { total: 0, n: 0 };
       this.#observed[type] = o;

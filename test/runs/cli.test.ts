@@ -29,7 +29,6 @@ function runFile(base: string): string {
     [
       'deadline: 4s',
       'maxWorkers: 4',
-      'margin: 100ms',
       'types:',
       '  PING:',
       '    duration: 100ms',
@@ -52,7 +51,11 @@ describe('ratekeeper run', () => {
     const started = await cli('start', '--file', file, '--backend', backend, '--json');
     const record = JSON.parse(started.stdout) as RunRecord;
     expect(record.status).toBe('finished');
-    expect(record.processed.PING).toEqual({ fast: 10, spare: 10 });
+    // Primary first: `fast` serves at least as many as `spare` (which exactly depends on timing).
+    const { fast = 0, spare = 0 } = record.processed.PING ?? {};
+    expect(fast + spare).toBe(20);
+    expect(fast).toBeGreaterThanOrEqual(spare);
+    expect(spare).toBeGreaterThan(0);
     expect(receiver.succeeded()).toHaveLength(20);
     expect(receiver.violations).toBe(0);
 
@@ -100,7 +103,8 @@ describe('ratekeeper run join', () => {
       'PING',
       Array.from({ length: 6 }, (_, i) => ({ id: `p${i}`, payload: i })),
     );
-    const created = await runs.create(definition);
+    // The deadline counts from here: leave room for the CLI process to start (seconds on a loaded machine).
+    const created = await runs.create({ ...definition, deadline: '30s' });
     await backend.close();
     const before = receiver.succeeded().length;
     const out = await cli('join', created.id, '--file', file, '--backend', `sqlite:${path}`, '--json');

@@ -144,6 +144,36 @@ describe.each(backends)('a run on a fake clock ($name)', ({ make }) => {
   });
 });
 
+describe('a handler that ignores its signal', () => {
+  it('does not hold the run past deadline + grace: its job is returned, its late outcome refused', async () => {
+    const clock = new FakeClock(T0);
+    const runs = new Runs({ backend: new MemoryBackend(), clock });
+    await runs.enqueue('A', jobs('j', 2));
+    let finishedLate = 0;
+    const deaf: RunHandler<number> = async () => {
+      await clock.sleep(3_600_000); // an hour, and no signal
+      finishedLate++;
+    };
+    const handle = await runs.start(
+      {
+        deadline: '10s',
+        grace: '1s',
+        types: { A: { duration: '1s', endpoints: [{ name: 'open', limit: 100, window: '1s' }] } },
+      },
+      deaf,
+    );
+    const result = await drive(clock, handle);
+    expect(result.finishedAt! - result.startedAt).toBe(11_000);
+    expect(result.processed.A).toEqual({});
+    expect(result.leftovers).toEqual({ A: 2 });
+    await clock.advance(3_600_000);
+    expect(finishedLate).toBeGreaterThan(0);
+    // The late resolution changed nothing: both jobs still wait in the backlog.
+    expect(await runs.backlog(['A'])).toEqual({ A: 2 });
+    expect((await runs.get(handle.id))?.processed.A).toEqual({});
+  });
+});
+
 describe('a backend failing under a run', () => {
   it('marks the run failed with the cause and rejects done', async () => {
     const clock = new FakeClock(T0);
