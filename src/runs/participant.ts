@@ -197,16 +197,23 @@ export class Participant<T> {
       }
       now = clock.now();
       const owner = `${this.#ctx.owner}:${++this.#seq}`;
-      const [job] = this.#stop
-        ? []
-        : await queue.claim({
-            now,
-            owner,
-            leaseUntil: now + this.#settings.leaseMs,
-            maxJobs: 1,
-            remaining: 1,
-            reserve: 0,
-          });
+      let job: Job<T> | undefined;
+      try {
+        [job] = this.#stop
+          ? []
+          : await queue.claim({
+              now,
+              owner,
+              leaseUntil: now + this.#settings.leaseMs,
+              maxJobs: 1,
+              remaining: 1,
+              reserve: 0,
+            });
+      } catch (error) {
+        // The store failed: the call taken for this job is given back before the run stops on the error.
+        await Promise.resolve(limiter.adjust({ scopes: scopes[choice.index]!, delta: -1 })).catch(() => {});
+        throw error;
+      }
       if (!job) {
         await limiter.adjust({ scopes: scopes[choice.index]!, delta: -1 });
         continue;

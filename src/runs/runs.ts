@@ -42,6 +42,11 @@ export interface RunJobInput<T = unknown> {
 export interface Recurring {
   /** Ids of the runs started so far. */
   readonly ids: readonly string[];
+  /**
+   * Errors of runs that failed or could not start (the backend failed), oldest first. A failed run does
+   * not stop the cadence: the next one starts on time and takes what that one left.
+   */
+  readonly errors: readonly unknown[];
   /** Stops starting runs and cancels the current one gracefully; resolves when it stopped. */
   stop(): Promise<void>;
 }
@@ -259,14 +264,19 @@ export class Runs {
     if (everyMs <= 0) throw new InvalidArgumentError('every', 'a duration > 0', every);
     runSettings(definition);
     const ids: string[] = [];
+    const errors: unknown[] = [];
     const stopped = new AbortController();
     let current: RunHandle | undefined;
     const loop = (async () => {
       while (!stopped.signal.aborted) {
         const began = this.clock.now();
-        current = await this.start(definition, handler);
-        ids.push(current.id);
-        await current.done;
+        try {
+          current = await this.start(definition, handler);
+          ids.push(current.id);
+          await current.done;
+        } catch (error) {
+          errors.push(error);
+        }
         current = undefined;
         try {
           await this.clock.sleep(Math.max(0, began + everyMs - this.clock.now()), stopped.signal);
@@ -277,6 +287,7 @@ export class Runs {
     })();
     return {
       ids,
+      errors,
       stop: async () => {
         stopped.abort();
         if (current) await current.cancel();

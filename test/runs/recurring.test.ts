@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MemoryBackend } from '../../src/backends/memory/index.js';
+import type { Backend } from '../../src/backends/types.js';
 import { importRedisList, type RunHandler, type RunRecord, Runs } from '../../src/runs/index.js';
 import { REDIS_URL, skipRedis, uniquePrefix } from '../helpers/redis.js';
 import { FakeClock, T0 } from './helpers.js';
@@ -51,6 +52,52 @@ describe('recurring runs', () => {
     expect(third!.carriedIn).toEqual({ A: 0 });
     // FIFO across runs: every job ran once, in the order it was queued.
     expect(order).toEqual(Array.from({ length: 50 }, (_, i) => `j${i}`));
+  });
+});
+
+describe('a recurring run whose backend fails once', () => {
+  it('records the error and keeps the cadence: the next run starts on time and takes what was left', async () => {
+    const clock = new FakeClock(T0);
+    const inner = new MemoryBackend();
+    let failClaims = true;
+    const backend: Backend = {
+      kind: inner.kind,
+      limits: inner.limits,
+      close: () => inner.close(),
+      queue<T>(name?: string) {
+        const queue = inner.queue<T>(name);
+        return new Proxy(queue, {
+          get(target, key, receiver) {
+            const value = Reflect.get(target, key, receiver);
+            if (key === 'claim' && failClaims)
+              return () => {
+                failClaims = false;
+                throw new Error('disk I/O error');
+              };
+            return typeof value === 'function' ? value.bind(target) : value;
+          },
+        });
+      },
+    };
+    const runs = new Runs({ backend, clock });
+    await runs.enqueue(
+      'A',
+      Array.from({ length: 5 }, (_, i) => ({ id: `j${i}`, payload: null })),
+    );
+    const handler: RunHandler<null> = async (_job, { signal }) => clock.sleep(1000, signal);
+    const recurring = runs.recurring(definition, handler, '30s');
+    await clock.advance(100);
+    const [usage] = await runs.limiter.stats('run:A:a1');
+    expect(usage?.used).toBe(0);
+    for (let i = 0; i < 400 && recurring.ids.length < 2; i++) await clock.advance(100);
+    for (let i = 0; i < 100; i++) await clock.advance(100);
+    await recurring.stop();
+    expect(recurring.errors.map((e) => (e as Error).message)).toEqual(['disk I/O error']);
+    const [first, second] = (await Promise.all(recurring.ids.map((id) => runs.get(id)))) as RunRecord[];
+    expect(first!.status).toBe('failed');
+    expect(second!.startedAt).toBe(T0 + 30_000);
+    expect(second!.status).toBe('finished');
+    expect(second!.processed.A).toEqual({ a1: 5 });
   });
 });
 
