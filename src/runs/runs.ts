@@ -7,6 +7,7 @@ import { RateLimiter } from '../limiter/rate-limiter.js';
 import { Participant, type RunHandler, remainingOf } from './participant.js';
 import { decideWorkers } from './scaling.js';
 import { backlogQueue, endpointScope, runSettings } from './settings.js';
+import { livenessMs } from './shares.js';
 import { mutate, type RunStore, runStoreOf } from './store/index.js';
 import type { RunDefinition, RunRecord, RunSettings } from './types.js';
 
@@ -229,14 +230,18 @@ export class Runs {
   }
 
   /**
-   * Graceful cancel, seen by every process serving the run (at its next re-plan; at once in this one).
-   * A run no process serves any more is marked cancelled directly.
+   * Graceful cancel, seen by every process serving the run (at its next heartbeat; at once in this one).
+   * A run no process serves any more (none left, or none heard from within three heartbeats: killed) is
+   * marked cancelled directly.
    */
   async cancel(id: string): Promise<RunRecord | undefined> {
+    const now = this.clock.now();
     const record = await mutate(this.store, id, (r) => {
       if (r.status !== 'running') return false;
       r.cancelRequested = true;
-      if (r.participants === 0) {
+      // No process serves it any more: none left, or none heard from (all were killed).
+      const live = Object.values(r.heartbeats ?? {}).filter((t) => t >= now - livenessMs(r.input));
+      if (r.participants === 0 || live.length === 0) {
         r.status = 'cancelled';
         r.finishedAt = this.clock.now();
       }

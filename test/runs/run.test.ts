@@ -262,3 +262,22 @@ describe('a run definition that is not valid', () => {
     expect(await runs.list()).toEqual([]);
   });
 });
+
+describe('cancelling a run whose every process was killed', () => {
+  it('marks it cancelled once none has been heard from within three heartbeats', async () => {
+    const clock = new FakeClock(T0);
+    const store = new MemoryRunStore();
+    const runs = new Runs({ backend: new MemoryBackend(), clock, store });
+    await runs.enqueue('A', jobs('j', 3));
+    const record = await runs.create(definition('60s'));
+    // A process joined and died without leaving (SIGKILL): its count and last heartbeat stay.
+    await store.update({ ...record, participants: 1, heartbeats: { dead: T0 }, version: 2 }, 1);
+    clock.set(T0 + 1000);
+    expect((await runs.cancel(record.id))?.status).toBe('running'); // it may still be alive
+    clock.set(T0 + 60_000);
+    const cancelled = await runs.cancel(record.id);
+    expect(cancelled?.status).toBe('cancelled');
+    expect(cancelled?.finishedAt).toBe(T0 + 60_000);
+    expect(await runs.backlog(['A'])).toEqual({ A: 3 });
+  });
+});
