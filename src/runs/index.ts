@@ -1,5 +1,5 @@
 export { chooseEndpoint, type EndpointChoice, endpointRequest } from './endpoint.js';
-export type { RunHandler, RunJob, RunJobContext } from './participant.js';
+export type { RunHandler, RunJob, RunJobContext } from './handler.js';
 export { importRedisList, type RedisListImport } from './redis-list.js';
 export { formatRun, processedCount } from './report.js';
 export {
