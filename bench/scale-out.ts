@@ -58,9 +58,7 @@ async function costOf(
 ): Promise<{ command: number; cpu: number; rate: number }> {
   const tally = { admitted: 0, total: 0 };
   const batch = inFlight(op, tally);
-  if (process.env.BENCH_DEBUG) console.error('warm-up');
   await batch(Math.min(DECISIONS, 20_000));
-  if (process.env.BENCH_DEBUG) console.error('warm');
   const before = await readCost(nodes);
   const start = process.hrtime.bigint();
   await batch(DECISIONS);
@@ -206,12 +204,10 @@ async function scaleRun(target: Target, processes: number) {
   for (let k = 0; k < processes; k++) children.push(startChild(target.connect, await target.place(k, run)));
   try {
     await Promise.all(children.map((c) => c.ready));
-    if (process.env.BENCH_DEBUG) console.error(`${target.label}: ${processes} ready`);
     const before = await readCost(target.nodes);
     const start = process.hrtime.bigint();
     for (const c of children) c.child.stdin!.write('GO\n');
     await Promise.all(children.map((c) => c.done));
-    if (process.env.BENCH_DEBUG) console.error(`${target.label}: ${processes} done`);
     const seconds = Number(process.hrtime.bigint() - start) / 1e9;
     const cost = costSince(before, await readCost(target.nodes));
     const messages = processes * N;
@@ -269,26 +265,30 @@ export default async function run(): Promise<BenchRow[]> {
       },
     ];
   }
+  // BENCH_SCALE_PARTS=decisions,one,cluster (default all) runs only some of the rows.
+  const parts = (process.env.BENCH_SCALE_PARTS ?? 'decisions,one,cluster').split(',');
   const rows: BenchRow[] = [];
   const server = await RedisServer.start();
   try {
-    rows.push(...(await decisionRows(server)));
+    if (parts.includes('decisions')) rows.push(...(await decisionRows(server)));
     const admin = new Redis(server.url);
     try {
-      rows.push(
-        await scaleRow({
-          label: 'one Redis',
-          nodes: [admin],
-          connect: { url: server.url },
-          place: async (k, run) => ({ prefix: `rk-scale-${run}-${k}`, name: 'm' }),
-        }),
-      );
+      if (parts.includes('one'))
+        rows.push(
+          await scaleRow({
+            label: 'one Redis',
+            nodes: [admin],
+            connect: { url: server.url },
+            place: async (k, run) => ({ prefix: `rk-scale-${run}-${k}`, name: 'm' }),
+          }),
+        );
     } finally {
       admin.disconnect();
     }
   } finally {
     await server.stop();
   }
+  if (!parts.includes('cluster')) return rows;
   const cluster = await RedisCluster.start();
   const admins = cluster.nodes.map((node) => new Redis(node.url));
   try {

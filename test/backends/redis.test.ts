@@ -88,6 +88,44 @@ describe.skipIf(skip)('RedisBackend', () => {
     },
   );
 
+  it.runIf(PRIVATE)(
+    'reads a scope’s rule states with one HMGET and writes them with one HSET (Telegram shape: 3 scopes x 2 rules)',
+    async () => {
+      const b = backend();
+      const clock = new FakeClock(T0);
+      const rules = [
+        { limit: 100, window: '1m', algorithm: 'fixed-window' as const },
+        { limit: 1_000, window: '1h', algorithm: 'fixed-window' as const, name: 'hourly' },
+      ];
+      const limiter = new RateLimiter({
+        backend: b,
+        clock,
+        scopes: { global: rules, 'bot:*': rules, 'chat:*': rules },
+      });
+      await limiter.tryAcquire({ scopes: 'warm-up' }); // loads the script (EVAL once)
+      for (const chat of ['chat:1', 'chat:2']) {
+        // chat:1 creates every state; chat:2 finds global and bot:1 stored and creates its own.
+        await admin.config('RESETSTAT');
+        const d = await limiter.tryAcquire({ scopes: ['global', 'bot:1', chat] });
+        expect(d.allowed).toBe(true);
+        expect(await calls(admin, 'hget')).toBe(0);
+        expect(await calls(admin, 'hmget')).toBe(3);
+        expect(await calls(admin, 'hset')).toBe(3);
+      }
+      // The states were written where one-rule reads find them: both rules of every scope charged once or twice.
+      const stats = await limiter.stats(['global', 'bot:1', 'chat:2']);
+      expect(stats.map((s) => [s.scope, s.rule, s.used])).toEqual([
+        ['global', 'requests/60000ms', 2],
+        ['global', 'hourly', 2],
+        ['bot:1', 'requests/60000ms', 2],
+        ['bot:1', 'hourly', 2],
+        ['chat:2', 'requests/60000ms', 1],
+        ['chat:2', 'hourly', 1],
+      ]);
+      await b.close();
+    },
+  );
+
   it('coalesced decisions keep sequential semantics (in order, each sees those before)', async () => {
     const b = backend();
     const clock = new FakeClock(T0);
