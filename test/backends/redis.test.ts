@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisBackend } from '../../src/backends/redis/index.js';
 import { FakeClock } from '../../src/core/clock.js';
 import { isRateKeeperError } from '../../src/core/errors.js';
+import type { Rule } from '../../src/core/types.js';
 import { RateLimiter } from '../../src/limiter/rate-limiter.js';
 import {
   deletePrefixes,
@@ -93,9 +94,9 @@ describe.skipIf(skip)('RedisBackend', () => {
     async () => {
       const b = backend();
       const clock = new FakeClock(T0);
-      const rules = [
-        { limit: 100, window: '1m', algorithm: 'fixed-window' as const },
-        { limit: 1_000, window: '1h', algorithm: 'fixed-window' as const, name: 'hourly' },
+      const rules: Rule[] = [
+        { limit: 100, window: '1m', algorithm: 'fixed-window' },
+        { limit: 1_000, window: '1h', algorithm: 'fixed-window', name: 'hourly' },
       ];
       const limiter = new RateLimiter({
         backend: b,
