@@ -1,68 +1,81 @@
 /**
  * Our RedisBackend against rate-limiter-flexible's RateLimiterRedis: decisions per second with 128 in
- * flight, same ioredis library (one default client per side), same local Redis, same rule shape (a high
- * limit per 1-minute window over 1,000 keys, so nearly every decision admits), measured interleaved
- * (see {@link duel}). Rows: our fixed window (the peer's shape, target 2) and our default sliding window. Each side uses its own unique key prefix; every key is deleted and both clients
- * are closed at the end.
+ * flight, same ioredis library (one default client per side), same local Redis, limits high enough that
+ * nearly every decision admits, measured interleaved (see {@link duel}). Rows:
  *
- * Where our advantage comes from: decisions issued in the same tick are coalesced into one Lua call, so
- * 128 in flight cost about one round trip instead of 128. Needs Redis at REDIS_URL (default
- * redis://127.0.0.1:6379); without it the row is reported as pending.
+ * - one fixed-window rule over 1,000 keys (RLF's shape, target 2) and our default sliding window;
+ * - one fixed-window rule over 100,000 keys (the Redis point of the key-count sweep);
+ * - the Telegram shape: global + bot + chat scopes, two fixed-window rules each (six rule states decided
+ *   and charged atomically per decision), against six `RateLimiterRedis` with the same limits, the two of
+ *   each scope in a `RateLimiterUnion`, all six consumed per decision (target 1.5).
+ *
+ * Every row prints the ceiling measured in the same run: the same ioredis client with 128 EVALSHA of a
+ * trivial script (`return 1`) in flight (ioredis pipelines them on its one connection), and each side's
+ * share of it. A side above 100 % gets more than one decision out of a round trip (ours coalesces the
+ * decisions of a tick into one script call); RLF needs one call per limiter per decision.
+ *
+ * Each side uses its own unique key prefix; every key is deleted and both clients are closed at the end.
+ * Needs Redis at REDIS_URL (default redis://127.0.0.1:6379); without it the rows are reported as pending.
  */
 import { Redis } from 'ioredis';
-import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { RedisBackend } from '../src/backends/redis/index.js';
-import type { AlgorithmName } from '../src/core/types.js';
-import { RateLimiter } from '../src/limiter/rate-limiter.js';
 import { type BenchRow, duel, expectAdmitted } from './harness.js';
-import { deleteMatching, reachable } from './lib/redis.js';
-
-const URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const IN_FLIGHT = 128;
-const KEYS = 1_000;
-const LIMIT = 1_000_000_000;
-const WINDOW_S = 60;
-const PEER = 'rate-limiter-flexible RateLimiterRedis.consume';
-
-/** Runs `n` operations with `IN_FLIGHT` workers, each starting the next as soon as one resolves. */
-function inFlight(op: (i: number) => Promise<boolean>, tally: { admitted: number; total: number }) {
-  return async (n: number) => {
-    let next = 0;
-    const worker = async () => {
-      while (next < n) {
-        const i = next++;
-        if (await op(i)) tally.admitted++;
-        tally.total++;
-      }
-    };
-    await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
-  };
-}
+import { deleteMatching, evalshaCeiling, REDIS_URL, reachable } from './lib/redis.js';
+import {
+  BOTS,
+  CHATS,
+  IN_FLIGHT,
+  inFlight,
+  LIMIT,
+  oneRule,
+  PEER,
+  type Sides,
+  telegram,
+} from './lib/redis-shapes.js';
 
 interface Shape {
   name: string;
-  algorithm: AlgorithmName;
   target: number;
+  peer: string;
   why: string;
+  sides: Sides;
+  /** Decisions each side makes before the duel, so that every key exists (a warmed-up key set). */
+  warmAll?: number;
 }
 
-/**
- * RLF's RateLimiterRedis counts points per fixed duration: the same shape as our fixed window, which
- * is the like-for-like row (target 2). The sliding window (our default, exact in every interval, with
- * a sub-window log per rule) is measured too, against the same peer, for information.
- */
 const SHAPES: readonly Shape[] = [
   {
-    name: `redis: fixed window (RLF's shape), ${IN_FLIGHT} in flight, ${KEYS} keys`,
-    algorithm: 'fixed-window',
+    name: `redis: fixed window (RLF's shape), ${IN_FLIGHT} in flight, 1k keys`,
     target: 2,
+    peer: PEER,
     why: 'same rule shape as RateLimiterRedis (a counter per window)',
+    sides: oneRule(1_000, 'fixed-window'),
   },
   {
-    name: `redis: sliding window (default), ${IN_FLIGHT} in flight, ${KEYS} keys`,
-    algorithm: 'sliding-window',
+    name: `redis: sliding window (default), ${IN_FLIGHT} in flight, 1k keys`,
     target: 1,
+    peer: PEER,
     why: 'stricter than the peer (exact in every interval: a sub-window log per key), for information',
+    sides: oneRule(1_000, 'sliding-window'),
+  },
+  {
+    name: `redis: fixed window, ${IN_FLIGHT} in flight, 100k keys`,
+    target: 2,
+    peer: PEER,
+    why:
+      'the Redis point of the key-count sweep: 100k distinct keys visited in turn (each key seen once per 100k ' +
+      'decisions), every key decided once on both sides before the duel (warmed up: no key is new)',
+    sides: oneRule(100_000, 'fixed-window'),
+    warmAll: 100_000,
+  },
+  {
+    name: `redis: Telegram shape (global + bot + chat x 2 rules), ${IN_FLIGHT} in flight, 10k chats`,
+    target: 1.5,
+    peer: 'RLF: 6 RateLimiterRedis (a RateLimiterUnion of 2 per scope), all consumed',
+    why:
+      `global + ${BOTS} bots + ${CHATS / 1000}k chats, each scope ${LIMIT}/min and ${LIMIT * 60}/h fixed windows; ` +
+      'ours: six rule states decided and charged atomically in one script; RLF: six consumes per decision (not atomic)',
+    sides: telegram(),
   },
 ];
 
@@ -71,66 +84,59 @@ export default async function run(): Promise<BenchRow[]> {
     return SHAPES.map((shape) => ({
       name: shape.name,
       ours: Number.NaN,
-      peer: PEER,
+      peer: shape.peer,
       theirs: Number.NaN,
       unit: 'decisions',
       target: shape.target,
-      pending: `no Redis at ${URL}`,
+      pending: `no Redis at ${REDIS_URL}`,
     }));
   }
+  const filter = process.env.BENCH_REDIS_ROWS;
   const rows: BenchRow[] = [];
-  for (const shape of SHAPES) rows.push(await measure(shape));
+  for (const shape of SHAPES) {
+    if (filter && !filter.split(',').some((f) => shape.name.includes(f))) continue;
+    rows.push(await measure(shape));
+  }
   return rows;
 }
+
+const pct = (x: number, of: number) => `${((x / of) * 100).toFixed(0)} %`;
 
 async function measure(shape: Shape): Promise<BenchRow> {
   const tag = `${process.pid}-${Date.now().toString(36)}`;
   const ourPrefix = `rkbench-ours-${tag}`;
   const theirPrefix = `rkbench-rlf-${tag}`;
-  const ourClient = new Redis(URL);
-  const theirClient = new Redis(URL);
-  const keys = Array.from({ length: KEYS }, (_, i) => `user:${i}`);
+  const ourClient = new Redis(REDIS_URL);
+  const theirClient = new Redis(REDIS_URL);
   const backend = new RedisBackend({ client: ourClient, prefix: ourPrefix });
-  const limiter = new RateLimiter({
-    backend,
-    scopes: { 'user:*': { limit: LIMIT, window: `${WINDOW_S}s`, algorithm: shape.algorithm } },
-  });
-  const rlf = new RateLimiterRedis({
-    storeClient: theirClient,
-    keyPrefix: theirPrefix,
-    points: LIMIT,
-    duration: WINDOW_S,
-  });
   const ourTally = { admitted: 0, total: 0 };
   const theirTally = { admitted: 0, total: 0 };
-  const ours = inFlight(
-    async (i) => (await limiter.tryAcquire({ scopes: keys[i % KEYS]! })).allowed,
-    ourTally,
-  );
-  const theirs = inFlight(async (i) => {
-    try {
-      await rlf.consume(keys[i % KEYS]!);
-      return true;
-    } catch (error) {
-      if (error instanceof RateLimiterRes) return false;
-      throw error;
-    }
-  }, theirTally);
+  const ours = inFlight(shape.sides.ours(backend), ourTally);
+  const theirs = inFlight(shape.sides.theirs(theirClient, theirPrefix), theirTally);
   try {
+    // The ceiling is measured on the same client and connection just before and just after the row (the
+    // mean of both): what a round trip costs while the row runs.
+    if (shape.warmAll) {
+      await ours(shape.warmAll);
+      await theirs(shape.warmAll);
+    }
+    const before = await evalshaCeiling(ourClient, IN_FLIGHT);
     const result = await duel(ours, theirs, { warmupMs: 600 });
+    const ceiling = (before + (await evalshaCeiling(ourClient, IN_FLIGHT))) / 2;
     expectAdmitted('ours', ourTally.admitted, ourTally.total);
     expectAdmitted('theirs', theirTally.admitted, theirTally.total);
     return {
       name: shape.name,
       ours: result.ours,
-      peer: PEER,
+      peer: shape.peer,
       theirs: result.theirs,
       unit: 'decisions',
       target: shape.target,
       note:
-        `${shape.name}: ${shape.why}; ${shape.algorithm} ${LIMIT}/${WINDOW_S}s per key vs RLF points ` +
-        `${LIMIT}/${WINDOW_S}s; one default ioredis client per side; Redis at ${URL}; our decisions ` +
-        `are coalesced (one EVALSHA per tick); backend health after the run: ${backend.health.mode}`,
+        `${shape.why}; ceiling (${IN_FLIGHT} EVALSHA of a trivial script in flight on one client) ` +
+        `${(ceiling / 1000).toFixed(1)}k calls/s: ours ${pct(result.ours, ceiling)} of it, RLF ` +
+        `${pct(result.theirs, ceiling)}; one default ioredis client per side; Redis at ${REDIS_URL}; our ` +
+        `decisions are coalesced (one EVALSHA per tick); backend health after the run: ${backend.health.mode}`,
     };
   } finally {
     await backend.close();

@@ -16,8 +16,15 @@ function shiftableClock(): Clock & { jump(ms: number): void } {
   return { now: () => Date.now() + offset, sleep: systemClock.sleep, jump: (ms) => (offset += ms) };
 }
 
-/** Offers `n` messages while exhausted, then drains them; returns messages per second (offer + drain). */
-export async function offerThenDrain(backend: Backend, n: number): Promise<number> {
+/**
+ * Offers `n` messages while exhausted, then drains them; returns messages per second (offer + drain).
+ * `name` is the manager's (its queue and quota scope); a fresh random one by default.
+ */
+export async function offerThenDrain(
+  backend: Backend,
+  n: number,
+  name = `bench-${Math.random().toString(36).slice(2)}`,
+): Promise<number> {
   const clock = shiftableClock();
   const capacity = 10 * n;
   const manager = new RateLimitManager<number>({
@@ -26,7 +33,7 @@ export async function offerThenDrain(backend: Backend, n: number): Promise<numbe
     capacity,
     duration: '1h',
     concurrency: CONCURRENCY,
-    name: `bench-${Math.random().toString(36).slice(2)}`,
+    name,
     sender: () => {},
   });
   try {

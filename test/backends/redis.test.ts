@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisBackend } from '../../src/backends/redis/index.js';
 import { FakeClock } from '../../src/core/clock.js';
 import { isRateKeeperError } from '../../src/core/errors.js';
+import type { Rule } from '../../src/core/types.js';
 import { RateLimiter } from '../../src/limiter/rate-limiter.js';
 import {
   deletePrefixes,
@@ -84,6 +85,44 @@ describe.skipIf(skip)('RedisBackend', () => {
       expect(evalsha).toBeLessThanOrEqual(2_000 / 32);
       expect(allowed).toBe(999); // global: 1,000 minus the one decided above
       console.log(`round trips: ${evalsha} EVALSHA for 2,000 decisions (128 in flight)`);
+      await b.close();
+    },
+  );
+
+  it.runIf(PRIVATE)(
+    'reads a scope’s rule states with one HMGET and writes them with one HSET (Telegram shape: 3 scopes x 2 rules)',
+    async () => {
+      const b = backend();
+      const clock = new FakeClock(T0);
+      const rules: Rule[] = [
+        { limit: 100, window: '1m', algorithm: 'fixed-window' },
+        { limit: 1_000, window: '1h', algorithm: 'fixed-window', name: 'hourly' },
+      ];
+      const limiter = new RateLimiter({
+        backend: b,
+        clock,
+        scopes: { global: rules, 'bot:*': rules, 'chat:*': rules },
+      });
+      await limiter.tryAcquire({ scopes: 'warm-up' }); // loads the script (EVAL once)
+      for (const chat of ['chat:1', 'chat:2']) {
+        // chat:1 creates every state; chat:2 finds global and bot:1 stored and creates its own.
+        await admin.config('RESETSTAT');
+        const d = await limiter.tryAcquire({ scopes: ['global', 'bot:1', chat] });
+        expect(d.allowed).toBe(true);
+        expect(await calls(admin, 'hget')).toBe(0);
+        expect(await calls(admin, 'hmget')).toBe(3);
+        expect(await calls(admin, 'hset')).toBe(3);
+      }
+      // The states were written where one-rule reads find them: both rules of every scope charged once or twice.
+      const stats = await limiter.stats(['global', 'bot:1', 'chat:2']);
+      expect(stats.map((s) => [s.scope, s.rule, s.used])).toEqual([
+        ['global', 'requests/60000ms', 2],
+        ['global', 'hourly', 2],
+        ['bot:1', 'requests/60000ms', 2],
+        ['bot:1', 'hourly', 2],
+        ['chat:2', 'requests/60000ms', 1],
+        ['chat:2', 'hourly', 1],
+      ]);
       await b.close();
     },
   );

@@ -5,29 +5,47 @@
 -- One slot per (state key, rule name): key, scope, field, state (false when absent), idle0 and lazy0 (the
 -- idle time and list form of the state as loaded; idle0 false when absent or empty), and once written:
 -- rule and now of the last write.
-local cache = {}   -- state key -> { rule name -> slot }
+local cache = {}   -- scope -> { rule name -> slot }
 local created = {} -- state key -> true when some field was missing at load: the key may have no TTL yet
 local dirty = {}   -- written slots, in order of first write
 
-local function slot_of(scope, field, rule)
-  local key = STATE_KEY .. scope
-  local fields = cache[key]
-  if not fields then
+local function new_slot(key, scope, field, rule, raw)
+  local state = parse_state(raw, scope, field)
+  local slot = { key = key, scope = scope, field = field, state = state or false, idle0 = false }
+  if not state then
+    created[key] = true
+  elseif not state_empty(state) then
+    slot.idle0 = ALGS[rule.alg].idle_at(state, rule)
+    slot.lazy0 = state.lazy
+  end
+  return slot
+end
+
+-- The slot of (scope, field), loaded on first use. `group` (optional: the items of a plan shape on this
+-- scope, each { field, rule }, with group.names their fields, distinct) loads every rule state of the
+-- scope the shape needs in one HMGET when the scope is first met, so a scope with several rules costs one
+-- read, not one per rule. The cache is indexed by scope: a hit builds no key string.
+local function slot_of(scope, field, rule, group)
+  local fields = cache[scope]
+  if fields then
+    local slot = fields[field]
+    if slot then return slot end
+  else
     fields = {}
-    cache[key] = fields
-  end
-  local slot = fields[field]
-  if not slot then
-    local state = parse_state(redis.call('HGET', key, field), scope, field)
-    slot = { key = key, scope = scope, field = field, state = state or false, idle0 = false }
-    if not state then
-      created[key] = true
-    elseif not state_empty(state) then
-      slot.idle0 = ALGS[rule.alg].idle_at(state, rule)
-      slot.lazy0 = state.lazy
+    cache[scope] = fields
+    if group and group.names then
+      local key = STATE_KEY .. scope
+      local raws = call('HMGET', key, unpack(group.names))
+      for j = 1, #group do
+        local g = group[j]
+        fields[g.field] = new_slot(key, scope, g.field, g.rule, raws[j])
+      end
+      return fields[field]
     end
-    fields[field] = slot
   end
+  local key = STATE_KEY .. scope
+  local slot = new_slot(key, scope, field, rule, call('HGET', key, field))
+  fields[field] = slot
   return slot
 end
 
@@ -46,10 +64,37 @@ local function apply(alg_fn, state, now, amount, rule, scope, field)
   return alg_fn(state, now, amount, rule)
 end
 
--- Writes every changed state; a key's TTL only ever grows, to the latest idleAt of its rules + grace.
+-- Writes every changed state (one HSET per key, whatever its number of rules); a key's TTL only ever
+-- grows, to the latest idleAt of its rules + grace.
 local function flush(grace)
   local ttls = {}
   local order = {}
+  -- Pending HSET of one key: the writes of consecutive slots of the same key (a scope's rules are
+  -- consecutive in a plan) go out in one call; up to 2 fields without building an argument table.
+  local w_key, w_f1, w_v1, w_f2, w_v2, w_more = nil, nil, nil, nil, nil, nil
+  local function write_out()
+    if not w_key then return end
+    if w_more then
+      call('HSET', w_key, w_f1, w_v1, w_f2, w_v2, unpack(w_more))
+    elseif w_f2 then
+      call('HSET', w_key, w_f1, w_v1, w_f2, w_v2)
+    else
+      call('HSET', w_key, w_f1, w_v1)
+    end
+    w_key, w_f1, w_v1, w_f2, w_v2, w_more = nil, nil, nil, nil, nil, nil
+  end
+  local function write(key, field, value)
+    if key ~= w_key then
+      write_out()
+      w_key, w_f1, w_v1 = key, field, value
+    elseif not w_f2 then
+      w_f2, w_v2 = field, value
+    else
+      if not w_more then w_more = {} end
+      w_more[#w_more + 1] = field
+      w_more[#w_more + 1] = value
+    end
+  end
   for i = 1, #dirty do
     local e = dirty[i]
     local state = e.state
@@ -60,7 +105,7 @@ local function flush(grace)
       redis.call('HDEL', e.key, e.field)
       if rule.alg == 1 then redis.call('DEL', log_key(e.scope, e.field)) end
     else
-      redis.call('HSET', e.key, e.field, format_state(state, rule.alg, e.scope, e.field))
+      write(e.key, e.field, format_state(state, rule.alg, e.scope, e.field))
       -- Unchanged idle time (same window, same sub-window): the TTLs set when it was reached still hold.
       if idle ~= e.idle0 or (rule.alg == 1 and not (e.lazy0 and state.lazy)) then
         local ttl = math.ceil(idle - e.now) + grace
@@ -76,6 +121,7 @@ local function flush(grace)
       end
     end
   end
+  write_out()
   for _, key in ipairs(order) do
     local ttl = string.format('%d', ttls[key])
     -- Every write sets a TTL, so a key that had all its fields already has one: GT only ever extends it.

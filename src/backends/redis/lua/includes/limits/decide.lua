@@ -42,7 +42,7 @@ local function decide(blocks_key, shape, now, base, charge, out)
     local item = items[i]
     local rule = item.rule
     local alg = item.alg
-    local slot = slot_of(ARGV[base + item.si], item.field, rule)
+    local slot = slot_of(ARGV[base + item.si], item.field, rule, item.group)
     slots[i] = slot
     local state = slot.state or nil
     local remaining = alg.remaining(state, now, rule)

@@ -24,11 +24,36 @@ local function read_shapes(p, rules)
   for s = 1, count do
     local v = numbers(ARGV[p])
     local items = {}
+    local groups = {} -- scope index -> the items on that scope (read together: limits/cache slot_of)
     local at = 3
     for i = 1, v[2] do
       local rule = rules[v[at + 1]]
-      items[i] = { si = v[at], field = rule.name, rule = rule, alg = ALGS[rule.alg], cost = v[at + 2] }
+      local si = v[at]
+      local group = groups[si]
+      if not group then
+        group = {}
+        groups[si] = group
+      end
+      local item = { si = si, field = rule.name, rule = rule, alg = ALGS[rule.alg], cost = v[at + 2], group = group }
+      group[#group + 1] = item
+      items[i] = item
       at = at + 3
+    end
+    -- A scope with several distinct rules is read with one HMGET of their names.
+    for _, group in pairs(groups) do
+      if #group > 1 then
+        local names, seen = {}, {}
+        for j = 1, #group do
+          local field = group[j].field
+          if seen[field] then
+            names = nil
+            break
+          end
+          seen[field] = true
+          names[j] = field
+        end
+        group.names = names
+      end
     end
     shapes[s] = { n_scopes = v[1], items = items }
     p = p + 1
