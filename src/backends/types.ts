@@ -273,6 +273,12 @@ export interface Backend {
   readonly limits: LimitStore;
   /** The named queue (created on first use). */
   queue<T = unknown>(name?: string): QueueStore<T>;
+  /**
+   * Runs `fn` — synchronous calls of this backend's stores — in one transaction: all of its writes
+   * commit together, or none do when it throws. Nested calls are nested transactions (one that throws
+   * undoes only its own writes). Only backends whose stores answer synchronously (SQLite) have it.
+   */
+  atomically?<R>(fn: () => R): R;
   /** Releases connections and timers. Idempotent. */
   close(): Promise<void>;
 }

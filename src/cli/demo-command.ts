@@ -13,7 +13,12 @@ export function registerDemo(program: Command): void {
     .option('--capacity <n>', 'messages per window', positiveInt, 10)
     .option('--window <duration>', 'quota window', '2s')
     .option('--messages <n>', 'messages to offer', positiveInt, 24)
-    .action(async (options: { db: string; capacity: number; window: string; messages: number }) => {
-      await runDemo(options);
-    });
+    .option('--json', 'print only the final report, as JSON')
+    .action(
+      async (options: { db: string; capacity: number; window: string; messages: number; json?: boolean }) => {
+        const { json, ...demo } = options;
+        const report = await runDemo(json ? { ...demo, out: () => {} } : demo);
+        if (json) process.stdout.write(`${JSON.stringify(report)}\n`);
+      },
+    );
 }

@@ -33,6 +33,14 @@ registerStart(program);
 registerRun(program);
 
 program.parseAsync().catch((error: unknown) => {
-  process.stderr.write(`ratekeeper: ${error instanceof Error ? error.message : String(error)}\n`);
+  const message = error instanceof Error ? error.message : String(error);
+  if (process.argv.includes('--json')) {
+    // Scripts asked for JSON: the failure too, `{ error: { code, message } }` as the service answers.
+    const code = (error as { code?: unknown } | null)?.code;
+    const answer = { error: { code: typeof code === 'string' ? code : 'ERR_CLI', message } };
+    process.stderr.write(`${JSON.stringify(answer)}\n`);
+  } else {
+    process.stderr.write(`ratekeeper: ${message}\n`);
+  }
   process.exitCode = 1;
 });

@@ -1,3 +1,6 @@
+// Past ~400 lines (474): the facade's public verbs plus the two offer paths of sendOrEnqueue (one per
+// backend kind: awaited store calls, or one savepoint of a loop turn's transaction on SQLite), which share
+// the manager's private state. Next split: the offer paths into an admission part of their own.
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { MemoryBackend } from '../backends/memory/index.js';
@@ -16,6 +19,7 @@ import type {
 import type { Clock } from '../core/clock.js';
 import { type Duration, parseDuration } from '../core/duration.js';
 import { DuplicateMessageError, InvalidArgumentError } from '../core/errors.js';
+import type { Decision, RuleStats } from '../core/types.js';
 import { RateLimiter } from '../limiter/rate-limiter.js';
 import { Dispatcher, type Emit } from './dispatcher.js';
 import { ListenerError, type Logger, type ManagerEvents, stderrLogger } from './events.js';
@@ -32,9 +36,10 @@ import {
   type ResolvedOptions,
   resolveOptions,
 } from './options.js';
-import { admit } from './policy.js';
+import { type Admission, admit } from './policy.js';
 import { ManagerQuota } from './quota.js';
 import { TickWriter } from './tick-writer.js';
+import { TurnBatch } from './turn-batch.js';
 
 export { ListenerError, type ManagerEvents } from './events.js';
 
@@ -43,6 +48,9 @@ export interface Quota {
   remaining: number;
   total: number;
 }
+
+/** What offering a batch came to: its status (queued, dropped), or a job leased to this process to send now. */
+type Offer<T> = MessageStatus | { job: Job<T>; owner: string; alternative: number | undefined };
 
 export interface ManagerStats extends QueueStats {
   quota: Quota;
@@ -92,6 +100,8 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
   readonly #logger: Logger;
   /** Queues batches; those of one tick share a write. */
   readonly #writer: TickWriter<T>;
+  /** On backends with `atomically` (SQLite): offers of one loop turn decided and leased in one commit. */
+  readonly #turn: TurnBatch | undefined;
   readonly #keeper: LeaseKeeper;
   readonly #dispatcher: Dispatcher<T>;
   readonly #loop: DeliveryLoop<T>;
@@ -117,6 +127,8 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
     });
     this.#queue = this.backend.queue<T>(this.#o.name);
     this.#writer = new TickWriter(this.#queue);
+    const atomically = this.backend.atomically?.bind(this.backend);
+    this.#turn = atomically ? new TurnBatch(atomically) : undefined;
     this.#quota = new ManagerQuota(this.limiter, this.scope, this.#o.pools);
     const emit = this.#emit.bind(this) as Emit;
     const fault = (error: unknown) => this.#fault(error);
@@ -225,6 +237,7 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
     if (n > this.#o.maxBatchFraction * this.#o.capacity) {
       return this.#drop(prepared.ids, priority, now, 'dropped-batch-too-large');
     }
+    if (this.#turn) return this.#offerInTurn(prepared, priority, now);
     const quota = this.#quota.read(now);
     const { remaining } = quota instanceof Promise ? await quota : quota;
     const admission = admit(n, remaining, priority, this.#o);
@@ -234,41 +247,103 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
     if (this.#stopping || !this.#dispatcher.reserve()) return this.#enqueue(prepared, priority, now);
     let dispatched = false;
     try {
-      if (await this.#olderWaiting(priority, now)) return await this.#enqueue(prepared, priority, now);
-      const decision = await this.limiter.tryAcquire(this.#quota.request(prepared.scopes, prepared.costs, n));
-      if (!decision.allowed) {
-        if (decision.retryAfterMs === Number.POSITIVE_INFINITY) {
-          return await this.#drop(
-            prepared.ids,
-            priority,
-            now,
-            'dropped-batch-too-large',
-            capacityText(decision),
-          );
-        }
-        if (decision.blockedBy?.scope === this.scope && priority === 'optional') {
-          return await this.#drop(prepared.ids, priority, now, 'dropped');
-        }
-        return await this.#enqueue(prepared, priority, now);
-      }
-      const owner = this.#token();
-      let job: Job<T>;
-      try {
-        [job] = (await this.#queue.add([this.#input(prepared, priority)], now, {
-          owner,
-          until: now + this.#o.leaseMs,
-        })) as [Job<T>];
-      } catch (error) {
-        await this.#quota.refund(prepared, decision.alternative).catch((e: unknown) => this.#fault(e));
-        if (error instanceof DuplicateMessageError) throw error;
-        return await this.#drop(prepared.ids, priority, now, 'dropped-failed-to-enqueue', errorText(error));
-      }
-      this.#dispatcher.dispatch(job, { jobId: job.id, owner }, true, decision.alternative);
-      dispatched = true;
-      return 'passed-to-sender';
+      const offer = await this.#offer(prepared, priority, now);
+      if (typeof offer !== 'string') dispatched = this.#send(offer);
+      return dispatched ? 'passed-to-sender' : (offer as MessageStatus);
     } finally {
       if (!dispatched) this.#dispatcher.unreserve();
     }
+  }
+
+  /** Hands a leased job to the dispatcher (its slot is reserved). */
+  #send(offer: Exclude<Offer<T>, MessageStatus>): true {
+    this.#dispatcher.dispatch(
+      offer.job,
+      { jobId: offer.job.id, owner: offer.owner },
+      true,
+      offer.alternative,
+    );
+    return true;
+  }
+
+  /** The offer of a batch holding a dispatch slot: queued or dropped (its status), or leased to send. */
+  async #offer(prepared: PreparedBatch<T>, priority: Priority, now: number): Promise<Offer<T>> {
+    if (await this.#olderWaiting(priority, now)) return this.#enqueue(prepared, priority, now);
+    const decision = await this.limiter.tryAcquire(
+      this.#quota.request(prepared.scopes, prepared.costs, prepared.messages.length),
+    );
+    if (!decision.allowed) return this.#refused(prepared, priority, now, decision);
+    const owner = this.#token();
+    let job: Job<T>;
+    try {
+      [job] = (await this.#queue.add([this.#input(prepared, priority)], now, {
+        owner,
+        until: now + this.#o.leaseMs,
+      })) as [Job<T>];
+    } catch (error) {
+      await this.#quota.refund(prepared, decision.alternative).catch((e: unknown) => this.#fault(e));
+      if (error instanceof DuplicateMessageError) throw error;
+      return this.#drop(prepared.ids, priority, now, 'dropped-failed-to-enqueue', errorText(error));
+    }
+    return { job, owner, alternative: decision.alternative };
+  }
+
+  /**
+   * The offer of {@link sendOrEnqueue} on a backend with `atomically` (SQLite): the quota read, the
+   * admission, the dispatch slot, the older-work check, the decision and the leased job in one nested
+   * transaction of this turn's commit (a failed write takes its charge back with it). Same answers as the
+   * path of the other backends, one commit shared by the offers of a loop turn instead of several each.
+   */
+  async #offerInTurn(prepared: PreparedBatch<T>, priority: Priority, now: number): Promise<MessageStatus> {
+    const n = prepared.messages.length;
+    const request = this.#quota.request(prepared.scopes, prepared.costs, n);
+    const input = this.#input(prepared, priority);
+    const owner = this.#token();
+    // A slot is taken before anything is awaited (as on the other path): concurrent offers never overshoot
+    // `concurrency`, and a stop() called after this offer waits for it.
+    const reserved = !this.#stopping && this.#dispatcher.reserve();
+    let dispatched = false;
+    try {
+      let result: Admission | 'older' | Decision | { job: Job<T>; decision: Decision };
+      try {
+        result = await this.#turn!.run(() => {
+          const admission = admit(n, (this.#quota.read(now) as RuleStats).remaining, priority, this.#o);
+          if (admission !== 'send') return admission;
+          if (!reserved) return 'enqueue';
+          if (this.#claimableSync(priority, now)) return 'older';
+          const decision = this.limiter.tryAcquireSync(request);
+          if (!decision.allowed) return decision;
+          const [job] = this.#queue.add([input], now, { owner, until: now + this.#o.leaseMs }) as [Job<T>];
+          return { job, decision };
+        });
+      } catch (error) {
+        if (error instanceof DuplicateMessageError) throw error;
+        return await this.#drop(prepared.ids, priority, now, 'dropped-failed-to-enqueue', errorText(error));
+      }
+      if (result === 'drop') return await this.#drop(prepared.ids, priority, now, 'dropped');
+      if (typeof result === 'string') return await this.#enqueue(prepared, priority, now);
+      if (!('job' in result)) return await this.#refused(prepared, priority, now, result);
+      dispatched = this.#send({ job: result.job, owner, alternative: result.decision.alternative });
+      return 'passed-to-sender';
+    } finally {
+      if (reserved && !dispatched) this.#dispatcher.unreserve();
+    }
+  }
+
+  /** A batch the limiter refused now: dropped when it can never fit or is optional on an empty quota, else queued. */
+  #refused(
+    prepared: PreparedBatch<T>,
+    priority: Priority,
+    now: number,
+    decision: Decision,
+  ): Promise<MessageStatus> {
+    if (decision.retryAfterMs === Number.POSITIVE_INFINITY) {
+      return this.#drop(prepared.ids, priority, now, 'dropped-batch-too-large', capacityText(decision));
+    }
+    if (decision.blockedBy?.scope === this.scope && priority === 'optional') {
+      return this.#drop(prepared.ids, priority, now, 'dropped');
+    }
+    return this.#enqueue(prepared, priority, now);
   }
 
   /** The manager's quota now. */
@@ -336,6 +411,15 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
   async #olderWaiting(priority: Priority, now: number): Promise<boolean> {
     try {
       return await this.#queue.hasClaimable(priority, now);
+    } catch {
+      return true;
+    }
+  }
+
+  /** {@link #olderWaiting} inside a turn's transaction (the store answers synchronously there). */
+  #claimableSync(priority: Priority, now: number): boolean {
+    try {
+      return this.#queue.hasClaimable(priority, now) !== false;
     } catch {
       return true;
     }

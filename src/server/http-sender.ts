@@ -7,6 +7,7 @@ import type { SendContext } from '../manager/options.js';
 import { RetryAfterError } from '../manager/sender-errors.js';
 import { DeliveryError } from './delivery-error.js';
 import { EndpointChooser } from './endpoint-choice.js';
+import { type HttpAnswer, HttpClient } from './http-client.js';
 import type { Endpoint, Target } from './targets.js';
 
 /** What the service queues per message: the target's name and the JSON body to send it. */
@@ -34,8 +35,8 @@ export interface HttpSenderOptions {
   /** Wait after a 429 without a usable `Retry-After`. @default 1000 */
   default429Ms?: number;
   observer?: DeliveryObserver;
-  /** @default globalThis.fetch */
-  fetch?: typeof fetch;
+  /** The connections to send on (closed by whoever made it). @default a new {@link HttpClient} */
+  client?: HttpClient;
 }
 
 /**
@@ -48,7 +49,7 @@ export interface HttpSenderOptions {
 export function createHttpSender(options: HttpSenderOptions) {
   const max429 = options.max429 ?? 5;
   const default429Ms = options.default429Ms ?? 1000;
-  const doFetch = options.fetch ?? globalThis.fetch;
+  const client = options.client ?? new HttpClient();
   let chooser: EndpointChooser | undefined;
   const observe = (fn: () => void) => {
     try {
@@ -60,9 +61,9 @@ export function createHttpSender(options: HttpSenderOptions) {
 
   async function post(target: Target, endpoint: Endpoint, message: QueuedMessage<Envelope>, attempt: number) {
     const started = performance.now();
-    let response: Response;
+    let response: HttpAnswer;
     try {
-      response = await doFetch(endpoint.url, {
+      response = await client.send(endpoint.url, {
         method: target.method,
         headers: {
           'content-type': 'application/json',
@@ -71,11 +72,8 @@ export function createHttpSender(options: HttpSenderOptions) {
           ...endpoint.headers,
         },
         body: JSON.stringify(message.payload.body ?? null),
-        signal: AbortSignal.timeout(target.timeoutMs),
-        redirect: 'manual',
+        timeoutMs: target.timeoutMs,
       });
-      // Drain the body so the connection is reused.
-      await response.arrayBuffer().catch(() => undefined);
     } catch (error) {
       const timedOut = error instanceof Error && error.name === 'TimeoutError';
       const reason = timedOut ? `no answer within ${target.timeoutMs}ms` : 'network error';
@@ -112,7 +110,7 @@ export function createHttpSender(options: HttpSenderOptions) {
       }
       if (response.status === 429) {
         const now = options.clock.now();
-        const wait = parseRetryAfterHeader(response.headers.get('retry-after'), now) ?? default429Ms;
+        const wait = parseRetryAfterHeader(response.retryAfter, now) ?? default429Ms;
         await options.limiter().block(endpoint.scope, Math.max(1, wait));
         observe(() => options.observer?.rateLimited?.(endpoint, wait));
         if (++limited < max429) continue;

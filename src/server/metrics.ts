@@ -240,6 +240,13 @@ export class ServerMetrics {
       count(request, decision);
       return decision;
     };
+    const sync = limiter.tryAcquireSync.bind(limiter);
+    // The manager decides its offers with this one on SQLite (inside one transaction per loop turn).
+    limiter.tryAcquireSync = (request) => {
+      const decision = sync(request);
+      count(request, decision);
+      return decision;
+    };
     limiter.tryAcquireMany = async (requests) => {
       const decisions = await many(requests);
       for (let i = 0; i < decisions.length; i++) count(requests[i]!, decisions[i]!);

@@ -13,6 +13,7 @@ import { BearerAuth, isLoopback } from './auth.js';
 import { openBackend } from './backend.js';
 import { resolveConfig, type ServerConfig, type ServerConfigInput, splitListen } from './config.js';
 import { registerDashboard } from './dashboard/index.js';
+import { HttpClient } from './http-client.js';
 import { installErrorHandler } from './http-errors.js';
 import { createHttpSender, type Envelope } from './http-sender.js';
 import { createLogger } from './logger.js';
@@ -90,8 +91,10 @@ export function createServer(
   const stopping = new AbortController();
   let manager: RateLimitManager<Envelope> | undefined;
   let metrics: ServerMetrics | undefined;
+  const client = new HttpClient();
   const send = createHttpSender({
     targets,
+    client,
     limiter: () => manager!.limiter,
     clock,
     signal: stopping.signal,
@@ -205,6 +208,7 @@ export function createServer(
         await app.close();
         stopping.abort();
         await manager!.stop();
+        client.close();
         if (ownBackend) await backend.close();
         logger.info('ratekeeper stopped');
       })();

@@ -129,6 +129,9 @@ targets:
     const metrics = parseExposition((await call('GET', '/metrics')).text);
     expect(sample(metrics, 'ratekeeper_sent_total', { target: 'hooks', endpoint: '0' })).toBe(2);
     expect(sample(metrics, 'ratekeeper_dead_letters')).toBe(1);
+    // Both offers admitted, on the manager's quota and on the target's primary (decided in SQLite's turn).
+    expect(sample(metrics, 'ratekeeper_admitted_total', { scope: 'rk:manager:default' })).toBe(2);
+    expect(sample(metrics, 'ratekeeper_admitted_total', { scope: 'target:hooks#0' })).toBe(2);
     expect(sample(metrics, 'ratekeeper_backend_mode', { mode: 'sqlite' })).toBe(1);
 
     // Dead letters through the CLI against the running service: list, replay (fails again), purge.

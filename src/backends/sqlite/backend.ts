@@ -79,6 +79,14 @@ export class SqliteBackend implements Backend {
     this.#statements = new QueueStatements(this.#conn.db);
   }
 
+  /**
+   * Runs `fn` (synchronous calls of this backend's stores) in one `BEGIN IMMEDIATE` transaction, so that
+   * its writes share one commit; a nested call is a savepoint. See {@link Backend.atomically}.
+   */
+  atomically<R>(fn: () => R): R {
+    return this.#conn.write('transaction', fn);
+  }
+
   /** The file name of the database (`':memory:'` for an in-memory one). */
   get path(): string {
     return this.#conn.name;

@@ -58,6 +58,9 @@ export class Connection {
   #beginImmediate: Database.Statement<[]> | undefined;
   #commit: Database.Statement<[]> | undefined;
   #rollback: Database.Statement<[]> | undefined;
+  #savepoint: Database.Statement<[]> | undefined;
+  #release: Database.Statement<[]> | undefined;
+  #rollbackTo: Database.Statement<[]> | undefined;
 
   constructor(options: ConnectionOptions) {
     if (options.database) {
@@ -105,6 +108,9 @@ export class Connection {
     this.#beginImmediate = db.prepare('BEGIN IMMEDIATE');
     this.#commit = db.prepare('COMMIT');
     this.#rollback = db.prepare('ROLLBACK');
+    this.#savepoint = db.prepare('SAVEPOINT rk_nested');
+    this.#release = db.prepare('RELEASE rk_nested');
+    this.#rollbackTo = db.prepare('ROLLBACK TO rk_nested');
   }
 
   get closed(): boolean {
@@ -153,7 +159,7 @@ export class Connection {
     if (this.#closed) throw new ClosedError('SqliteBackend');
     const db = this.db;
     try {
-      if (db.inTransaction) return db.transaction(fn)();
+      if (db.inTransaction) return this.#nested(operation, fn);
       begin.run();
     } catch (error) {
       throw translate(error, this.name, operation);
@@ -172,6 +178,30 @@ export class Connection {
       }
       throw translate(error, this.name, operation);
     }
+  }
+
+  /**
+   * `fn` in a savepoint of the transaction under way: undone alone when it throws. Prepared statements,
+   * not `db.transaction(fn)()` (which builds a wrapper per call): a turn of the manager nests one per offer.
+   */
+  #nested<R>(operation: string, fn: () => R): R {
+    this.#savepoint!.run();
+    let result: R;
+    try {
+      result = fn();
+    } catch (error) {
+      if (this.db.inTransaction) {
+        try {
+          this.#rollbackTo!.run();
+          this.#release!.run();
+        } catch {
+          // SQLite rolled the whole transaction back itself.
+        }
+      }
+      throw translate(error, this.name, operation);
+    }
+    this.#release!.run();
+    return result;
   }
 
   close(): void {
