@@ -187,9 +187,17 @@ export class RateLimiter {
   /**
    * Corrects an earlier charge after the fact: `delta` per unit, negative to give back (an estimate of 1,000
    * tokens that turned out to be 812 → `{ tokens: -188 }`). Never refused; usage past the limit is recorded.
+   * `at`: the instant (ms on this limiter's clock) of the charge being corrected, e.g. when a reservation was
+   * admitted: the correction is attributed to it, so a sliding window gives back (or adds) usage in the
+   * sub-window that charge is in, not in the newest one; a fixed window ignores a correction of an ended
+   * window. Default: now.
    */
-  async adjust(request: { scopes: string | readonly string[]; delta: Cost }): Promise<void> {
+  async adjust(request: { scopes: string | readonly string[]; delta: Cost; at?: number }): Promise<void> {
     const scopes = normalizeScopes(request.scopes);
+    const at = request.at;
+    if (at !== undefined && (typeof at !== 'number' || !Number.isFinite(at))) {
+      throw new InvalidArgumentError('at', 'a time in ms', at);
+    }
     const items: PlanItem[] = [];
     const units =
       typeof request.delta === 'number'
@@ -206,11 +214,16 @@ export class RateLimiter {
     for (const scope of scopes) {
       for (const rule of this.rules.resolve(scope)) {
         const delta = units[rule.unit];
-        if (delta) items.push({ scope, key: stateKey(scope, rule.name), rule, cost: delta });
+        if (!delta) continue;
+        const key = stateKey(scope, rule.name);
+        items.push(
+          at === undefined ? { scope, key, rule, cost: delta } : { scope, key, rule, cost: delta, at },
+        );
       }
     }
     if (items.length === 0) return;
-    await this.#store.adjust(items, this.clock.now());
+    const now = this.clock.now();
+    await this.#store.adjust(items, now);
     if (items.some((item) => item.cost < 0)) this.#lines.wakeAll();
   }
 

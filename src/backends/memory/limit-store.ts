@@ -143,7 +143,7 @@ export class MemoryLimitStore implements LimitStore {
   adjust(items: readonly PlanItem[], now: number): void {
     for (const item of items) {
       const state = this.#cellOf(item)?.state();
-      this.#create(item, algorithms[item.rule.algorithm].adjust(state, now, item.cost, item.rule));
+      this.#create(item, algorithms[item.rule.algorithm].adjust(state, now, item.cost, item.rule, item.at));
     }
   }
 

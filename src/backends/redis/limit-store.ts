@@ -99,7 +99,8 @@ export class RedisLimitStore implements LimitStore {
       args.push(
         item.scope,
         r.name,
-        `${ALGORITHM_CODE[r.algorithm]},${r.limit},${r.windowMs},${r.capacity},${r.step},${item.cost}`,
+        `${ALGORITHM_CODE[r.algorithm]},${r.limit},${r.windowMs},${r.capacity},${r.step},${item.cost}` +
+          (item.at === undefined ? '' : `,${item.at}`),
       );
     }
     await this.#call('limit-adjust.v2', [this.#keys.blocks], args);

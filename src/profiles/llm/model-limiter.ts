@@ -296,10 +296,13 @@ export class ModelLimiter {
         throw error;
       }
     }
+    // Taken once admitted: never before the instant the store charged at, in the same sub-window or the next.
+    const at = this.clock.now();
     return new Reservation(
-      { correct: (m, delta) => this.limiter.adjust({ scopes: this.scope(m), delta }) },
+      { correct: (m, delta, when) => this.limiter.adjust({ scopes: this.scope(m), delta, at: when }) },
       model,
       estTokens,
+      at,
     );
   }
 

@@ -333,6 +333,43 @@ for (const backend of await backendCases('ModelLimiter on Redis')) {
         expect(order).toEqual(['a@60300', 'b@60300']);
         await expect(ml.reserve('m', 1001)).rejects.toMatchObject({ code: 'ERR_COST_EXCEEDS_CAPACITY' });
       });
+
+      it('a refund at reconcile time frees the capacity in the window of the reservation, not of later usage', async () => {
+        const { ml, clock } = one(0, 1000, 0);
+        const r = await ml.reserve('m', 800); // t
+        await clock.advance(30_000);
+        await ml.recordUsage('m', 200); // another call, 30 s later: the minute is full
+        expect(await ml.canSend('m', 1)).toBe(false);
+        await clock.advance(20_000);
+        await r.commit(200, 100); // t + 50 s: 300 used of the 800 reserved
+        expect(await ml.stats('m')).toMatchObject({ tpm: 500 });
+        expect(await ml.canSend('m', 500)).toBe(true);
+        expect(await ml.canSend('m', 501)).toBe(false);
+        // One minute after t (and its 300 ms sub-window): the reservation's usage is gone, the other call's stays.
+        await clock.advance(10_300);
+        expect(await ml.stats('m')).toMatchObject({ tpm: 200 });
+        expect(await ml.canSend('m', 801)).toBe(false);
+        expect(await ml.canSend('m', 800)).toBe(true);
+        // ...until a minute after it.
+        await clock.advance(30_000);
+        expect(await ml.stats('m')).toMatchObject({ tpm: 0 });
+      });
+
+      it('usage above the estimate is charged at the reservation, and leaves the minute with it', async () => {
+        const { ml, clock } = one(0, 1000, 0);
+        const r = await ml.reserve('m', 100); // t
+        await clock.advance(30_000);
+        await ml.recordUsage('m', 100);
+        await clock.advance(20_000);
+        await r.commit(300, 100); // t + 50 s: 400 used, 300 more than reserved
+        expect(await ml.stats('m')).toMatchObject({ tpm: 500 });
+        await clock.advance(10_300);
+        expect(await ml.stats('m')).toMatchObject({ tpm: 100 });
+        const late = await ml.reserve('m', 50); // reconciled after its sub-window left the minute
+        await clock.advance(MIN + 300);
+        await late.release();
+        expect(await ml.stats('m')).toMatchObject({ rpm: 0, tpm: 0 });
+      });
     });
 
     it('setQuota and addProvider while callers reserve: every reservation counted once, the limit in force held', async () => {
