@@ -12,6 +12,7 @@ const ALGORITHM_CODE: Readonly<Record<AlgorithmName, number>> = {
   'sliding-window': 1,
   'token-bucket': 2,
   'fixed-window': 3,
+  'anchored-window': 4,
 };
 
 type Arg = string | number;

@@ -93,7 +93,7 @@ const NAMES = { rpm: 'rpm', tpm: 'tpm', rpd: 'rpd' } as const;
  *   the returned {@link Reservation} is settled with the real usage afterwards: concurrent callers never
  *   overshoot TPM because of estimates not yet recorded.
  * - Requests are refused at the limit (`rpm >= maxRpm`, `rpd >= maxRpd`), tokens only above it
- *   (`tpm + est > maxTpm`). RPM and TPM are sliding minutes; RPD a rolling day. 0 = unlimited.
+ *   (`tpm + est > maxTpm`). RPM and TPM are sliding minutes; RPD a day from its first request (go-ratelimit). 0 = unlimited.
  * @example
  * const ml = new ModelLimiter({ providers: ['openai'], backend });
  * const r = await ml.reserve('gpt-4o', 900);
@@ -409,7 +409,14 @@ export class ModelLimiter {
     return [
       { name: NAMES.rpm, unit: 'requests', limit: limit(quota.maxRpm), window: this.#minuteMs },
       { name: NAMES.tpm, unit: 'tokens', limit: limit(quota.maxTpm), window: this.#minuteMs },
-      { name: NAMES.rpd, unit: 'requests', limit: limit(quota.maxRpd), window: this.#dayMs },
+      // go-ratelimit's day: from the first request (`day_start`) until a day later, then a new one.
+      {
+        name: NAMES.rpd,
+        unit: 'requests',
+        limit: limit(quota.maxRpd),
+        window: this.#dayMs,
+        algorithm: 'anchored-window',
+      },
     ];
   }
 }

@@ -143,6 +143,22 @@ for (const backend of await backendCases('ModelLimiter on Redis')) {
         expect((await ml.stats('m')).rpd).toBe(0);
       });
 
+      it('the day runs from its first request (day_start): all of its count resets 24 h after it', async () => {
+        const { ml, clock } = one(0, 0, 3);
+        await ml.recordUsage('m', 1); // day_start
+        await clock.advance(23 * HOUR);
+        await ml.recordUsage('m', 1);
+        await ml.recordUsage('m', 1); // 3 of 3, two of them an hour before the day ends
+        await clock.advance(HOUR - 1);
+        expect(await ml.decide('m')).toMatchObject({ allowed: false, code: 'rpd_exceeded', retryAfterMs: 1 });
+        await clock.advance(1); // 24 h after day_start: a new day, the late two with it
+        expect(await ml.decide('m')).toMatchObject({ allowed: true, code: 'ok' });
+        expect((await ml.stats('m')).rpd).toBe(0);
+        await ml.recordUsage('m', 1); // the new day_start
+        await clock.advance(24 * HOUR - 1);
+        expect((await ml.stats('m')).rpd).toBe(1);
+      });
+
       it('stats of a model never used are zeros', async () => {
         const { ml } = one(1, 2, 3);
         expect(await ml.stats('m')).toEqual({ rpm: 0, maxRpm: 1, tpm: 0, maxTpm: 2, rpd: 0, maxRpd: 3 });

@@ -5,7 +5,7 @@
 -- ARGV[2]      grace ms added to every key's TTL past its idle time
 -- ARGV[3]      now (ms)
 -- ARGV[4]      number of items N
--- ARGV[5..]    N items: scope, rule name, "algorithm 1|2|3,limit,windowMs,capacity,step,delta[,at]"; at (ms):
+-- ARGV[5..]    N items: scope, rule name, "algorithm 1|2|3|4,limit,windowMs,capacity,step,delta[,at]"; at (ms):
 --              the instant of the charge corrected, to which the correction is attributed (PlanItem.at)
 -- Returns      the number of items applied
 -- @include limits/cache
@@ -25,7 +25,11 @@ for _ = 1, n do
   if at and at < now and rule.alg == 1 then
     store(slot, sw_adjust_at(state, now, v[6], rule, at), rule, now)
   elseif at and at < now and rule.alg == 3 and (at - fmod(at, rule.window)) < fw_start(state, now, rule) then
-    -- Mirrors fixedWindow.adjust: a correction of a window that has ended changes nothing.
+    -- Mirrors fixedWindow.adjust: a correction of a window that has ended changes nothing that counts.
+    local start = fw_start(state, now, rule)
+    store(slot, { start, fw_used(state, start) }, rule, now)
+  elseif rule.alg == 4 then
+    store(slot, aw_adjust(state, now, v[6], rule, at), rule, now)
   else
     store(slot, apply(ALGS[rule.alg].adjust, state, now, v[6], rule, scope, field), rule, now)
   end
