@@ -196,6 +196,8 @@ export class ModelLimiter {
    */
   async observeUsage(model: string, used: { rpm?: number; tpm?: number }): Promise<void> {
     const scope = this.scope(model);
+    // Most answers report no usage (no `remaining`): nothing to compare, no read of the stats.
+    if (used.rpm === undefined && used.tpm === undefined) return;
     const stats = await this.stats(model);
     const items: PlanItem[] = [];
     for (const [name, value, current] of [
