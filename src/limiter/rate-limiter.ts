@@ -193,7 +193,9 @@ export class RateLimiter {
    * window. Default: now.
    */
   async adjust(request: { scopes: string | readonly string[]; delta: Cost; at?: number }): Promise<void> {
-    const scopes = normalizeScopes(request.scopes);
+    // The scopes' rule items (resolved rules, state keys), cached like the plans of decisions.
+    const template =
+      this.#plans.template(request.scopes) ?? inspectPlan(normalizeScopes(request.scopes), this.rules);
     const at = request.at;
     if (at !== undefined && (typeof at !== 'number' || !Number.isFinite(at))) {
       throw new InvalidArgumentError('at', 'a time in ms', at);
@@ -206,20 +208,18 @@ export class RateLimiter {
     if (units === null || typeof units !== 'object') {
       throw new InvalidArgumentError('delta', 'a number or an object of unit → amount', request.delta);
     }
-    for (const [unit, value] of Object.entries(units)) {
+    for (const unit of Object.keys(units)) {
+      const value = units[unit];
       if (typeof value !== 'number' || !Number.isFinite(value)) {
         throw new InvalidArgumentError(`delta.${unit}`, 'a finite number', value);
       }
     }
-    for (const scope of scopes) {
-      for (const rule of this.rules.resolve(scope)) {
-        const delta = units[rule.unit];
-        if (!delta) continue;
-        const key = stateKey(scope, rule.name);
-        items.push(
-          at === undefined ? { scope, key, rule, cost: delta } : { scope, key, rule, cost: delta, at },
-        );
-      }
+    for (const { scope, key, rule } of template.items) {
+      const delta = units[rule.unit];
+      if (!delta) continue;
+      items.push(
+        at === undefined ? { scope, key, rule, cost: delta } : { scope, key, rule, cost: delta, at },
+      );
     }
     if (items.length === 0) return;
     const now = this.clock.now();
@@ -229,7 +229,8 @@ export class RateLimiter {
 
   /** Usage of every rule of the given scopes. */
   async stats(scopes: string | readonly string[]): Promise<RuleStats[]> {
-    return this.#store.inspect(inspectPlan(normalizeScopes(scopes), this.rules), this.clock.now());
+    const plan = this.#plans.template(scopes) ?? inspectPlan(normalizeScopes(scopes), this.rules);
+    return this.#store.inspect(plan, this.clock.now());
   }
 
   /** Forgets the usage and blocks of one scope, or of all. */
