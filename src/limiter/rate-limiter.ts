@@ -4,7 +4,7 @@ import { type Clock, type ClockLike, toClock } from '../core/clock.js';
 import { type Duration, parseDuration } from '../core/duration.js';
 import { CostExceedsCapacityError, InvalidArgumentError } from '../core/errors.js';
 import type { Cost, Decision, LimitRequest, Rule, RuleStats } from '../core/types.js';
-import { inspectPlan, normalizeScopes, type Plan, type PlanItem, stateKey } from '../engine/plan.js';
+import { inspectPlan, normalizeScopes, type Plan, type PlanItem } from '../engine/plan.js';
 import { ScopeRules } from '../engine/rules.js';
 import { PlanCache } from './plan-cache.js';
 import { Pools } from './pools.js';
