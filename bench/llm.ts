@@ -163,10 +163,12 @@ async function fetchRow(): Promise<BenchRow> {
       peer: 'bare fetch (same server, same body)',
       theirs: result.theirs,
       unit: 'calls',
-      target: 0.8,
+      // Issue 9: at most 5 % overhead per call against the bare fetch.
+      target: 0.95,
       note:
-        'limitedFetch parses the body, counts the prompt with gpt-tokenizer, reserves, sends, reads the headers and the ' +
-        `usage (a clone of the answer) and commits; per-call overhead ≈ ${((1 / result.ours - 1 / result.theirs) * 1e6).toFixed(0)} µs`,
+        'limitedFetch parses the body, counts the prompt with gpt-tokenizer, reserves, sends, reads the headers in one pass, ' +
+        'reads the answer once (no clone: the same Response is handed back with its text, the JSON parsed once) and commits; ' +
+        `per-call overhead ≈ ${((1 / result.ours - 1 / result.theirs) * 1e6).toFixed(0)} µs`,
     };
   } finally {
     server.closeAllConnections();

@@ -18,7 +18,7 @@ const manager = new RateLimitManager<Chat>({
   duration: '10m',
   backend,
   scopes: { 'chat:*': { limit: 1, window: '1s' } }, // per-message scopes (optional)
-  // sleep: '100ms', algorithm: 'sliding-window' | 'fixed-window' | 'token-bucket', name: 'default',
+  // sleep: '100ms', algorithm: 'sliding-window' | 'fixed-window' | 'token-bucket' | 'anchored-window', name: 'default',
   // lowQuotaThreshold: 0.3, maxBatchFraction: 0.3, concurrency: 16, leaseTime: '5s', retention: '1d',
   // retry: { maxAttempts: 5, baseDelay: '1s', maxDelay: '1m' }, clock, random, logger
 });

@@ -35,9 +35,11 @@ export const fixedWindow: Algorithm = {
     return fixedWindow.adjust(state, now, cost, rule);
   },
 
-  adjust(state, now, delta, rule): RuleState {
+  adjust(state, now, delta, rule, at): RuleState {
     const start = state ? currentWindow(state[0]!, now, rule.windowMs) : windowStart(now, rule.windowMs);
     const used = state && state[0] === start ? state[1]! : 0;
+    // A correction of a window that has ended changes nothing that still counts.
+    if (at !== undefined && at < now && windowStart(at, rule.windowMs) < start) return [start, used];
     return [start, Math.max(0, used + delta)];
   },
 

@@ -44,10 +44,11 @@ export const slidingWindow: Algorithm = {
     return slidingWindow.adjust(state, now, cost, rule);
   },
 
-  adjust(state, now, delta, rule): RuleState {
+  adjust(state, now, delta, rule, at): RuleState {
     const bucket = Math.floor(now / rule.step);
     const first = !state ? 0 : memo.hits(state, now, rule) ? memo.first : firstLive(state, now, rule);
     const next: number[] = state ? state.slice(first) : [];
+    if (at !== undefined && at < now) return adjustAt(next, Math.floor(at / rule.step), delta, now, rule);
     if (delta >= 0) {
       const last = next.length - 2;
       // A bucket at or after ours (clock skew between processes): add to it, which only delays expiry.
@@ -128,6 +129,41 @@ export function slidingWait(
   }
   // Unreachable while cost <= limit: all live usage expiring always frees enough.
   return msUntil((pairs[pairs.length - 2]! + 1) * rule.step + rule.windowMs, now);
+}
+
+/**
+ * A correction attributed to sub-window `bucket` (in the past) of the live pairs `next` (modified and
+ * returned). Nothing changes when that sub-window no longer counts. Usage added for it goes into its
+ * sub-window (a new pair in order when it has none). A refund takes from that sub-window and the older ones, newest
+ * first, then — only if the charge being corrected landed in a newer sub-window (a clock ahead of ours
+ * wrote one) — from the newer ones, oldest first: never usage that would count longer than the charge did.
+ */
+function adjustAt(next: number[], bucket: number, delta: number, now: number, rule: CompiledRule): RuleState {
+  // The charge corrected no longer counts (its sub-window left the window): neither does its correction.
+  if ((bucket + 1) * rule.step + rule.windowMs <= now) return next;
+  if (delta >= 0) {
+    let i = next.length - 2;
+    while (i >= 0 && next[i]! > bucket) i -= 2;
+    if (i >= 0 && next[i] === bucket) next[i + 1]! += delta;
+    else next.splice(i + 2, 0, bucket, delta);
+    return next;
+  }
+  let refund = -delta;
+  let split = 0;
+  while (split < next.length && next[split]! <= bucket) split += 2;
+  for (let i = split - 2; i >= 0 && refund > 0; i -= 2) {
+    const take = Math.min(refund, next[i + 1]!);
+    next[i + 1]! -= take;
+    refund -= take;
+  }
+  for (let i = split; i < next.length && refund > 0; i += 2) {
+    const take = Math.min(refund, next[i + 1]!);
+    next[i + 1]! -= take;
+    refund -= take;
+  }
+  const out: number[] = [];
+  for (let i = 0; i < next.length; i += 2) if (next[i + 1] !== 0) out.push(next[i]!, next[i + 1]!);
+  return out;
 }
 
 /** Index of the first pair still counted at `now`. */

@@ -23,8 +23,19 @@ export interface Algorithm {
   /**
    * The state after correcting an earlier charge by `delta` units (negative refunds). Never checks the limit:
    * usage that really happened is recorded even past it.
+   *
+   * `at` (≤ `now`): the instant the corrected charge was made (a reservation's admission). The correction is
+   * attributed to it: a sliding window refunds from, or adds to, the sub-window of `at` (so a refund frees
+   * capacity only until that charge would have expired anyway, and usage added for `at` expires with it); a
+   * fixed window drops a correction of a window that already ended. Without it, the correction is made now.
    */
-  adjust(state: RuleState | undefined, now: number, delta: number, rule: CompiledRule): RuleState;
+  adjust(
+    state: RuleState | undefined,
+    now: number,
+    delta: number,
+    rule: CompiledRule,
+    at?: number,
+  ): RuleState;
   /** The time from which the state is equivalent to `undefined` and may be deleted. */
   idleAt(state: RuleState, rule: CompiledRule): number;
 }

@@ -1,7 +1,7 @@
 import type { Duration } from './duration.js';
 
 /** The algorithms a {@link Rule} can use. */
-export type AlgorithmName = 'sliding-window' | 'token-bucket' | 'fixed-window';
+export type AlgorithmName = 'sliding-window' | 'token-bucket' | 'fixed-window' | 'anchored-window';
 
 /**
  * At most `limit` units of `unit` per `window`.

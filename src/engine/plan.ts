@@ -8,8 +8,13 @@ export interface PlanItem {
   /** Storage key of the rule's state: `${scope}|${rule.name}`. */
   readonly key: string;
   readonly rule: CompiledRule;
-  /** Units charged in the rule's unit (> 0). */
+  /** Units charged in the rule's unit (> 0; an adjustment's may be negative). */
   readonly cost: number;
+  /**
+   * Adjustments only: the instant (ms, ≤ now) of the charge being corrected, e.g. a reservation's admission.
+   * The correction is attributed to it (see `Algorithm.adjust`); absent, it is made now.
+   */
+  readonly at?: number;
   /**
    * A cache for the store that decides the item: its own handle on the item's state (the memory store keeps
    * its entry here, which saves a map lookup per rule and decision). Items are shared by plans and outlive

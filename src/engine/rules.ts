@@ -3,7 +3,12 @@ import { parsePositiveDuration } from '../core/duration.js';
 import { InvalidArgumentError } from '../core/errors.js';
 import type { AlgorithmName, CompiledRule, Rule } from '../core/types.js';
 
-const ALGORITHMS: readonly AlgorithmName[] = ['sliding-window', 'token-bucket', 'fixed-window'];
+const ALGORITHMS: readonly AlgorithmName[] = [
+  'sliding-window',
+  'token-bucket',
+  'fixed-window',
+  'anchored-window',
+];
 
 /** Validates a {@link Rule}, applies defaults and precomputes its constants. `field` is named in errors. */
 export function compileRule(rule: Rule, field = 'rule'): CompiledRule {

@@ -48,6 +48,20 @@ export class PlanCache {
     return buildPlan(request, this.#rules);
   }
 
+  /**
+   * Every rule item of the scopes at cost 0 (what `inspectPlan` builds), cached like plans; `undefined` when
+   * the scopes are not a non-empty string or list of them (the caller validates and builds it then).
+   */
+  template(scopes: string | readonly string[]): Plan | undefined {
+    let entry: CachedPlan | undefined;
+    if (typeof scopes === 'string') {
+      if (scopes.length > 0) entry = this.#cached(scopes);
+    } else if (Array.isArray(scopes) && scopes.length > 0) {
+      entry = scopes.length === 1 ? this.#cachedOne(scopes[0]) : this.#cachedList(scopes);
+    }
+    return entry?.template;
+  }
+
   /** Drops every cached plan when the rules changed since they were made. */
   #checkRules(): void {
     if (this.#rulesVersion !== this.#rules.version) {

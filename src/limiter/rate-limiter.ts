@@ -4,7 +4,7 @@ import { type Clock, type ClockLike, toClock } from '../core/clock.js';
 import { type Duration, parseDuration } from '../core/duration.js';
 import { CostExceedsCapacityError, InvalidArgumentError } from '../core/errors.js';
 import type { Cost, Decision, LimitRequest, Rule, RuleStats } from '../core/types.js';
-import { inspectPlan, normalizeScopes, type Plan, type PlanItem, stateKey } from '../engine/plan.js';
+import { inspectPlan, normalizeScopes, type Plan, type PlanItem } from '../engine/plan.js';
 import { ScopeRules } from '../engine/rules.js';
 import { PlanCache } from './plan-cache.js';
 import { Pools } from './pools.js';
@@ -187,9 +187,19 @@ export class RateLimiter {
   /**
    * Corrects an earlier charge after the fact: `delta` per unit, negative to give back (an estimate of 1,000
    * tokens that turned out to be 812 → `{ tokens: -188 }`). Never refused; usage past the limit is recorded.
+   * `at`: the instant (ms on this limiter's clock) of the charge being corrected, e.g. when a reservation was
+   * admitted: the correction is attributed to it, so a sliding window gives back (or adds) usage in the
+   * sub-window that charge is in, not in the newest one; a fixed window ignores a correction of an ended
+   * window. Default: now.
    */
-  async adjust(request: { scopes: string | readonly string[]; delta: Cost }): Promise<void> {
-    const scopes = normalizeScopes(request.scopes);
+  async adjust(request: { scopes: string | readonly string[]; delta: Cost; at?: number }): Promise<void> {
+    // The scopes' rule items (resolved rules, state keys), cached like the plans of decisions.
+    const template =
+      this.#plans.template(request.scopes) ?? inspectPlan(normalizeScopes(request.scopes), this.rules);
+    const at = request.at;
+    if (at !== undefined && (typeof at !== 'number' || !Number.isFinite(at))) {
+      throw new InvalidArgumentError('at', 'a time in ms', at);
+    }
     const items: PlanItem[] = [];
     const units =
       typeof request.delta === 'number'
@@ -198,25 +208,29 @@ export class RateLimiter {
     if (units === null || typeof units !== 'object') {
       throw new InvalidArgumentError('delta', 'a number or an object of unit → amount', request.delta);
     }
-    for (const [unit, value] of Object.entries(units)) {
+    for (const unit of Object.keys(units)) {
+      const value = units[unit];
       if (typeof value !== 'number' || !Number.isFinite(value)) {
         throw new InvalidArgumentError(`delta.${unit}`, 'a finite number', value);
       }
     }
-    for (const scope of scopes) {
-      for (const rule of this.rules.resolve(scope)) {
-        const delta = units[rule.unit];
-        if (delta) items.push({ scope, key: stateKey(scope, rule.name), rule, cost: delta });
-      }
+    for (const { scope, key, rule } of template.items) {
+      const delta = units[rule.unit];
+      if (!delta) continue;
+      items.push(
+        at === undefined ? { scope, key, rule, cost: delta } : { scope, key, rule, cost: delta, at },
+      );
     }
     if (items.length === 0) return;
-    await this.#store.adjust(items, this.clock.now());
+    const now = this.clock.now();
+    await this.#store.adjust(items, now);
     if (items.some((item) => item.cost < 0)) this.#lines.wakeAll();
   }
 
   /** Usage of every rule of the given scopes. */
   async stats(scopes: string | readonly string[]): Promise<RuleStats[]> {
-    return this.#store.inspect(inspectPlan(normalizeScopes(scopes), this.rules), this.clock.now());
+    const plan = this.#plans.template(scopes) ?? inspectPlan(normalizeScopes(scopes), this.rules);
+    return this.#store.inspect(plan, this.clock.now());
   }
 
   /** Forgets the usage and blocks of one scope, or of all. */

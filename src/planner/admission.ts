@@ -44,6 +44,9 @@ export function admissions(rule: CompiledRule, latestStartMs: number, origin = 0
       return rule.limit * (Math.floor((origin + L) / rule.windowMs) - Math.floor(origin / rule.windowMs) + 1);
     case 'token-bucket':
       return rule.capacity + Math.floor((L * rule.limit) / rule.windowMs);
+    case 'anchored-window':
+      // A window opens at the first call (0 at the latest) and the next at the first call after it ended.
+      return rule.limit * (Math.floor(L / rule.windowMs) + 1);
   }
 }
 

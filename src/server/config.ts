@@ -19,7 +19,7 @@ const duration = z.union([z.number(), z.string()]).superRefine((value, ctx) => {
 const rule = z.strictObject({
   limit: z.number().nonnegative(),
   window: duration,
-  algorithm: z.enum(['sliding-window', 'token-bucket', 'fixed-window']).optional(),
+  algorithm: z.enum(['sliding-window', 'token-bucket', 'fixed-window', 'anchored-window']).optional(),
   unit: z.string().min(1).optional(),
   burst: z.number().positive().optional(),
   name: z.string().min(1).optional(),
@@ -60,7 +60,7 @@ const manager = z.strictObject({
   capacity: z.number().int().positive().default(600),
   duration: duration.default('1m'),
   sleep: duration.optional(),
-  algorithm: z.enum(['sliding-window', 'token-bucket', 'fixed-window']).optional(),
+  algorithm: z.enum(['sliding-window', 'token-bucket', 'fixed-window', 'anchored-window']).optional(),
   name: z.string().min(1).optional(),
   scopes: z.record(z.string(), rules).default({}),
   lowQuotaThreshold: z.number().min(0).max(1).optional(),

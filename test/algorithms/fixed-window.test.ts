@@ -83,4 +83,12 @@ describe('fixed window under clock skew', () => {
       { numRuns: 300, seed: 12 },
     );
   });
+
+  it('a correction with `at` in an ended window changes nothing; in the current one it applies', () => {
+    const r = rule({ limit: 10, window: 1000, algorithm: 'fixed-window' });
+    const state: RuleState = fixedWindow.charge(undefined, 1500, 4, r);
+    expect(fixedWindow.adjust(state, 1600, -3, r, 900)).toEqual([1000, 4]);
+    expect(fixedWindow.adjust(state, 1600, 5, r, 900)).toEqual([1000, 4]);
+    expect(fixedWindow.adjust(state, 1600, -3, r, 1500)).toEqual([1000, 1]);
+  });
 });

@@ -109,4 +109,21 @@ describe('sliding window', () => {
     expect(state).toEqual([]);
     expect(slidingWindow.remaining(state, 600, r)).toBe(10);
   });
+
+  it('a correction with `at` is attributed to the sub-window of at', () => {
+    const r = rule({ limit: 10, window: 1000 }); // step 5 ms
+    let state: RuleState = slidingWindow.charge(undefined, 0, 4, r);
+    state = slidingWindow.charge(state, 500, 4, r);
+    // A refund for the charge at 0 takes from its sub-window (then older ones), not from the newest.
+    expect(slidingWindow.adjust(state, 600, -3, r, 2)).toEqual([0, 1, 100, 4]);
+    // More than that sub-window holds: the rest from the newer ones, oldest first.
+    expect(slidingWindow.adjust(state, 600, -6, r, 2)).toEqual([100, 2]);
+    // Usage added for a past instant goes into its sub-window, in order.
+    expect(slidingWindow.adjust(state, 600, 2, r, 250)).toEqual([0, 4, 50, 2, 100, 4]);
+    expect(slidingWindow.adjust(state, 600, 2, r, 3)).toEqual([0, 6, 100, 4]);
+    // For an instant whose sub-window no longer counts, nothing changes what counts.
+    const later = slidingWindow.adjust(state, 1200, 3, r, 2);
+    expect(slidingWindow.remaining(later, 1200, r)).toBe(6);
+    expect(slidingWindow.adjust(state, 1200, -3, r, 2)).toEqual([100, 4]);
+  });
 });

@@ -54,7 +54,7 @@ const skewedArb = fc
   .tuple(arrivalsArb(8, 200), fc.array(fc.integer({ min: -3000, max: 0 }), { minLength: 1, maxLength: 7 }))
   .map(([arrivals, skews]) => arrivals.map((a, i) => ({ ...a, t: a.t + skews[i % skews.length]! })));
 
-describe.each<AlgorithmName>(['sliding-window', 'token-bucket', 'fixed-window'])(
+describe.each<AlgorithmName>(['sliding-window', 'token-bucket', 'fixed-window', 'anchored-window'])(
   'memory store cell (%s)',
   (algorithm) => {
     it('holds exactly the state that the pure charge returns and answers alike, on random arrivals and reads', () => {

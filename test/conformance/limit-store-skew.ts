@@ -9,7 +9,12 @@ import type { AlgorithmName } from '../../src/core/types.js';
 import { buildPlan, inspectPlan } from '../../src/engine/plan.js';
 import { ScopeRules } from '../../src/engine/rules.js';
 
-const ALGORITHMS: readonly AlgorithmName[] = ['sliding-window', 'token-bucket', 'fixed-window'];
+const ALGORITHMS: readonly AlgorithmName[] = [
+  'sliding-window',
+  'token-bucket',
+  'fixed-window',
+  'anchored-window',
+];
 /** Aligned to every window used here. */
 const T0 = 1_700_000_040_000;
 /** The process on time. */
@@ -22,10 +27,12 @@ const LAGGING = T0 + 100;
  * filled a 5/1000 ms rule, measured on the lagging clock:
  * - fixed window: the stored window [T0 + 1000, T0 + 2000) is newer than the caller's; it ends at T0 + 2000 → 1900;
  * - token bucket: TAT = T0 + 2500, one token back at T0 + 1700 → 1600;
- * - sliding window: sub-window [T0 + 1500, T0 + 1505) counts until T0 + 2505 → 2405.
+ * - sliding window: sub-window [T0 + 1500, T0 + 1505) counts until T0 + 2505 → 2405;
+ * - anchored window: opened at T0 + 1500 by the on-time charge, it ends at T0 + 2500 → 2400.
  */
 const LAGGING_WAIT: Record<AlgorithmName, number> = {
   'fixed-window': 1900,
+  'anchored-window': 2400,
   'token-bucket': 1600,
   'sliding-window': 2405,
 };

@@ -25,7 +25,12 @@ export interface LimitStoreConformanceOptions {
   differentialRuns?: number;
 }
 
-const ALGORITHMS: readonly AlgorithmName[] = ['sliding-window', 'token-bucket', 'fixed-window'];
+const ALGORITHMS: readonly AlgorithmName[] = [
+  'sliding-window',
+  'token-bucket',
+  'fixed-window',
+  'anchored-window',
+];
 /** A time aligned to every window used below, so fixed windows start exactly here. */
 const T0 = 1_700_000_040_000;
 
@@ -38,12 +43,14 @@ function fivePerSecond(algorithm: AlgorithmName): Rule {
  * Exact waits for a 5/1000ms rule filled with five 1-unit requests at T0, asked for 1 more unit at T0 + 100:
  * - sliding window (step 5 ms): the usage of sub-window [T0, T0+5) counts until T0 + 5 + 1000 → 905;
  * - token bucket (one token per 200 ms): TAT = T0 + 1000, 1 token is back at T0 + 200 → 100;
- * - fixed window: the window ends at T0 + 1000 → 900.
+ * - fixed window: the window ends at T0 + 1000 → 900;
+ * - anchored window: opened by the first charge at T0, it ends at T0 + 1000 → 900.
  */
 const WAIT_AFTER_FILL: Record<AlgorithmName, number> = {
   'sliding-window': 905,
   'token-bucket': 100,
   'fixed-window': 900,
+  'anchored-window': 900,
 };
 
 /** `resetMs` right after the fill, at T0. */
@@ -51,6 +58,7 @@ const RESET_AFTER_FILL: Record<AlgorithmName, number> = {
   'sliding-window': 1005,
   'token-bucket': 1000,
   'fixed-window': 1000,
+  'anchored-window': 1000,
 };
 
 function request(scopes: string | string[], cost?: Cost) {
@@ -273,7 +281,12 @@ export function describeLimitStoreConformance(
         expect(stats[0]).toMatchObject({ used: 5, remaining: 0 });
         // Sliding: 7 used in one sub-window, all expire at T0+1005. Fixed: window end. Token bucket: TAT is
         // T0 + 7·200, one token fits at TAT - 4·200 = T0 + 600.
-        const expected = { 'sliding-window': 1005, 'fixed-window': 1000, 'token-bucket': 600 }[algorithm];
+        const expected = {
+          'sliding-window': 1005,
+          'fixed-window': 1000,
+          'anchored-window': 1000,
+          'token-bucket': 600,
+        }[algorithm];
         expect(await store.decide(planA, T0)).toMatchObject({ allowed: false, retryAfterMs: expected });
         expect((await store.decide(planA, T0 + expected)).allowed).toBe(true);
       });
@@ -457,7 +470,7 @@ export function describeLimitStoreConformance(
 type Op =
   | { kind: 'decide' | 'peek' | 'inspect'; dt: number; scopes: number[]; requests: number; tokens: number }
   | { kind: 'decide-many'; dt: number; plans: Array<{ scopes: number[]; requests: number; tokens: number }> }
-  | { kind: 'adjust'; dt: number; scope: number; rule: number; delta: number }
+  | { kind: 'adjust'; dt: number; scope: number; rule: number; delta: number; back: number | null }
   | { kind: 'block'; dt: number; scopes: number[]; ms: number }
   | { kind: 'wait-retry'; factor: number }
   | { kind: 'reset'; dt: number; scope: number | null };
@@ -472,6 +485,11 @@ const ruleArb: fc.Arbitrary<Omit<Rule, 'name' | 'unit'>> = fc.oneof(
   }),
   fc.record({
     algorithm: fc.constant<AlgorithmName>('fixed-window'),
+    limit: fc.integer({ min: 1, max: 12 }),
+    window: fc.constantFrom(7, 100, 250, 999, 1000, 60_000),
+  }),
+  fc.record({
+    algorithm: fc.constant<AlgorithmName>('anchored-window'),
     limit: fc.integer({ min: 1, max: 12 }),
     window: fc.constantFrom(7, 100, 250, 999, 1000, 60_000),
   }),
@@ -559,6 +577,10 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
       scope: fc.integer({ min: 0, max: 2 }),
       rule: fc.integer({ min: 0, max: 2 }),
       delta: fc.oneof(fc.integer({ min: -6, max: 6 }), fc.constantFrom(-0.5, 1.5)),
+      // The correction attributed to an earlier instant (`PlanItem.at = now - back`), or to now.
+      back: fc.option(
+        fc.oneof(fc.integer({ min: 0, max: 70_000 }), fc.double({ min: 0, max: 2000, noNaN: true })),
+      ),
     }),
   },
   {
@@ -663,7 +685,8 @@ function describeDifferential(getStore: () => LimitStore, numRuns: number): void
                 const scope = names[op.scope]!;
                 const list = rules.resolve(scope);
                 const rule: CompiledRule = list[op.rule % list.length]!;
-                const items: PlanItem[] = [{ scope, key: stateKey(scope, rule.name), rule, cost: op.delta }];
+                const item = { scope, key: stateKey(scope, rule.name), rule, cost: op.delta };
+                const items: PlanItem[] = [op.back === null ? item : { ...item, at: now - op.back }];
                 reference.adjust(items, now);
                 await subject.adjust(items, now);
                 break;

@@ -51,7 +51,10 @@ export class ReferenceLimitStore implements LimitStore {
   adjust(items: readonly PlanItem[], now: number): void {
     for (const item of items) {
       const state = this.#states.get(item.key);
-      this.#states.set(item.key, algorithms[item.rule.algorithm].adjust(state, now, item.cost, item.rule));
+      this.#states.set(
+        item.key,
+        algorithms[item.rule.algorithm].adjust(state, now, item.cost, item.rule, item.at),
+      );
     }
   }
 

@@ -1,3 +1,4 @@
+import { anchoredWait, isCurrent } from '../../algorithms/anchored-window.js';
 import { currentWindow, fixedWait } from '../../algorithms/fixed-window.js';
 import { slidingWait, sumPairs } from '../../algorithms/sliding-window.js';
 import { bucketRemaining, bucketWait } from '../../algorithms/token-bucket.js';
@@ -103,6 +104,27 @@ class FixedCell extends Cell {
 
   state(): RuleState {
     return [this.start, this.used];
+  }
+}
+
+/** An anchored window: a fixed window's fields, its window opened at its first charge after the last ended. */
+class AnchoredCell extends FixedCell {
+  override wait(now: number, cost: number): number {
+    return anchoredWait(this.start, this.used, now, cost, this.rule);
+  }
+
+  override remaining(now: number): number {
+    const used = isCurrent(this.start, now, this.rule.windowMs) ? this.used : 0;
+    return Math.max(0, this.rule.limit - used);
+  }
+
+  override charge(now: number, cost: number): void {
+    if (isCurrent(this.start, now, this.rule.windowMs)) {
+      this.used = Math.max(0, this.used + cost);
+    } else if (cost >= 0) {
+      this.start = now;
+      this.used = cost;
+    }
   }
 }
 
@@ -225,6 +247,8 @@ export function cellFor(
       return new BucketCell(key, scope, rule, store, kept);
     case 'fixed-window':
       return new FixedCell(key, scope, rule, store, kept);
+    case 'anchored-window':
+      return new AnchoredCell(key, scope, rule, store, kept);
     default:
       return new SlidingCell(key, scope, rule, store, kept);
   }

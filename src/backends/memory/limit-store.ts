@@ -142,8 +142,15 @@ export class MemoryLimitStore implements LimitStore {
 
   adjust(items: readonly PlanItem[], now: number): void {
     for (const item of items) {
-      const state = this.#cellOf(item)?.state();
-      this.#create(item, algorithms[item.rule.algorithm].adjust(state, now, item.cost, item.rule));
+      const cell = this.#cellOf(item);
+      // A correction upwards, now, is what `charge` does in every algorithm (`adjust` ≡ `charge` for a
+      // delta >= 0 without `at`): charged in place, no state array rebuilt.
+      if (item.cost >= 0 && item.at === undefined) {
+        (cell ?? this.#create(item, NEVER_USED)).charge(now, item.cost);
+        continue;
+      }
+      const state = cell?.state();
+      this.#create(item, algorithms[item.rule.algorithm].adjust(state, now, item.cost, item.rule, item.at));
     }
   }
 

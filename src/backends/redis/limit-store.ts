@@ -12,6 +12,7 @@ const ALGORITHM_CODE: Readonly<Record<AlgorithmName, number>> = {
   'sliding-window': 1,
   'token-bucket': 2,
   'fixed-window': 3,
+  'anchored-window': 4,
 };
 
 type Arg = string | number;
@@ -99,7 +100,8 @@ export class RedisLimitStore implements LimitStore {
       args.push(
         item.scope,
         r.name,
-        `${ALGORITHM_CODE[r.algorithm]},${r.limit},${r.windowMs},${r.capacity},${r.step},${item.cost}`,
+        `${ALGORITHM_CODE[r.algorithm]},${r.limit},${r.windowMs},${r.capacity},${r.step},${item.cost}` +
+          (item.at === undefined ? '' : `,${item.at}`),
       );
     }
     await this.#call('limit-adjust.v2', [this.#keys.blocks], args);

@@ -204,7 +204,7 @@ export class SqliteLimitStore implements LimitStore {
       for (const item of items) {
         const state = this.#read(item.key);
         if (state === undefined) this.#created++;
-        this.#store(item, algorithms[item.rule.algorithm].adjust(state, now, item.cost, item.rule));
+        this.#store(item, algorithms[item.rule.algorithm].adjust(state, now, item.cost, item.rule, item.at));
       }
     });
   }

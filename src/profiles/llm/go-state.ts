@@ -168,11 +168,12 @@ export async function importGoState(ml: ModelLimiter, source: GoState | string):
       if (entry.count > 0) await charge('tpm', entry.time, entry.count);
       done.tokens += entry.count;
     }
-    if (usage.dayCount > 0 && usage.dayStart !== null) {
+    if (usage.dayStart !== null) {
+      // The day as it is there: opened at day_start (also with a count of 0), ending a day after it.
       if (live('rpd', usage.dayStart)) {
         await charge('rpd', usage.dayStart, usage.dayCount);
         done.dayCount = usage.dayCount;
-      } else {
+      } else if (usage.dayCount > 0) {
         report.expired++;
       }
     }

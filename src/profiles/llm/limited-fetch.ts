@@ -139,14 +139,20 @@ export function limitedFetch(options: LimitedFetchOptions): typeof fetch {
       }
       const type = response.headers.get('content-type') ?? '';
       if (type.includes('json')) {
-        const usage = usageOf(
-          await response
-            .clone()
-            .json()
-            .catch(() => undefined),
-        );
+        // Read here once and handed back on the same Response (no clone, no second body stream: they cost
+        // more than the rest of the call), its JSON parsed once for the usage and for the caller.
+        let text: string;
+        try {
+          text = await response.text();
+        } catch (error) {
+          await reservation.commit(estimate);
+          throw error;
+        }
+        const parsed = parseObject(text);
+        const usage = usageOf(parsed);
         if (usage) await reservation.commit(usage.prompt, usage.output);
         else await reservation.commit(estimate);
+        return replay(response, text, parsed);
       } else if (type.includes('text/event-stream') && response.body) {
         // Streamed: the caller reads one branch; the other is read here for the usage events, and the
         // reservation is settled when the stream ends (with the estimate when it reported none).
@@ -167,6 +173,29 @@ export function limitedFetch(options: LimitedFetchOptions): typeof fetch {
       return response;
     }
   };
+}
+
+/**
+ * `response` itself, its body already read as `text`: `json()`, `text()`, `arrayBuffer()`, `blob()` and
+ * `body` answer from it as they would have from the network (`json()` with `parsed`, the same JSON parsed
+ * once, when it is an object). Status, headers, URL stay those of the answer.
+ */
+function replay(response: Response, text: string, parsed: unknown): Response {
+  let used = false;
+  let stream: ReadableStream<Uint8Array> | undefined;
+  const take = async <T>(make: () => T): Promise<T> => {
+    used = true;
+    return make();
+  };
+  Object.defineProperties(response, {
+    bodyUsed: { get: () => used },
+    body: { get: () => (stream ??= new Blob([text]).stream()) },
+    text: { value: () => take(() => text) },
+    json: { value: () => take(() => (parsed !== undefined ? parsed : JSON.parse(text))) },
+    blob: { value: () => take(() => new Blob([text], { type: response.headers.get('content-type') ?? '' })) },
+    arrayBuffer: { value: () => take(() => new TextEncoder().encode(text).buffer) },
+  });
+  return response;
 }
 
 async function bodyText(

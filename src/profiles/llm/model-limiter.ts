@@ -93,7 +93,7 @@ const NAMES = { rpm: 'rpm', tpm: 'tpm', rpd: 'rpd' } as const;
  *   the returned {@link Reservation} is settled with the real usage afterwards: concurrent callers never
  *   overshoot TPM because of estimates not yet recorded.
  * - Requests are refused at the limit (`rpm >= maxRpm`, `rpd >= maxRpd`), tokens only above it
- *   (`tpm + est > maxTpm`). RPM and TPM are sliding minutes; RPD a rolling day. 0 = unlimited.
+ *   (`tpm + est > maxTpm`). RPM and TPM are sliding minutes; RPD a day from its first request (go-ratelimit). 0 = unlimited.
  * @example
  * const ml = new ModelLimiter({ providers: ['openai'], backend });
  * const r = await ml.reserve('gpt-4o', 900);
@@ -196,6 +196,8 @@ export class ModelLimiter {
    */
   async observeUsage(model: string, used: { rpm?: number; tpm?: number }): Promise<void> {
     const scope = this.scope(model);
+    // Most answers report no usage (no `remaining`): nothing to compare, no read of the stats.
+    if (used.rpm === undefined && used.tpm === undefined) return;
     const stats = await this.stats(model);
     const items: PlanItem[] = [];
     for (const [name, value, current] of [
@@ -296,10 +298,13 @@ export class ModelLimiter {
         throw error;
       }
     }
+    // Taken once admitted: never before the instant the store charged at, in the same sub-window or the next.
+    const at = this.clock.now();
     return new Reservation(
-      { correct: (m, delta) => this.limiter.adjust({ scopes: this.scope(m), delta }) },
+      { correct: (m, delta, when) => this.limiter.adjust({ scopes: this.scope(m), delta, at: when }) },
       model,
       estTokens,
+      at,
     );
   }
 
@@ -406,7 +411,14 @@ export class ModelLimiter {
     return [
       { name: NAMES.rpm, unit: 'requests', limit: limit(quota.maxRpm), window: this.#minuteMs },
       { name: NAMES.tpm, unit: 'tokens', limit: limit(quota.maxTpm), window: this.#minuteMs },
-      { name: NAMES.rpd, unit: 'requests', limit: limit(quota.maxRpd), window: this.#dayMs },
+      // go-ratelimit's day: from the first request (`day_start`) until a day later, then a new one.
+      {
+        name: NAMES.rpd,
+        unit: 'requests',
+        limit: limit(quota.maxRpd),
+        window: this.#dayMs,
+        algorithm: 'anchored-window',
+      },
     ];
   }
 }

@@ -9,7 +9,7 @@ export interface ModelQuota {
   maxRpm: number;
   /** Tokens (prompt + output) per sliding minute. */
   maxTpm: number;
-  /** Requests per rolling day. */
+  /** Requests per day, counted from its first request (go-ratelimit's `day_start`). */
   maxRpd: number;
 }
 

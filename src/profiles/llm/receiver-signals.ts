@@ -69,27 +69,43 @@ function untilTime(value: string | null, now: number): number | undefined {
 
 /** Reads the rate-limit headers of an answer (any status). */
 export function readHeaders(headers: Headers, now: number): ReceiverSignals {
+  // One pass over the answer's headers (a handful) instead of looking up the 25 names it may carry.
+  const found = new Map<string, string>();
+  for (const [name, value] of headers) {
+    if (
+      name.startsWith('x-ratelimit-') ||
+      name.startsWith('anthropic-ratelimit-') ||
+      name === 'retry-after'
+    ) {
+      found.set(name, value);
+    }
+  }
+  const get = (name: string) => found.get(name) ?? null;
   const openai = (kind: string): ReportedLimit => ({
-    limit: int(headers.get(`x-ratelimit-limit-${kind}`)),
-    remaining: int(headers.get(`x-ratelimit-remaining-${kind}`)),
-    resetMs: parseResetDuration(headers.get(`x-ratelimit-reset-${kind}`)),
+    limit: int(get(`x-ratelimit-limit-${kind}`)),
+    remaining: int(get(`x-ratelimit-remaining-${kind}`)),
+    resetMs: parseResetDuration(get(`x-ratelimit-reset-${kind}`)),
   });
   const anthropic = (kind: string): ReportedLimit => ({
-    limit: int(headers.get(`anthropic-ratelimit-${kind}-limit`)),
-    remaining: int(headers.get(`anthropic-ratelimit-${kind}-remaining`)),
-    resetMs: untilTime(headers.get(`anthropic-ratelimit-${kind}-reset`), now),
+    limit: int(get(`anthropic-ratelimit-${kind}-limit`)),
+    remaining: int(get(`anthropic-ratelimit-${kind}-remaining`)),
+    resetMs: untilTime(get(`anthropic-ratelimit-${kind}-reset`), now),
   });
   const merge = (a: ReportedLimit, b: ReportedLimit): ReportedLimit => ({
     limit: a.limit ?? b.limit,
     remaining: a.remaining ?? b.remaining,
     resetMs: a.resetMs ?? b.resetMs,
   });
+  const none: ReportedLimit = { limit: undefined, remaining: undefined, resetMs: undefined };
+  if (found.size === 0) {
+    return { requests: none, tokens: { ...none }, inputTokens: { ...none }, outputTokens: { ...none } };
+  }
   return {
     requests: merge(openai('requests'), anthropic('requests')),
     tokens: merge(openai('tokens'), anthropic('tokens')),
     inputTokens: anthropic('input-tokens'),
     outputTokens: anthropic('output-tokens'),
-    retryAfterMs: parseRetryAfter(headers.get('retry-after'), now),
+    retryAfterMs: parseRetryAfter(get('retry-after'), now),
   };
 }
 

@@ -2,8 +2,11 @@ import { InvalidArgumentError } from '../../core/errors.js';
 
 /** What a {@link Reservation} needs from its limiter: one correction of the charge it holds. */
 export interface ReservationHost {
-  /** Adds `delta` to the model's usage now (negative gives back). */
-  correct(model: string, delta: { requests: number; tokens: number }): Promise<void>;
+  /**
+   * Adds `delta` to the model's usage (negative gives back), attributed to the instant `at` of the
+   * reservation's admission: a refund frees capacity only where the reserved charge was counting.
+   */
+  correct(model: string, delta: { requests: number; tokens: number }, at: number): Promise<void>;
 }
 
 /**
@@ -21,13 +24,16 @@ export class Reservation {
   readonly model: string;
   /** Tokens charged at admission. */
   readonly estimate: number;
+  /** When it was admitted and charged (ms, the limiter's clock): corrections are attributed to it. */
+  readonly at: number;
   #settled = false;
   readonly #host: ReservationHost;
 
-  constructor(host: ReservationHost, model: string, estimate: number) {
+  constructor(host: ReservationHost, model: string, estimate: number, at: number) {
     this.#host = host;
     this.model = model;
     this.estimate = estimate;
+    this.at = at;
   }
 
   /** True once committed or released. */
@@ -45,7 +51,7 @@ export class Reservation {
     if (this.#settled) return false;
     this.#settled = true;
     const delta = promptTokens + outputTokens - this.estimate;
-    if (delta !== 0) await this.#host.correct(this.model, { requests: 0, tokens: delta });
+    if (delta !== 0) await this.#host.correct(this.model, { requests: 0, tokens: delta }, this.at);
     return true;
   }
 
@@ -53,7 +59,7 @@ export class Reservation {
   async release(): Promise<boolean> {
     if (this.#settled) return false;
     this.#settled = true;
-    await this.#host.correct(this.model, { requests: -1, tokens: -this.estimate });
+    await this.#host.correct(this.model, { requests: -1, tokens: -this.estimate }, this.at);
     return true;
   }
 }

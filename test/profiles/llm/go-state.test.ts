@@ -96,10 +96,17 @@ for (const backend of await backendCases('go-ratelimit import on Redis')) {
       expect(await ml.stats('gemini-3-pro-preview')).toMatchObject({ rpm: 4, tpm: 1300 });
       await clock.advance(19_800); // 10:01:00.3: one minute and one sub-window after the 10:00:00 gpt-4o entries
       expect(await ml.stats('gpt-4o')).toMatchObject({ rpm: 3, tpm: 0 });
-      // my-model's day started at 10:00:00: it ends 24 h later.
-      clock.set(Date.parse('2026-02-20T09:59:00Z'));
-      expect((await ml.decide('my-model')).allowed).toBe(false);
-      clock.set(Date.parse('2026-02-20T10:08:00Z'));
+      // gemini's day started at 01:00:00 (998 requests) and holds the 2 made here at 10:00:30: all of it
+      // ends exactly 24 h after day_start, as in go-ratelimit (a sliding day would hold the 2 until 10:00:30).
+      clock.set(Date.parse('2026-02-20T00:59:59.999Z'));
+      expect(await ml.decide('gemini-3-pro-preview')).toMatchObject({ allowed: false, code: 'rpd_exceeded' });
+      clock.set(Date.parse('2026-02-20T01:00:00Z'));
+      expect(await ml.decide('gemini-3-pro-preview')).toMatchObject({ allowed: true, code: 'ok' });
+      expect((await ml.stats('gemini-3-pro-preview')).rpd).toBe(0);
+      // my-model's day started at 10:00:00: it ends exactly 24 h later.
+      clock.set(Date.parse('2026-02-20T09:59:59.999Z'));
+      expect(await ml.decide('my-model')).toMatchObject({ allowed: false, code: 'rpd_exceeded' });
+      clock.set(Date.parse('2026-02-20T10:00:00Z'));
       expect(await ml.decide('my-model')).toMatchObject({ allowed: true, code: 'ok' });
     });
 

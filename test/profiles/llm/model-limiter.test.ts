@@ -143,6 +143,22 @@ for (const backend of await backendCases('ModelLimiter on Redis')) {
         expect((await ml.stats('m')).rpd).toBe(0);
       });
 
+      it('the day runs from its first request (day_start): all of its count resets 24 h after it', async () => {
+        const { ml, clock } = one(0, 0, 3);
+        await ml.recordUsage('m', 1); // day_start
+        await clock.advance(23 * HOUR);
+        await ml.recordUsage('m', 1);
+        await ml.recordUsage('m', 1); // 3 of 3, two of them an hour before the day ends
+        await clock.advance(HOUR - 1);
+        expect(await ml.decide('m')).toMatchObject({ allowed: false, code: 'rpd_exceeded', retryAfterMs: 1 });
+        await clock.advance(1); // 24 h after day_start: a new day, the late two with it
+        expect(await ml.decide('m')).toMatchObject({ allowed: true, code: 'ok' });
+        expect((await ml.stats('m')).rpd).toBe(0);
+        await ml.recordUsage('m', 1); // the new day_start
+        await clock.advance(24 * HOUR - 1);
+        expect((await ml.stats('m')).rpd).toBe(1);
+      });
+
       it('stats of a model never used are zeros', async () => {
         const { ml } = one(1, 2, 3);
         expect(await ml.stats('m')).toEqual({ rpm: 0, maxRpm: 1, tpm: 0, maxTpm: 2, rpd: 0, maxRpd: 3 });
@@ -332,6 +348,43 @@ for (const backend of await backendCases('ModelLimiter on Redis')) {
         await Promise.all([a, b]);
         expect(order).toEqual(['a@60300', 'b@60300']);
         await expect(ml.reserve('m', 1001)).rejects.toMatchObject({ code: 'ERR_COST_EXCEEDS_CAPACITY' });
+      });
+
+      it('a refund at reconcile time frees the capacity in the window of the reservation, not of later usage', async () => {
+        const { ml, clock } = one(0, 1000, 0);
+        const r = await ml.reserve('m', 800); // t
+        await clock.advance(30_000);
+        await ml.recordUsage('m', 200); // another call, 30 s later: the minute is full
+        expect(await ml.canSend('m', 1)).toBe(false);
+        await clock.advance(20_000);
+        await r.commit(200, 100); // t + 50 s: 300 used of the 800 reserved
+        expect(await ml.stats('m')).toMatchObject({ tpm: 500 });
+        expect(await ml.canSend('m', 500)).toBe(true);
+        expect(await ml.canSend('m', 501)).toBe(false);
+        // One minute after t (and its 300 ms sub-window): the reservation's usage is gone, the other call's stays.
+        await clock.advance(10_300);
+        expect(await ml.stats('m')).toMatchObject({ tpm: 200 });
+        expect(await ml.canSend('m', 801)).toBe(false);
+        expect(await ml.canSend('m', 800)).toBe(true);
+        // ...until a minute after it.
+        await clock.advance(30_000);
+        expect(await ml.stats('m')).toMatchObject({ tpm: 0 });
+      });
+
+      it('usage above the estimate is charged at the reservation, and leaves the minute with it', async () => {
+        const { ml, clock } = one(0, 1000, 0);
+        const r = await ml.reserve('m', 100); // t
+        await clock.advance(30_000);
+        await ml.recordUsage('m', 100);
+        await clock.advance(20_000);
+        await r.commit(300, 100); // t + 50 s: 400 used, 300 more than reserved
+        expect(await ml.stats('m')).toMatchObject({ tpm: 500 });
+        await clock.advance(10_300);
+        expect(await ml.stats('m')).toMatchObject({ tpm: 100 });
+        const late = await ml.reserve('m', 50); // reconciled after its sub-window left the minute
+        await clock.advance(MIN + 300);
+        await late.release();
+        expect(await ml.stats('m')).toMatchObject({ rpm: 0, tpm: 0 });
       });
     });
 

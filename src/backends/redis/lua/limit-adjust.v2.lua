@@ -5,7 +5,8 @@
 -- ARGV[2]      grace ms added to every key's TTL past its idle time
 -- ARGV[3]      now (ms)
 -- ARGV[4]      number of items N
--- ARGV[5..]    N items: scope, rule name, "algorithm 1|2|3,limit,windowMs,capacity,step,delta"
+-- ARGV[5..]    N items: scope, rule name, "algorithm 1|2|3|4,limit,windowMs,capacity,step,delta[,at]"; at (ms):
+--              the instant of the charge corrected, to which the correction is attributed (PlanItem.at)
 -- Returns      the number of items applied
 -- @include limits/cache
 local grace = tonumber(ARGV[2])
@@ -19,7 +20,19 @@ for _ = 1, n do
   local rule = { alg = v[1], limit = v[2], window = v[3], capacity = v[4], step = v[5], name = field }
   p = p + 3
   local slot = slot_of(scope, field, rule)
-  store(slot, apply(ALGS[rule.alg].adjust, slot.state or nil, now, v[6], rule, scope, field), rule, now)
+  local at = v[7]
+  local state = slot.state or nil
+  if at and at < now and rule.alg == 1 then
+    store(slot, sw_adjust_at(state, now, v[6], rule, at), rule, now)
+  elseif at and at < now and rule.alg == 3 and (at - fmod(at, rule.window)) < fw_start(state, now, rule) then
+    -- Mirrors fixedWindow.adjust: a correction of a window that has ended changes nothing that counts.
+    local start = fw_start(state, now, rule)
+    store(slot, { start, fw_used(state, start) }, rule, now)
+  elseif rule.alg == 4 then
+    store(slot, aw_adjust(state, now, v[6], rule, at), rule, now)
+  else
+    store(slot, apply(ALGS[rule.alg].adjust, state, now, v[6], rule, scope, field), rule, now)
+  end
 end
 flush(grace)
 return n

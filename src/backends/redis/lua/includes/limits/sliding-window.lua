@@ -161,6 +161,54 @@ local function sw_adjust(state, now, delta, rule, log)
   return nxt
 end
 
+-- Mirrors adjustAt (sliding-window.ts): a correction attributed to the past instant at (< now). Takes the
+-- array form; returns an array.
+local function sw_adjust_at(state, now, delta, rule, at)
+  if state and state.lazy then state = lz_to_array(state) end
+  local bucket = math.floor(at / rule.step)
+  local nxt = {}
+  if state then
+    for i = sw_first_live(state, now, rule), #state do nxt[#nxt + 1] = state[i] end
+  end
+  if (bucket + 1) * rule.step + rule.window <= now then return nxt end
+  if delta >= 0 then
+    local i = #nxt - 1
+    while i >= 1 and nxt[i] > bucket do i = i - 2 end
+    if i >= 1 and nxt[i] == bucket then
+      nxt[i + 1] = nxt[i + 1] + delta
+    else
+      table.insert(nxt, i + 2, delta)
+      table.insert(nxt, i + 2, bucket)
+    end
+    return nxt
+  end
+  local refund = -delta
+  local split = 1
+  while split <= #nxt and nxt[split] <= bucket do split = split + 2 end
+  local i = split - 2
+  while i >= 1 and refund > 0 do
+    local take = math.min(refund, nxt[i + 1])
+    nxt[i + 1] = nxt[i + 1] - take
+    refund = refund - take
+    i = i - 2
+  end
+  i = split
+  while i <= #nxt and refund > 0 do
+    local take = math.min(refund, nxt[i + 1])
+    nxt[i + 1] = nxt[i + 1] - take
+    refund = refund - take
+    i = i + 2
+  end
+  local out = {}
+  for j = 1, #nxt, 2 do
+    if nxt[j + 1] ~= 0 then
+      out[#out + 1] = nxt[j]
+      out[#out + 1] = nxt[j + 1]
+    end
+  end
+  return out
+end
+
 local function sw_idle_at(state, rule)
   if state.lazy then
     if state.count == 0 then return -INF end
