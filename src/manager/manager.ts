@@ -101,7 +101,15 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
   #stopping = false;
 
   constructor(options: RateLimitManagerOptions<T>) {
-    super();
+    super({ captureRejections: true });
+    // A listener that returns a rejected promise is reported like one that threw (never unhandled).
+    (this as unknown as Record<symbol, unknown>)[EventEmitter.captureRejectionSymbol] = (
+      error: unknown,
+      event: string,
+    ) => {
+      if (event === 'error') this.#log(error, `an 'error' listener threw`);
+      else this.#fault(new ListenerError(event, error));
+    };
     this.#o = resolveOptions(options);
     this.clock = this.#o.clock;
     this.backend = options.backend ?? new MemoryBackend();

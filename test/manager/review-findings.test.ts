@@ -92,6 +92,33 @@ describe.each(backendCases())('RateLimitManager review findings on $name', (bc) 
     expect(record?.lastError).toContain('endpoint pool');
     await h.manager.stop();
   });
+
+  it('a listener returning a rejected promise is reported like a throwing one, and changes nothing', async () => {
+    const warnings: unknown[] = [];
+    const h = await harness(await bc.make(), {
+      capacity: 100,
+      logger: { warn: (obj) => warnings.push(obj.err) },
+    });
+    h.manager.on('sent', async () => {
+      throw new Error('async listener bug');
+    });
+    await h.manager.start();
+    for (let i = 0; i < 3; i++) await h.manager.sendOrEnqueue([h.msg(`a${i}`)], 'normal');
+    await h.advance(1_000);
+    expect(h.sent().sort()).toEqual(['a0', 'a1', 'a2']);
+    expect((await h.manager.stats()).counters).toMatchObject({ delivered: 3, retried: 0, deadLettered: 0 });
+    expect(warnings.map(String)).toEqual(
+      Array.from({ length: 3 }, () => "ListenerError: a 'sent' listener threw: Error: async listener bug"),
+    );
+    // With an `error` listener, the rejection goes there instead.
+    const errors: Error[] = [];
+    h.manager.on('error', (e) => errors.push(e));
+    await h.manager.sendOrEnqueue([h.msg('a3')], 'normal');
+    await h.advance(1_000);
+    expect(errors.map((e) => e.message)).toEqual(["a 'sent' listener threw: Error: async listener bug"]);
+    expect(warnings).toHaveLength(3);
+    await h.manager.stop();
+  });
 });
 
 /** The backend with one queue method wrapped: `around(call, args)` decides when (and whether) to call it. */
