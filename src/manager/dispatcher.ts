@@ -7,6 +7,9 @@ import { classifyFailure, errorText, type FailureKind } from './failure.js';
 import type { LeaseKeeper } from './lease-keeper.js';
 import type { ResolvedOptions } from './options.js';
 
+/** Tries of a completion write that fails while others succeed, before it is given up. */
+export const COMPLETION_TRIES = 5;
+
 /**
  * What a sender may resolve with. Nothing (or no `failed`) means the whole batch was delivered. `failed`
  * names the messages that were not: the others are recorded delivered and never sent again; the failed
@@ -55,6 +58,10 @@ export class Dispatcher<T> {
   #reserved = 0;
   /** Delivered batches whose completion is not recorded yet. */
   #completed: LeaseRef[] = [];
+  /** Completions not written, with their counted tries (see `#keepTrying`). */
+  readonly #tries = new Map<LeaseRef, { count: number; written: number }>();
+  /** Completion writes that succeeded (a try of a failing one counts only when this moved). */
+  #written = 0;
   #flushing: Promise<void> | undefined;
   /** The completion write under way, if any (a flush waits for it, so stop() never returns before it). */
   #writing: Promise<void> | undefined;
@@ -125,6 +132,7 @@ export class Dispatcher<T> {
   lost(leases: readonly LeaseRef[]): void {
     const gone = new Set(leases);
     this.#completed = this.#completed.filter((lease) => !gone.has(lease));
+    for (const lease of leases) this.#tries.delete(lease);
   }
 
   /** Hands a leased job to the sender. `reserved`: it uses a slot taken with `reserve()`. */
@@ -159,12 +167,63 @@ export class Dispatcher<T> {
     try {
       await this.#c.queue.complete(batch, this.#c.clock.now());
     } catch (error) {
-      // Not recorded: keep the leases (the keeper renews them) and try again on the next flush.
-      this.#completed = batch.concat(this.#completed);
       this.#c.fault(error);
+      // Not recorded: written one by one, so one that cannot be written never holds back the others.
+      const failed = batch.length === 1 ? [{ lease: batch[0]!, error }] : await this.#writeEach(batch);
+      const kept = failed.filter(({ lease, error }) => this.#keepTrying(lease, error));
+      this.#completed = kept.map((f) => f.lease).concat(this.#completed);
       return;
     }
-    for (const lease of batch) this.#c.keeper.release(lease);
+    this.#written++;
+    for (const lease of batch) this.#done(lease);
+  }
+
+  async #writeEach(batch: LeaseRef[]): Promise<Array<{ lease: LeaseRef; error: unknown }>> {
+    const failed: Array<{ lease: LeaseRef; error: unknown }> = [];
+    for (const lease of batch) {
+      try {
+        await this.#c.queue.complete([lease], this.#c.clock.now());
+        this.#written++;
+        this.#done(lease);
+      } catch (error) {
+        failed.push({ lease, error });
+      }
+    }
+    return failed;
+  }
+
+  #done(lease: LeaseRef): void {
+    this.#tries.delete(lease);
+    this.#c.keeper.release(lease);
+  }
+
+  /**
+   * A completion was not written. It is kept (its lease renewed) and tried on the next flush; a failure
+   * counts as a try only when other completions were written since its last one (the store works, this
+   * write does not), so an unreachable store never gives anything up. After {@link COMPLETION_TRIES} it
+   * is given up: reported, its lease no longer renewed (the job is recovered and delivered again).
+   */
+  #keepTrying(lease: LeaseRef, error: unknown): boolean {
+    const entry = this.#tries.get(lease);
+    if (!entry) {
+      this.#tries.set(lease, { count: 0, written: this.#written });
+      return true;
+    }
+    if (this.#written > entry.written) {
+      entry.count++;
+      entry.written = this.#written;
+    }
+    if (entry.count < COMPLETION_TRIES) return true;
+    this.#tries.delete(lease);
+    this.#c.keeper.release(lease);
+    this.#c.fault(
+      new Error(
+        `the delivery of job ${lease.jobId} could not be recorded while others were; given up after ` +
+          `${entry.count} tries (delivered again once its lease expires): ${errorText(error)}`,
+        { cause: error },
+      ),
+    );
+    return false;
   }
 
   async #deliver(job: Job<T>, lease: LeaseRef, alternative: number | undefined): Promise<void> {

@@ -119,6 +119,40 @@ describe.each(backendCases())('RateLimitManager review findings on $name', (bc) 
     expect(warnings).toHaveLength(3);
     await h.manager.stop();
   });
+
+  it('a completion that can never be written is given up (reported), and the others are still recorded', async () => {
+    let poisonJob: string | undefined;
+    let completeCalls = 0;
+    const backend = wrapQueue(await bc.make(), 'complete', (call, args) => {
+      completeCalls++;
+      const leases = args[0] as Array<{ jobId: string }>;
+      if (leases.some((l) => l.jobId === poisonJob)) throw new Error('injected: this row cannot be written');
+      return call();
+    });
+    const errors: string[] = [];
+    const h = await harness(backend, { capacity: 100, concurrency: 8 });
+    h.manager.on('error', (e) => errors.push(e.message));
+    h.manager.on('sent', (e) => {
+      if (e.ids.includes('poison')) poisonJob = e.jobId;
+    });
+    await h.manager.start();
+    await Promise.all(['poison', 'ok1', 'ok2'].map((id) => h.manager.sendOrEnqueue([h.msg(id)], 'normal')));
+    await h.advance(200);
+    // The others are recorded although they were in the same write as the poisoned one.
+    expect((await h.manager.stats()).counters.delivered).toBe(2);
+    // Each later delivery is recorded while the poisoned one keeps failing; those failures are counted.
+    for (let i = 3; i < 10; i++) {
+      await h.manager.sendOrEnqueue([h.msg(`ok${i}`)], 'normal');
+      await h.advance(200);
+    }
+    expect((await h.manager.stats()).counters.delivered).toBe(9);
+    // Tried a bounded number of times, then given up with an error that names the job.
+    const callsThen = completeCalls;
+    expect(errors.some((m) => m.includes(poisonJob!) && m.includes('given up'))).toBe(true);
+    for (let i = 0; i < 10; i++) await h.advance(200);
+    expect(completeCalls - callsThen).toBeLessThanOrEqual(1);
+    await h.manager.stop({ timeout: '1s' });
+  });
 });
 
 /** The backend with one queue method wrapped: `around(call, args)` decides when (and whether) to call it. */
