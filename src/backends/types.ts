@@ -242,10 +242,10 @@ export interface QueueStore<T = unknown> {
   /** Moves a leased job to the dead letters (status `dead-lettered`). Returns false when the lease is not held. */
   bury(lease: LeaseRef, now: number, error: string): MaybePromise<boolean>;
   /**
-   * Extends these leases to `until` (only ever later). Returns the job ids whose lease is no longer held:
-   * another process may be delivering them now.
+   * Extends these leases to `until` (only ever later). Returns the leases (the very objects given, in
+   * their order) that are no longer held: another owner, or this one under a newer lease, holds the job.
    */
-  extend(leases: readonly LeaseRef[], until: number): MaybePromise<string[]>;
+  extend(leases: readonly LeaseRef[], until: number): MaybePromise<LeaseRef[]>;
   /** Returns jobs whose lease expired to the queue (at-least-once redelivery). Returns how many. */
   recover(now: number): MaybePromise<number>;
   /** Holds a lane: none of its jobs is claimed before `until` (extends only). */

@@ -183,7 +183,7 @@ describe.skipIf(skip)('RedisQueueStore', () => {
       ],
       T0 + 2000,
     );
-    expect(lost).toEqual([y!.id]);
+    expect(lost).toEqual([{ jobId: y!.id, owner: 'A' }]);
     const done = await q.complete(
       [
         { jobId: x!.id, owner: 'A' },

@@ -9,7 +9,14 @@
  */
 import fc from 'fast-check';
 import { expect, it } from 'vitest';
-import type { DeadLetterFilter, Job, JobInput, Priority, QueueStore } from '../../src/backends/types.js';
+import type {
+  DeadLetterFilter,
+  Job,
+  JobInput,
+  LeaseRef,
+  Priority,
+  QueueStore,
+} from '../../src/backends/types.js';
 import { ReferenceQueue } from './queue-reference.js';
 
 const priority = fc.constantFrom<Priority>('critical', 'normal', 'optional');
@@ -286,7 +293,9 @@ function normalize(o: Op, answer: unknown, ids: IdMap, refAnswer: unknown): unkn
       ids.learn(job.id, (refAnswer[i] as Job).id);
     });
   }
-  if (o.op === 'extend' && Array.isArray(answer)) return answer.map((id: string) => ids.ref(id));
+  if (o.op === 'extend' && Array.isArray(answer)) {
+    return answer.map((lease: LeaseRef) => ({ jobId: ids.ref(lease.jobId), owner: lease.owner }));
+  }
   if ((o.op === 'add' || o.op === 'claim' || o.op === 'deadLetters') && Array.isArray(answer)) {
     return answer.map((job: Job) => ({ ...job, id: ids.ref(job.id) }));
   }

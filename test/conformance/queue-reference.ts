@@ -258,11 +258,11 @@ export class ReferenceQueue implements QueueStore<unknown> {
     return true;
   }
 
-  extend(leases: readonly LeaseRef[], until: number): string[] {
-    const lost: string[] = [];
+  extend(leases: readonly LeaseRef[], until: number): LeaseRef[] {
+    const lost: LeaseRef[] = [];
     for (const lease of leases) {
       const job = this.#held(lease);
-      if (!job) lost.push(lease.jobId);
+      if (!job) lost.push(lease);
       else job.leaseUntil = Math.max(job.leaseUntil, until);
     }
     return lost;

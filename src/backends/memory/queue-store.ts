@@ -299,11 +299,11 @@ export class MemoryQueueStore<T = unknown> implements QueueStore<T> {
     return true;
   }
 
-  extend(leases: readonly LeaseRef[], until: number): string[] {
-    const lost: string[] = [];
+  extend(leases: readonly LeaseRef[], until: number): LeaseRef[] {
+    const lost: LeaseRef[] = [];
     for (const lease of leases) {
       const entry = this.#held(lease);
-      if (!entry) lost.push(lease.jobId);
+      if (!entry) lost.push(lease);
       else if (entry.leaseUntil < until) entry.leaseUntil = until;
     }
     return lost;

@@ -156,9 +156,10 @@ export class RedisQueueStore<T = unknown> implements QueueStore<T> {
     return (await this.#run('queue-bury.v2', [lease.jobId, lease.owner, now, error])) === 1;
   }
 
-  async extend(leases: readonly LeaseRef[], until: number): Promise<string[]> {
+  async extend(leases: readonly LeaseRef[], until: number): Promise<LeaseRef[]> {
     if (leases.length === 0) return [];
-    return (await this.#run('queue-extend.v2', [until, ...leaseArgs(leases)])) as string[];
+    const lost = (await this.#run('queue-extend.v2', [until, ...leaseArgs(leases)])) as number[];
+    return lost.map((position) => leases[position - 1]!);
   }
 
   async recover(now: number): Promise<number> {

@@ -76,7 +76,7 @@ export class SqliteQueueStore<T = unknown> implements QueueStore<T> {
   >;
   readonly #release: Transaction<Releaser>;
   readonly #bury: Transaction<(lease: LeaseRef, now: number, error: string) => boolean>;
-  readonly #extend: Transaction<(leases: readonly LeaseRef[], until: number) => string[]>;
+  readonly #extend: Transaction<(leases: readonly LeaseRef[], until: number) => LeaseRef[]>;
   readonly #prune: Transaction<(before: number, now: number) => number>;
   readonly #recover: Transaction<(now: number) => number>;
   readonly #holdLane: Transaction<(lane: string, until: number) => void>;
@@ -157,11 +157,11 @@ export class SqliteQueueStore<T = unknown> implements QueueStore<T> {
       return true;
     });
     this.#extend = db.transaction((leases, until) => {
-      const lost: string[] = [];
+      const lost: LeaseRef[] = [];
       for (const lease of leases) {
         const id = toRowId(lease.jobId);
         if (id === undefined || sql.holds.get(id, this.#queue, lease.owner) !== 1) {
-          lost.push(lease.jobId);
+          lost.push(lease);
           continue;
         }
         sql.extend.run(until, id, this.#queue, lease.owner, until);
@@ -258,7 +258,7 @@ export class SqliteQueueStore<T = unknown> implements QueueStore<T> {
     return this.#conn.run('bury', () => this.#bury.immediate(lease, now, error));
   }
 
-  extend(leases: readonly LeaseRef[], until: number): string[] {
+  extend(leases: readonly LeaseRef[], until: number): LeaseRef[] {
     if (leases.length === 0) return [];
     return this.#conn.run('extend', () => this.#extend.immediate(leases, until));
   }
