@@ -45,7 +45,10 @@ describe.each(cases)('LeaseKeeper on $name', (bc) => {
     backend = await bc.make();
     const queue = backend.queue<string>('keeper');
     const clock = new FakeClock(T0);
-    await queue.add([{ priority: 'normal', lane: '', scopes: [], messages: [{ id: 'k1', payload: 'x' }] }], T0);
+    await queue.add(
+      [{ priority: 'normal', lane: '', scopes: [], messages: [{ id: 'k1', payload: 'x' }] }],
+      T0,
+    );
     const claim = (owner: string, now: number) =>
       queue.claim({ now, owner, leaseUntil: now + 100, maxJobs: 1, remaining: 10, reserve: 0 });
     const [first] = await claim('me.1', T0);
