@@ -24,7 +24,7 @@ export interface LoopContext<T> {
 
 /**
  * The background loop: every `sleep` (and at once when a slot frees or work arrives) it recovers expired
- * leases, prunes old records, and claims what the quota allows, critical first, FIFO within a priority.
+ * leases and claims what the quota allows (old records are pruned on a timer of their own), critical first, FIFO within a priority.
  * A claimed job the limiter refuses goes back to its place (its lane held when a scope of its own refused
  * it); one that can never fit goes to dead letters. A store failure in the middle of a pass never strands
  * the jobs it claimed: those not yet handed to the sender are released, and nothing is charged for them.
@@ -40,7 +40,9 @@ export class DeliveryLoop<T> {
   /** The last pass found work: a freed slot should start another one. */
   #more = false;
   #nextRecover = 0;
-  #nextPrune = 0;
+  /** Aborted to end the prune timer's sleep on stop. */
+  #pruneStop = new AbortController();
+  #pruning: Promise<void> | undefined;
   #drainWaiters: Array<() => void> = [];
 
   constructor(context: LoopContext<T>) {
@@ -56,13 +58,16 @@ export class DeliveryLoop<T> {
     this.#running = true;
     this.#nextRecover = 0;
     this.#promise = this.#run();
+    this.#pruneStop = new AbortController();
+    this.#pruning = this.#pruneLoop(this.#pruneStop.signal);
   }
 
   /** Ends the loop after its current pass; resolves when it has ended. */
   stop(): Promise<void> {
     this.#running = false;
     this.wakeUp();
-    return this.#promise ?? Promise.resolve();
+    this.#pruneStop.abort();
+    return Promise.all([this.#promise, this.#pruning]).then(() => {});
   }
 
   /** Work was queued: a pass should look soon. */
@@ -267,9 +272,25 @@ export class DeliveryLoop<T> {
         this.#c.emit('recovered', { count });
       }
     }
-    if (now >= this.#nextPrune) {
-      this.#nextPrune = now + Math.max(options.sleepMs, Math.min(60_000, options.retentionMs / 10));
-      await queue.prune(now - options.retentionMs, now);
+  }
+
+  /**
+   * Prunes old records and ended lane holds on its own timer (at start, then every tenth of `retention`,
+   * at most a minute), never inside a pass: a pass's latency never includes a prune, however long the
+   * prune takes (on Redis it is a walk of bounded steps, which other scripts interleave with).
+   */
+  async #pruneLoop(signal: AbortSignal): Promise<void> {
+    const { queue, options, clock } = this.#c;
+    const every = Math.max(options.sleepMs, Math.min(60_000, options.retentionMs / 10));
+    while (!signal.aborted) {
+      const now = clock.now();
+      try {
+        await queue.prune(now - options.retentionMs, now);
+      } catch (error) {
+        this.#c.fault(error);
+      }
+      if (signal.aborted) return;
+      await clock.sleep(every, signal).catch(() => {});
     }
   }
 

@@ -153,6 +153,28 @@ describe.each(backendCases())('RateLimitManager review findings on $name', (bc) 
     expect(completeCalls - callsThen).toBeLessThanOrEqual(1);
     await h.manager.stop({ timeout: '1s' });
   });
+
+  it('pruning runs on its own timer: a pass never waits for it, even when it never ends', async () => {
+    let prunes = 0;
+    const backend = wrapQueue(await bc.make(), 'prune', () => {
+      prunes++;
+      return new Promise(() => {}); // a prune step that never returns
+    });
+    const h = await harness(backend, { capacity: 100, logger: { warn: () => {} } });
+    await h.manager.start();
+    await h.advance(100);
+    expect(prunes).toBe(1);
+    for (const id of ['p1', 'p2']) await h.manager.sendOrEnqueue([h.msg(id)], 'normal');
+    await backend.queue<string>('default').add(
+      [{ priority: 'normal', lane: '', scopes: [], messages: [{ id: 'p3', payload: 'x' }] }],
+      h.clock.now(),
+    );
+    await h.advance(500);
+    expect(h.sent().sort()).toEqual(['p1', 'p2', 'p3']);
+    const stopping = h.manager.stop({ timeout: '1s' });
+    await h.clock.advance(1_000);
+    await stopping;
+  });
 });
 
 /** The backend with one queue method wrapped: `around(call, args)` decides when (and whether) to call it. */
