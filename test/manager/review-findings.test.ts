@@ -165,10 +165,12 @@ describe.each(backendCases())('RateLimitManager review findings on $name', (bc) 
     await h.advance(100);
     expect(prunes).toBe(1);
     for (const id of ['p1', 'p2']) await h.manager.sendOrEnqueue([h.msg(id)], 'normal');
-    await backend.queue<string>('default').add(
-      [{ priority: 'normal', lane: '', scopes: [], messages: [{ id: 'p3', payload: 'x' }] }],
-      h.clock.now(),
-    );
+    await backend
+      .queue<string>('default')
+      .add(
+        [{ priority: 'normal', lane: '', scopes: [], messages: [{ id: 'p3', payload: 'x' }] }],
+        h.clock.now(),
+      );
     await h.advance(500);
     expect(h.sent().sort()).toEqual(['p1', 'p2', 'p3']);
     const stopping = h.manager.stop({ timeout: '1s' });
