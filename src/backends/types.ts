@@ -214,7 +214,11 @@ export interface QueueStore<T = unknown> {
     now: number,
     error?: string,
   ): MaybePromise<void>;
-  /** True when a job of this priority or a more urgent one could be claimed now (due, lane not held). */
+  /**
+   * True when a job of this priority or a more urgent one could be claimed now (due, lane not held).
+   * Answered in bounded work: a store that cannot tell within its bound (Redis: after reading 200 jobs
+   * that cannot go, e.g. leased or in held lanes) answers true, which only queues an offer behind them.
+   */
   hasClaimable(priority: Priority, now: number): MaybePromise<boolean>;
   /** Leases due jobs in order, within the budget (see {@link ClaimQuery}); statuses become `passed-to-sender`. */
   claim(query: ClaimQuery): MaybePromise<Job<T>[]>;
