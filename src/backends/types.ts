@@ -235,13 +235,14 @@ export interface QueueStore<T = unknown> {
   completeMessages(lease: LeaseRef, messageIds: readonly string[], now: number): MaybePromise<boolean>;
   /**
    * Returns a leased job to its place in the queue, claimable from `notBefore`.
-   * `failed` counts an attempt and records `error` (status `retrying`); otherwise status `enqueued`.
-   * Returns false when the lease is not held.
+   * `failed` records `error` (status `retrying`) and counts an attempt, unless `attempt` is false (a
+   * receiver's retry-after answer: the receiver asked to wait, the delivery did not fail); otherwise
+   * status `enqueued`. Returns false when the lease is not held.
    */
   release(
     lease: LeaseRef,
     now: number,
-    options: { notBefore: number; failed: boolean; error?: string },
+    options: { notBefore: number; failed: boolean; error?: string; attempt?: boolean },
   ): MaybePromise<boolean>;
   /** Moves a leased job to the dead letters (status `dead-lettered`). Returns false when the lease is not held. */
   bury(lease: LeaseRef, now: number, error: string): MaybePromise<boolean>;

@@ -7,6 +7,9 @@ import { classifyFailure, errorText, type FailureKind } from './failure.js';
 import type { LeaseKeeper } from './lease-keeper.js';
 import type { ResolvedOptions } from './options.js';
 
+/** Most jobs whose retry-after answers are counted at once (the oldest counts are forgotten first). */
+const MAX_WAIT_COUNTS = 10_000;
+
 /** Tries of a completion write that fails while others succeed, before it is given up. */
 export const COMPLETION_TRIES = 5;
 
@@ -58,6 +61,8 @@ export class Dispatcher<T> {
   #reserved = 0;
   /** Delivered batches whose completion is not recorded yet. */
   #completed: LeaseRef[] = [];
+  /** Retry-after answers per job id, counted by this process (see `retry.maxRetryAfter`). */
+  readonly #waits = new Map<string, number>();
   /** Completions not written, with their counted tries (see `#keepTrying`). */
   readonly #tries = new Map<LeaseRef, { count: number; written: number }>();
   /** Completion writes that succeeded (a try of a failing one counts only when this moved). */
@@ -245,6 +250,7 @@ export class Dispatcher<T> {
     }
     const failed = failuresOf(outcome, batch);
     if (failed === undefined) {
+      if (this.#waits.size > 0) this.#waits.delete(job.id);
       this.#completed.push(lease);
       if (this.#c.listens('sent')) {
         this.#c.emit('sent', { ids: batch.map((m) => m.id), priority: job.priority, jobId: job.id, attempt });
@@ -288,6 +294,7 @@ export class Dispatcher<T> {
         failure.kind === 'permanent' ||
         (failure.kind === 'transient' && attempt >= options.backoff.maxAttempts)
       ) {
+        this.#waits.delete(job.id);
         if (await queue.bury(lease, now, text)) {
           this.#c.emit('dead-lettered', {
             ids,
@@ -301,6 +308,29 @@ export class Dispatcher<T> {
       }
       let delayMs: number;
       if (failure.kind === 'retry-after') {
+        // A receiver's retry-after answer counts no attempt; its own cap keeps it from looping forever.
+        const waits = (this.#waits.get(job.id) ?? 0) + 1;
+        if (waits > options.backoff.maxRetryAfter) {
+          this.#waits.delete(job.id);
+          const reason = new Error(
+            `the receiver answered retry-after ${waits} times (retry.maxRetryAfter is ` +
+              `${options.backoff.maxRetryAfter}); last: ${text}`,
+            { cause: error },
+          );
+          if (await queue.bury(lease, now, reason.message)) {
+            this.#c.emit('dead-lettered', {
+              ids,
+              priority: job.priority,
+              jobId: job.id,
+              attempts: attempt,
+              error: reason,
+            });
+          }
+          return;
+        }
+        this.#waits.delete(job.id);
+        if (this.#waits.size >= MAX_WAIT_COUNTS) this.#waits.delete(this.#waits.keys().next().value!);
+        this.#waits.set(job.id, waits);
         delayMs = failure.delayMs;
         await limiter.block(this.#c.blockScopes(job.scopes, alternative), delayMs);
         // A pooled batch is not held back: the endpoint that answered is blocked, the others may take it.
@@ -308,7 +338,15 @@ export class Dispatcher<T> {
       } else {
         delayMs = backoffDelay(options.backoff, attempt, options.random);
       }
-      if (await queue.release(lease, now, { notBefore: now + delayMs, failed: true, error: text })) {
+      const counts = failure.kind !== 'retry-after';
+      if (
+        await queue.release(lease, now, {
+          notBefore: now + delayMs,
+          failed: true,
+          error: text,
+          attempt: counts,
+        })
+      ) {
         this.#c.emit('retry', { ids, priority: job.priority, jobId: job.id, attempt, delayMs, error });
       }
     } finally {

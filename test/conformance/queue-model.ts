@@ -74,7 +74,7 @@ type Op =
   | { op: 'claim'; maxJobs: number; remaining: number; reserve: number; lease: number; owner: string }
   | { op: 'complete'; ids: string[]; owner: string }
   | { op: 'completeMessages'; id: string; owner: string; mids: string[] }
-  | { op: 'release'; id: string; delay: number; failed: boolean; owner: string }
+  | { op: 'release'; id: string; delay: number; failed: boolean; attempt: boolean; owner: string }
   | { op: 'bury'; id: string; owner: string }
   | { op: 'extend'; ids: string[]; owner: string; until: number }
   | { op: 'recover' }
@@ -141,6 +141,7 @@ const op: fc.Arbitrary<Op> = fc.oneof(
       id: jobRef,
       delay: fc.integer({ min: 0, max: 30 }),
       failed: fc.boolean(),
+      attempt: fc.boolean(),
       owner: anyOwner,
     }),
   },
@@ -255,6 +256,7 @@ async function apply(store: QueueStore<unknown>, o: Op, now: number): Promise<un
         return await store.release({ jobId: o.id, owner: o.owner }, now, {
           notBefore: now + o.delay,
           failed: o.failed,
+          attempt: o.attempt,
           error: 'e',
         });
       case 'bury':

@@ -577,6 +577,21 @@ export function describeQueueStoreConformance(
         expect(await claimIds({ now: T0 + 50 })).toEqual(['s1']);
       });
 
+      it('a failed release with attempt: false records the error but counts no attempt', async () => {
+        await addOne(job('normal', ['w']));
+        const [claimed] = await q.claim(query());
+        const lease = L(claimed!.id, 'w1');
+        expect(
+          await q.release(lease, T0 + 1, { notBefore: T0 + 5, failed: true, error: 'wait', attempt: false }),
+        ).toBe(true);
+        expect(await q.getRecord('w')).toMatchObject({ status: 'retrying', attempts: 0, lastError: 'wait' });
+        expect((await q.stats(T0 + 1)).counters.retried).toBe(1);
+        const [again] = await q.claim(query({ now: T0 + 5 }));
+        expect(again).toMatchObject({ attempts: 0, lastError: 'wait' });
+        await q.release(L(again!.id, 'w1'), T0 + 6, { notBefore: T0 + 6, failed: true, error: 'boom' });
+        expect(await q.getRecord('w')).toMatchObject({ status: 'retrying', attempts: 1, lastError: 'boom' });
+      });
+
       it('extend lengthens only the owner’s leases, and never shortens them', async () => {
         await addOne(job('normal', ['a']));
         await addOne(job('normal', ['b']));

@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Backend, QueueStore } from '../../src/backends/types.js';
 import { FakeClock, settle } from '../../src/core/clock.js';
 import { RateLimitManager } from '../../src/manager/manager.js';
+import { RetryAfterError } from '../../src/manager/sender-errors.js';
 import { backendCases, harness, T0 } from './harness.js';
 
 describe.each(backendCases())('RateLimitManager review findings on $name', (bc) => {
@@ -176,6 +177,49 @@ describe.each(backendCases())('RateLimitManager review findings on $name', (bc) 
     const stopping = h.manager.stop({ timeout: '1s' });
     await h.clock.advance(1_000);
     await stopping;
+  });
+
+  it("a receiver's retry-after answers do not use up retry.maxAttempts", async () => {
+    const answers = ['wait', 'wait', 'wait', 'fail', 'fail'];
+    const h = await harness(await bc.make(), {
+      capacity: 100,
+      retry: { maxAttempts: 2, baseDelay: 100, maxDelay: 100 },
+      behave: () => {
+        const answer = answers.shift();
+        if (answer === 'wait') throw new RetryAfterError(100);
+        if (answer === 'fail') throw new Error('HTTP 500');
+      },
+    });
+    const attempts: number[] = [];
+    h.manager.on('retry', (e) => attempts.push(e.attempt));
+    await h.manager.start();
+    await h.manager.sendOrEnqueue([h.msg('w1')], 'normal');
+    for (let i = 0; i < 20; i++) await h.advance(100);
+    // Three waits, then two real failures: dead-lettered only at the second (maxAttempts 2).
+    expect(answers).toEqual([]);
+    expect(attempts).toEqual([1, 1, 1, 1]);
+    expect(await h.manager.getMessageRecord('w1')).toMatchObject({ status: 'dead-lettered', attempts: 2 });
+    await h.manager.stop();
+  });
+
+  it('a receiver that always answers retry-after is bounded by retry.maxRetryAfter', async () => {
+    const h = await harness(await bc.make(), {
+      capacity: 100,
+      retry: { maxAttempts: 5, maxRetryAfter: 3 },
+      behave: () => {
+        throw new RetryAfterError(100);
+      },
+    });
+    await h.manager.start();
+    await h.manager.sendOrEnqueue([h.msg('r1')], 'normal');
+    for (let i = 0; i < 20; i++) await h.advance(100);
+    expect(h.deliveries).toHaveLength(0); // every try threw
+    const record = await h.manager.getMessageRecord('r1');
+    expect(record).toMatchObject({ status: 'dead-lettered' });
+    expect(record?.lastError).toContain('retry-after');
+    const [dead] = await h.manager.deadLetters();
+    expect(dead?.messages.map((m) => m.id)).toEqual(['r1']);
+    await h.manager.stop();
   });
 });
 

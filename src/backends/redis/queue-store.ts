@@ -138,7 +138,7 @@ export class RedisQueueStore<T = unknown> implements QueueStore<T> {
   async release(
     lease: LeaseRef,
     now: number,
-    options: { notBefore: number; failed: boolean; error?: string },
+    options: { notBefore: number; failed: boolean; error?: string; attempt?: boolean },
   ): Promise<boolean> {
     const reply = await this.#run('queue-release.v2', [
       lease.jobId,
@@ -148,6 +148,7 @@ export class RedisQueueStore<T = unknown> implements QueueStore<T> {
       options.failed ? '1' : '0',
       options.error ?? '',
       options.error === undefined ? '0' : '1',
+      options.attempt === false ? '0' : '1',
     ]);
     return reply === 1;
   }
