@@ -134,7 +134,9 @@ export class DeliveryLoop<T> {
     // The claim's slots are taken right before it, not at pass start (direct offers during the flush and
     // the quota read still find them), and every slot a claimed job does not fill is given back at once:
     // a direct offer made while the claim or the decision is awaited can never overshoot `concurrency`.
-    let held = dispatcher.reserveUpTo(dispatcher.free);
+    // At most what was free before the flush: a batch that finished since is not recorded yet, and its
+    // slot waits for the next pass (so unrecorded deliveries stay within one pass's worth).
+    let held = dispatcher.reserveUpTo(free);
     if (held === 0) {
       this.#more = true;
       return;
