@@ -2,6 +2,7 @@ import type { Job, LeaseRef, QueuedMessage, QueueStore } from '../backends/types
 import type { Clock } from '../core/clock.js';
 import type { RateLimiter } from '../limiter/rate-limiter.js';
 import { backoffDelay } from './backoff.js';
+import { Completions } from './completions.js';
 import type { ManagerEvents } from './events.js';
 import { classifyFailure, errorText, type FailureKind } from './failure.js';
 import type { LeaseKeeper } from './lease-keeper.js';
@@ -9,9 +10,6 @@ import type { ResolvedOptions } from './options.js';
 
 /** Most jobs whose retry-after answers are counted at once (the oldest counts are forgotten first). */
 const MAX_WAIT_COUNTS = 10_000;
-
-/** Tries of a completion write that fails while others succeed, before it is given up. */
-export const COMPLETION_TRIES = 5;
 
 /**
  * What a sender may resolve with. Nothing (or no `failed`) means the whole batch was delivered. `failed`
@@ -60,20 +58,14 @@ export class Dispatcher<T> {
   readonly #inFlight = new Map<LeaseRef, Promise<void>>();
   #reserved = 0;
   /** Delivered batches whose completion is not recorded yet. */
-  #completed: LeaseRef[] = [];
+  readonly #completions: Completions;
   /** Retry-after answers per job id, counted by this process (see `retry.maxRetryAfter`). */
   readonly #waits = new Map<string, number>();
-  /** Completions not written, with their counted tries (see `#keepTrying`). */
-  readonly #tries = new Map<LeaseRef, { count: number; written: number }>();
-  /** Completion writes that succeeded (a try of a failing one counts only when this moved). */
-  #written = 0;
-  #flushing: Promise<void> | undefined;
-  /** The completion write under way, if any (a flush waits for it, so stop() never returns before it). */
-  #writing: Promise<void> | undefined;
   #idleWaiters: Array<() => void> = [];
 
   constructor(context: DispatcherContext<T>) {
     this.#c = context;
+    this.#completions = new Completions(context);
   }
 
   /** Batches in the sender plus slots reserved for batches about to go. */
@@ -93,7 +85,7 @@ export class Dispatcher<T> {
 
   /** Deliveries not yet recorded in the store. */
   get unrecorded(): number {
-    return this.#completed.length;
+    return this.#completions.size;
   }
 
   /** Takes a slot for a batch about to be dispatched; false when none is free. Give it back with `unreserve`. */
@@ -135,9 +127,7 @@ export class Dispatcher<T> {
 
   /** A lease was taken over by another process: its delivery, if pending, is no longer ours to record. */
   lost(leases: readonly LeaseRef[]): void {
-    const gone = new Set(leases);
-    this.#completed = this.#completed.filter((lease) => !gone.has(lease));
-    for (const lease of leases) this.#tries.delete(lease);
+    this.#completions.lost(leases);
   }
 
   /** Hands a leased job to the sender. `reserved`: it uses a slot taken with `reserve()`. */
@@ -152,83 +142,9 @@ export class Dispatcher<T> {
     this.#inFlight.set(lease, done);
   }
 
-  /**
-   * Records delivered batches in one store call; on failure keeps them for the next flush. Waits for a
-   * write already under way first, so when it returns every delivery known before the call was written
-   * (or is kept for another try).
-   */
-  async flush(): Promise<void> {
-    while (this.#writing) await this.#writing;
-    if (this.#completed.length === 0) return;
-    this.#writing = this.#write().finally(() => {
-      this.#writing = undefined;
-    });
-    await this.#writing;
-  }
-
-  async #write(): Promise<void> {
-    const batch = this.#completed;
-    this.#completed = [];
-    try {
-      await this.#c.queue.complete(batch, this.#c.clock.now());
-    } catch (error) {
-      this.#c.fault(error);
-      // Not recorded: written one by one, so one that cannot be written never holds back the others.
-      const failed = batch.length === 1 ? [{ lease: batch[0]!, error }] : await this.#writeEach(batch);
-      const kept = failed.filter(({ lease, error }) => this.#keepTrying(lease, error));
-      this.#completed = kept.map((f) => f.lease).concat(this.#completed);
-      return;
-    }
-    this.#written++;
-    for (const lease of batch) this.#done(lease);
-  }
-
-  async #writeEach(batch: LeaseRef[]): Promise<Array<{ lease: LeaseRef; error: unknown }>> {
-    const failed: Array<{ lease: LeaseRef; error: unknown }> = [];
-    for (const lease of batch) {
-      try {
-        await this.#c.queue.complete([lease], this.#c.clock.now());
-        this.#written++;
-        this.#done(lease);
-      } catch (error) {
-        failed.push({ lease, error });
-      }
-    }
-    return failed;
-  }
-
-  #done(lease: LeaseRef): void {
-    this.#tries.delete(lease);
-    this.#c.keeper.release(lease);
-  }
-
-  /**
-   * A completion was not written. It is kept (its lease renewed) and tried on the next flush; a failure
-   * counts as a try only when other completions were written since its last one (the store works, this
-   * write does not), so an unreachable store never gives anything up. After {@link COMPLETION_TRIES} it
-   * is given up: reported, its lease no longer renewed (the job is recovered and delivered again).
-   */
-  #keepTrying(lease: LeaseRef, error: unknown): boolean {
-    const entry = this.#tries.get(lease);
-    if (!entry) {
-      this.#tries.set(lease, { count: 0, written: this.#written });
-      return true;
-    }
-    if (this.#written > entry.written) {
-      entry.count++;
-      entry.written = this.#written;
-    }
-    if (entry.count < COMPLETION_TRIES) return true;
-    this.#tries.delete(lease);
-    this.#c.keeper.release(lease);
-    this.#c.fault(
-      new Error(
-        `the delivery of job ${lease.jobId} could not be recorded while others were; given up after ` +
-          `${entry.count} tries (delivered again once its lease expires): ${errorText(error)}`,
-        { cause: error },
-      ),
-    );
-    return false;
+  /** Records delivered batches (see {@link Completions.flush}). */
+  flush(): Promise<void> {
+    return this.#completions.flush();
   }
 
   async #deliver(job: Job<T>, lease: LeaseRef, alternative: number | undefined): Promise<void> {
@@ -251,11 +167,10 @@ export class Dispatcher<T> {
     const failed = failuresOf(outcome, batch);
     if (failed === undefined) {
       if (this.#waits.size > 0) this.#waits.delete(job.id);
-      this.#completed.push(lease);
+      this.#completions.add(lease);
       if (this.#c.listens('sent')) {
         this.#c.emit('sent', { ids: batch.map((m) => m.id), priority: job.priority, jobId: job.id, attempt });
       }
-      this.#scheduleFlush();
       return;
     }
     try {
@@ -352,14 +267,6 @@ export class Dispatcher<T> {
     } finally {
       this.#c.keeper.release(lease);
     }
-  }
-
-  #scheduleFlush(): void {
-    if (this.#flushing) return;
-    this.#flushing = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
-      this.#flushing = undefined;
-      return this.flush();
-    });
   }
 }
 

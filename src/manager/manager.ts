@@ -18,7 +18,7 @@ import { type Duration, parseDuration } from '../core/duration.js';
 import { DuplicateMessageError, InvalidArgumentError } from '../core/errors.js';
 import { RateLimiter } from '../limiter/rate-limiter.js';
 import { Dispatcher, type Emit } from './dispatcher.js';
-import { ListenerError, type Logger, type ManagerEvents, stderrLogger } from './events.js';
+import { EventReporter, type ManagerEvents, stderrLogger } from './events.js';
 import { errorText } from './failure.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import { capacityText, DeliveryLoop } from './loop.js';
@@ -89,7 +89,8 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
   readonly #o: ResolvedOptions<T>;
   readonly #queue: QueueStore<T>;
   readonly #quota: ManagerQuota;
-  readonly #logger: Logger;
+  /** Emits events (isolating listeners) and reports background failures. */
+  readonly #events: EventReporter;
   /** Queues batches; those of one tick share a write. */
   readonly #writer: TickWriter<T>;
   readonly #keeper: LeaseKeeper;
@@ -102,18 +103,10 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
 
   constructor(options: RateLimitManagerOptions<T>) {
     super({ captureRejections: true });
-    // A listener that returns a rejected promise is reported like one that threw (never unhandled).
-    (this as unknown as Record<symbol, unknown>)[EventEmitter.captureRejectionSymbol] = (
-      error: unknown,
-      event: string,
-    ) => {
-      if (event === 'error') this.#log(error, `an 'error' listener threw`);
-      else this.#fault(new ListenerError(event, error));
-    };
     this.#o = resolveOptions(options);
+    this.#events = new EventReporter(this, options.logger ?? stderrLogger(), this.#o.name);
     this.clock = this.#o.clock;
     this.backend = options.backend ?? new MemoryBackend();
-    this.#logger = options.logger ?? stderrLogger();
     this.scope = `rk:manager:${this.#o.name}`;
     this.limiter = new RateLimiter({
       backend: this.backend,
@@ -126,15 +119,15 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
     this.#queue = this.backend.queue<T>(this.#o.name);
     this.#writer = new TickWriter(this.#queue);
     this.#quota = new ManagerQuota(this.limiter, this.scope, this.#o.pools);
-    const emit = this.#emit.bind(this) as Emit;
-    const fault = (error: unknown) => this.#fault(error);
+    const emit = this.#events.emit.bind(this.#events) as Emit;
+    const fault = (error: unknown) => this.#events.fault(error);
     this.#keeper = new LeaseKeeper({
       queue: this.#queue as QueueStore<unknown>,
       clock: this.clock,
       leaseMs: this.#o.leaseMs,
       onLost: (leases) => {
         this.#dispatcher.lost(leases);
-        this.#emit('lease-lost', { jobIds: leases.map((l) => l.jobId) });
+        this.#events.emit('lease-lost', { jobIds: leases.map((l) => l.jobId) });
       },
       onFault: fault,
     });
@@ -267,7 +260,7 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
           until: now + this.#o.leaseMs,
         })) as [Job<T>];
       } catch (error) {
-        await this.#quota.refund(prepared, decision.alternative).catch((e: unknown) => this.#fault(e));
+        await this.#quota.refund(prepared, decision.alternative).catch((e: unknown) => this.#events.fault(e));
         if (error instanceof DuplicateMessageError) throw error;
         return await this.#drop(prepared.ids, priority, now, 'dropped-failed-to-enqueue', errorText(error));
       }
@@ -356,7 +349,7 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
       if (error instanceof DuplicateMessageError) throw error;
       return this.#drop(batch.ids, priority, now, 'dropped-failed-to-enqueue', errorText(error));
     }
-    this.#emit('enqueued', { ids: batch.ids, priority });
+    this.#events.emit('enqueued', { ids: batch.ids, priority });
     this.#loop.workArrived();
     return 'enqueued';
   }
@@ -371,39 +364,10 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
     try {
       await this.#queue.record(ids, status, priority, now, error);
     } catch (recordError) {
-      this.#fault(recordError);
+      this.#events.fault(recordError);
     }
-    this.#emit('dropped', { ids, priority, status, ...(error === undefined ? {} : { error }) });
+    this.#events.emit('dropped', { ids, priority, status, ...(error === undefined ? {} : { error }) });
     return status;
-  }
-
-  /**
-   * Emits an event to its listeners. A listener that throws never changes what was recorded or what the
-   * caller is answered: its error goes to `error` listeners, or to the logger.
-   */
-  #emit<K extends keyof ManagerEvents>(event: K, ...args: ManagerEvents[K]): void {
-    if (this.listenerCount(event) === 0) return;
-    try {
-      (this.emit as (e: K, ...a: ManagerEvents[K]) => boolean)(event, ...args);
-    } catch (error) {
-      if (event === 'error') this.#log(error, `an 'error' listener threw`);
-      else this.#fault(new ListenerError(event, error));
-    }
-  }
-
-  /** A background failure: to `error` listeners, or when there are none, to the logger. */
-  #fault(error: unknown): void {
-    const err = error instanceof Error ? error : new Error(errorText(error));
-    if (this.listenerCount('error') > 0) this.#emit('error', err);
-    else this.#log(err, 'background error (listen to the manager\'s "error" event to handle it)');
-  }
-
-  #log(error: unknown, msg: string): void {
-    try {
-      this.#logger.warn({ err: error, manager: this.#o.name }, msg);
-    } catch {
-      // A logger that throws has nowhere left to report to.
-    }
   }
 }
 
