@@ -214,7 +214,11 @@ export interface QueueStore<T = unknown> {
     now: number,
     error?: string,
   ): MaybePromise<void>;
-  /** True when a job of this priority or a more urgent one could be claimed now (due, lane not held). */
+  /**
+   * True when a job of this priority or a more urgent one could be claimed now (due, lane not held).
+   * Answered in bounded work: a store that cannot tell within its bound (Redis: after reading 200 jobs
+   * that cannot go, e.g. leased or in held lanes) answers true, which only queues an offer behind them.
+   */
   hasClaimable(priority: Priority, now: number): MaybePromise<boolean>;
   /** Leases due jobs in order, within the budget (see {@link ClaimQuery}); statuses become `passed-to-sender`. */
   claim(query: ClaimQuery): MaybePromise<Job<T>[]>;
@@ -231,21 +235,22 @@ export interface QueueStore<T = unknown> {
   completeMessages(lease: LeaseRef, messageIds: readonly string[], now: number): MaybePromise<boolean>;
   /**
    * Returns a leased job to its place in the queue, claimable from `notBefore`.
-   * `failed` counts an attempt and records `error` (status `retrying`); otherwise status `enqueued`.
-   * Returns false when the lease is not held.
+   * `failed` records `error` (status `retrying`) and counts an attempt, unless `attempt` is false (a
+   * receiver's retry-after answer: the receiver asked to wait, the delivery did not fail); otherwise
+   * status `enqueued`. Returns false when the lease is not held.
    */
   release(
     lease: LeaseRef,
     now: number,
-    options: { notBefore: number; failed: boolean; error?: string },
+    options: { notBefore: number; failed: boolean; error?: string; attempt?: boolean },
   ): MaybePromise<boolean>;
   /** Moves a leased job to the dead letters (status `dead-lettered`). Returns false when the lease is not held. */
   bury(lease: LeaseRef, now: number, error: string): MaybePromise<boolean>;
   /**
-   * Extends these leases to `until` (only ever later). Returns the job ids whose lease is no longer held:
-   * another process may be delivering them now.
+   * Extends these leases to `until` (only ever later). Returns the leases (the very objects given, in
+   * their order) that are no longer held: another owner, or this one under a newer lease, holds the job.
    */
-  extend(leases: readonly LeaseRef[], until: number): MaybePromise<string[]>;
+  extend(leases: readonly LeaseRef[], until: number): MaybePromise<LeaseRef[]>;
   /** Returns jobs whose lease expired to the queue (at-least-once redelivery). Returns how many. */
   recover(now: number): MaybePromise<number>;
   /** Holds a lane: none of its jobs is claimed before `until` (extends only). */

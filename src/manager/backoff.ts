@@ -3,8 +3,17 @@ import { InvalidArgumentError } from '../core/errors.js';
 
 /** How failed deliveries are retried. */
 export interface RetryOptions {
-  /** Deliveries tried before a message goes to the dead letters (the first try counts). @default 5 */
+  /**
+   * Failed deliveries before a message goes to the dead letters (the first try counts). A receiver's
+   * retry-after answer is not a failed delivery and does not count (see `maxRetryAfter`). @default 5
+   */
   maxAttempts?: number;
+  /**
+   * Retry-after answers a batch may get (counted by the process delivering it: a restart or another
+   * process starts again from 0) before it goes to the dead letters: a receiver that always says "retry after" cannot keep it forever.
+   * @default 20
+   */
+  maxRetryAfter?: number;
   /** Backoff ceiling of the first retry. @default '1s' */
   baseDelay?: Duration;
   /** Largest backoff ceiling. @default '1m' */
@@ -13,17 +22,26 @@ export interface RetryOptions {
 
 export interface Backoff {
   readonly maxAttempts: number;
+  readonly maxRetryAfter: number;
   readonly baseDelayMs: number;
   readonly maxDelayMs: number;
 }
 
 export function compileBackoff(options: RetryOptions = {}): Backoff {
   if (options === null || typeof options !== 'object') {
-    throw new InvalidArgumentError('retry', 'an object { maxAttempts?, baseDelay?, maxDelay? }', options);
+    throw new InvalidArgumentError(
+      'retry',
+      'an object { maxAttempts?, maxRetryAfter?, baseDelay?, maxDelay? }',
+      options,
+    );
   }
   const maxAttempts = options.maxAttempts ?? 5;
   if (!Number.isInteger(maxAttempts) || maxAttempts < 1) {
     throw new InvalidArgumentError('retry.maxAttempts', 'an integer >= 1', maxAttempts);
+  }
+  const maxRetryAfter = options.maxRetryAfter ?? 20;
+  if (!Number.isInteger(maxRetryAfter) || maxRetryAfter < 0) {
+    throw new InvalidArgumentError('retry.maxRetryAfter', 'an integer >= 0', maxRetryAfter);
   }
   const baseDelayMs = parseDuration(options.baseDelay ?? '1s', 'retry.baseDelay');
   const maxDelayMs = parseDuration(options.maxDelay ?? '1m', 'retry.maxDelay');
@@ -34,7 +52,7 @@ export function compileBackoff(options: RetryOptions = {}): Backoff {
       options.maxDelay,
     );
   }
-  return { maxAttempts, baseDelayMs, maxDelayMs };
+  return { maxAttempts, maxRetryAfter, baseDelayMs, maxDelayMs };
 }
 
 /**

@@ -2,10 +2,14 @@ import type { Job, LeaseRef, QueuedMessage, QueueStore } from '../backends/types
 import type { Clock } from '../core/clock.js';
 import type { RateLimiter } from '../limiter/rate-limiter.js';
 import { backoffDelay } from './backoff.js';
+import { Completions } from './completions.js';
 import type { ManagerEvents } from './events.js';
 import { classifyFailure, errorText, type FailureKind } from './failure.js';
 import type { LeaseKeeper } from './lease-keeper.js';
 import type { ResolvedOptions } from './options.js';
+
+/** Most jobs whose retry-after answers are counted at once (the oldest counts are forgotten first). */
+const MAX_WAIT_COUNTS = 10_000;
 
 /**
  * What a sender may resolve with. Nothing (or no `failed`) means the whole batch was delivered. `failed`
@@ -54,14 +58,14 @@ export class Dispatcher<T> {
   readonly #inFlight = new Map<LeaseRef, Promise<void>>();
   #reserved = 0;
   /** Delivered batches whose completion is not recorded yet. */
-  #completed: LeaseRef[] = [];
-  #flushing: Promise<void> | undefined;
-  /** The completion write under way, if any (a flush waits for it, so stop() never returns before it). */
-  #writing: Promise<void> | undefined;
+  readonly #completions: Completions;
+  /** Retry-after answers per job id, counted by this process (see `retry.maxRetryAfter`). */
+  readonly #waits = new Map<string, number>();
   #idleWaiters: Array<() => void> = [];
 
   constructor(context: DispatcherContext<T>) {
     this.#c = context;
+    this.#completions = new Completions(context);
   }
 
   /** Batches in the sender plus slots reserved for batches about to go. */
@@ -81,7 +85,7 @@ export class Dispatcher<T> {
 
   /** Deliveries not yet recorded in the store. */
   get unrecorded(): number {
-    return this.#completed.length;
+    return this.#completions.size;
   }
 
   /** Takes a slot for a batch about to be dispatched; false when none is free. Give it back with `unreserve`. */
@@ -91,8 +95,16 @@ export class Dispatcher<T> {
     return true;
   }
 
-  unreserve(): void {
-    if (this.#reserved > 0) this.#reserved--;
+  /** Takes up to `count` free slots at once (a claim's worth); returns how many it took. */
+  reserveUpTo(count: number): number {
+    const taken = Math.max(0, Math.min(count, this.free));
+    this.#reserved += taken;
+    return taken;
+  }
+
+  /** Gives back `count` reserved slots (unused: the job was not dispatched). */
+  unreserve(count = 1): void {
+    this.#reserved = Math.max(0, this.#reserved - count);
     this.#idle();
   }
 
@@ -115,8 +127,7 @@ export class Dispatcher<T> {
 
   /** A lease was taken over by another process: its delivery, if pending, is no longer ours to record. */
   lost(leases: readonly LeaseRef[]): void {
-    const gone = new Set(leases);
-    this.#completed = this.#completed.filter((lease) => !gone.has(lease));
+    this.#completions.lost(leases);
   }
 
   /** Hands a leased job to the sender. `reserved`: it uses a slot taken with `reserve()`. */
@@ -131,32 +142,9 @@ export class Dispatcher<T> {
     this.#inFlight.set(lease, done);
   }
 
-  /**
-   * Records delivered batches in one store call; on failure keeps them for the next flush. Waits for a
-   * write already under way first, so when it returns every delivery known before the call was written
-   * (or is kept for another try).
-   */
-  async flush(): Promise<void> {
-    while (this.#writing) await this.#writing;
-    if (this.#completed.length === 0) return;
-    this.#writing = this.#write().finally(() => {
-      this.#writing = undefined;
-    });
-    await this.#writing;
-  }
-
-  async #write(): Promise<void> {
-    const batch = this.#completed;
-    this.#completed = [];
-    try {
-      await this.#c.queue.complete(batch, this.#c.clock.now());
-    } catch (error) {
-      // Not recorded: keep the leases (the keeper renews them) and try again on the next flush.
-      this.#completed = batch.concat(this.#completed);
-      this.#c.fault(error);
-      return;
-    }
-    for (const lease of batch) this.#c.keeper.release(lease);
+  /** Records delivered batches (see {@link Completions.flush}). */
+  flush(): Promise<void> {
+    return this.#completions.flush();
   }
 
   async #deliver(job: Job<T>, lease: LeaseRef, alternative: number | undefined): Promise<void> {
@@ -178,11 +166,11 @@ export class Dispatcher<T> {
     }
     const failed = failuresOf(outcome, batch);
     if (failed === undefined) {
-      this.#completed.push(lease);
+      if (this.#waits.size > 0) this.#waits.delete(job.id);
+      this.#completions.add(lease);
       if (this.#c.listens('sent')) {
         this.#c.emit('sent', { ids: batch.map((m) => m.id), priority: job.priority, jobId: job.id, attempt });
       }
-      this.#scheduleFlush();
       return;
     }
     try {
@@ -221,6 +209,7 @@ export class Dispatcher<T> {
         failure.kind === 'permanent' ||
         (failure.kind === 'transient' && attempt >= options.backoff.maxAttempts)
       ) {
+        this.#waits.delete(job.id);
         if (await queue.bury(lease, now, text)) {
           this.#c.emit('dead-lettered', {
             ids,
@@ -234,6 +223,29 @@ export class Dispatcher<T> {
       }
       let delayMs: number;
       if (failure.kind === 'retry-after') {
+        // A receiver's retry-after answer counts no attempt; its own cap keeps it from looping forever.
+        const waits = (this.#waits.get(job.id) ?? 0) + 1;
+        if (waits > options.backoff.maxRetryAfter) {
+          this.#waits.delete(job.id);
+          const reason = new Error(
+            `the receiver answered retry-after ${waits} times (retry.maxRetryAfter is ` +
+              `${options.backoff.maxRetryAfter}); last: ${text}`,
+            { cause: error },
+          );
+          if (await queue.bury(lease, now, reason.message)) {
+            this.#c.emit('dead-lettered', {
+              ids,
+              priority: job.priority,
+              jobId: job.id,
+              attempts: attempt,
+              error: reason,
+            });
+          }
+          return;
+        }
+        this.#waits.delete(job.id);
+        if (this.#waits.size >= MAX_WAIT_COUNTS) this.#waits.delete(this.#waits.keys().next().value!);
+        this.#waits.set(job.id, waits);
         delayMs = failure.delayMs;
         await limiter.block(this.#c.blockScopes(job.scopes, alternative), delayMs);
         // A pooled batch is not held back: the endpoint that answered is blocked, the others may take it.
@@ -241,20 +253,20 @@ export class Dispatcher<T> {
       } else {
         delayMs = backoffDelay(options.backoff, attempt, options.random);
       }
-      if (await queue.release(lease, now, { notBefore: now + delayMs, failed: true, error: text })) {
+      const counts = failure.kind !== 'retry-after';
+      if (
+        await queue.release(lease, now, {
+          notBefore: now + delayMs,
+          failed: true,
+          error: text,
+          attempt: counts,
+        })
+      ) {
         this.#c.emit('retry', { ids, priority: job.priority, jobId: job.id, attempt, delayMs, error });
       }
     } finally {
       this.#c.keeper.release(lease);
     }
-  }
-
-  #scheduleFlush(): void {
-    if (this.#flushing) return;
-    this.#flushing = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
-      this.#flushing = undefined;
-      return this.flush();
-    });
   }
 }
 

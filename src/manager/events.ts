@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import type { MessageStatus, Priority } from '../backends/types.js';
 import { RateKeeperError } from '../core/errors.js';
 import { errorText } from './failure.js';
@@ -53,5 +54,62 @@ export class ListenerError extends RateKeeperError {
   constructor(event: string, cause: unknown) {
     super('ERR_LISTENER', `a '${event}' listener threw: ${errorText(cause)}`, { cause });
     this.event = event;
+  }
+}
+
+/**
+ * A manager's events and background failures. Emitting never reaches the caller: a listener that throws,
+ * or returns a promise that rejects (the emitter is built with `captureRejections`), is reported as a
+ * {@link ListenerError}. Failures go to `error` listeners, or, when there are none, to the logger.
+ */
+/** The part of an EventEmitter the reporter uses. */
+interface Emitter {
+  emit(event: string, ...args: unknown[]): boolean;
+  listenerCount(event: string): number;
+}
+
+export class EventReporter {
+  readonly #emitter: Emitter;
+  readonly #logger: Logger;
+  readonly #name: string;
+
+  constructor(emitter: Emitter, logger: Logger, name: string) {
+    this.#emitter = emitter;
+    this.#logger = logger;
+    this.#name = name;
+    (emitter as unknown as Record<symbol, unknown>)[EventEmitter.captureRejectionSymbol] = (
+      error: unknown,
+      event: string,
+    ) => this.#listenerFailed(event, error);
+  }
+
+  emit<K extends keyof ManagerEvents>(event: K, ...args: ManagerEvents[K]): void {
+    const emitter = this.#emitter;
+    if (emitter.listenerCount(event) === 0) return;
+    try {
+      emitter.emit(event, ...args);
+    } catch (error) {
+      this.#listenerFailed(event, error);
+    }
+  }
+
+  /** A background failure: to `error` listeners, or when there are none, to the logger. */
+  fault(error: unknown): void {
+    const err = error instanceof Error ? error : new Error(errorText(error));
+    if (this.#emitter.listenerCount('error') > 0) this.emit('error', err);
+    else this.#log(err, 'background error (listen to the manager\'s "error" event to handle it)');
+  }
+
+  #listenerFailed(event: string, error: unknown): void {
+    if (event === 'error') this.#log(error, `an 'error' listener threw`);
+    else this.fault(new ListenerError(event, error));
+  }
+
+  #log(error: unknown, msg: string): void {
+    try {
+      this.#logger.warn({ err: error, manager: this.#name }, msg);
+    } catch {
+      // A logger that throws has nowhere left to report to.
+    }
   }
 }

@@ -67,9 +67,11 @@ export class LeaseKeeper {
   async renew(): Promise<void> {
     if (this.#leases.size === 0) return;
     const leases = [...this.#leases];
+    // Lost leases by identity, not job id: a job lost and claimed again by this process under a new
+    // token is lost under its old lease only, and kept under the new one.
     const lost = new Set(await this.#queue.extend(leases, this.#clock.now() + this.#leaseMs));
     if (lost.size === 0) return;
-    const gone = leases.filter((lease) => lost.has(lease.jobId));
+    const gone = leases.filter((lease) => lost.has(lease));
     for (const lease of gone) this.#leases.delete(lease);
     if (gone.length > 0) this.#onLost(gone);
   }

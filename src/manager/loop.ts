@@ -3,6 +3,7 @@ import type { Clock } from '../core/clock.js';
 import type { Decision, LimitRequest, RuleStats } from '../core/types.js';
 import type { RateLimiter } from '../limiter/rate-limiter.js';
 import type { Dispatcher, Emit } from './dispatcher.js';
+import { errorText } from './failure.js';
 import type { ResolvedOptions } from './options.js';
 
 export interface LoopContext<T> {
@@ -23,7 +24,7 @@ export interface LoopContext<T> {
 
 /**
  * The background loop: every `sleep` (and at once when a slot frees or work arrives) it recovers expired
- * leases, prunes old records, and claims what the quota allows, critical first, FIFO within a priority.
+ * leases and claims what the quota allows (old records are pruned on a timer of their own), critical first, FIFO within a priority.
  * A claimed job the limiter refuses goes back to its place (its lane held when a scope of its own refused
  * it); one that can never fit goes to dead letters. A store failure in the middle of a pass never strands
  * the jobs it claimed: those not yet handed to the sender are released, and nothing is charged for them.
@@ -39,7 +40,9 @@ export class DeliveryLoop<T> {
   /** The last pass found work: a freed slot should start another one. */
   #more = false;
   #nextRecover = 0;
-  #nextPrune = 0;
+  /** Aborted to end the prune timer's sleep on stop. */
+  #pruneStop = new AbortController();
+  #pruning: Promise<void> | undefined;
   #drainWaiters: Array<() => void> = [];
 
   constructor(context: LoopContext<T>) {
@@ -55,13 +58,16 @@ export class DeliveryLoop<T> {
     this.#running = true;
     this.#nextRecover = 0;
     this.#promise = this.#run();
+    this.#pruneStop = new AbortController();
+    this.#pruning = this.#pruneLoop(this.#pruneStop.signal);
   }
 
   /** Ends the loop after its current pass; resolves when it has ended. */
   stop(): Promise<void> {
     this.#running = false;
     this.wakeUp();
-    return this.#promise ?? Promise.resolve();
+    this.#pruneStop.abort();
+    return Promise.all([this.#promise, this.#pruning]).then(() => {});
   }
 
   /** Work was queued: a pass should look soon. */
@@ -125,42 +131,83 @@ export class DeliveryLoop<T> {
     // read goes out right behind it, so on Redis both share one round trip.
     const [, { remaining, blockedMs }] = await Promise.all([dispatcher.flush(), this.#c.quota(now)]);
     if (blockedMs > 0) return;
-    const owner = this.#c.token();
-    const jobs = await queue.claim({
-      now,
-      owner,
-      leaseUntil: now + options.leaseMs,
-      maxJobs: free,
-      remaining,
-      reserve: options.lowQuotaThreshold * options.capacity,
-    });
-    if (jobs.length === 0) return;
-    this.#more = true;
-    let decisions: Decision[];
+    // The claim's slots are taken right before it, not at pass start (direct offers during the flush and
+    // the quota read still find them), and every slot a claimed job does not fill is given back at once:
+    // a direct offer made while the claim or the decision is awaited can never overshoot `concurrency`.
+    // At most what was free before the flush: a batch that finished since is not recorded yet, and its
+    // slot waits for the next pass (so unrecorded deliveries stay within one pass's worth).
+    let held = dispatcher.reserveUpTo(free);
+    if (held === 0) {
+      this.#more = true;
+      return;
+    }
     try {
-      decisions = await limiter.tryAcquireMany(jobs.map((job) => this.#c.request(job)));
-    } catch (error) {
-      // Nothing was charged: give every claimed job back.
-      await Promise.all(jobs.map((job) => this.#giveBack({ jobId: job.id, owner }, now)));
-      throw error;
-    }
-    // Hand the admitted jobs to the sender before anything else can fail.
-    const refused: number[] = [];
-    for (let i = 0; i < jobs.length; i++) {
-      const decision = decisions[i]!;
-      if (decision.allowed)
-        dispatcher.dispatch(jobs[i]!, { jobId: jobs[i]!.id, owner }, false, decision.alternative);
-      else refused.push(i);
-    }
-    for (const i of refused) {
-      const job = jobs[i]!;
-      const lease = { jobId: job.id, owner };
-      try {
-        await this.#refused(job, lease, decisions[i]!, now);
-      } catch (error) {
-        this.#c.fault(error);
-        await this.#giveBack(lease, now);
+      const owner = this.#c.token();
+      const jobs = await queue.claim({
+        now,
+        owner,
+        leaseUntil: now + options.leaseMs,
+        maxJobs: held,
+        remaining,
+        reserve: options.lowQuotaThreshold * options.capacity,
+      });
+      dispatcher.unreserve(held - jobs.length);
+      held = jobs.length;
+      if (jobs.length === 0) return;
+      this.#more = true;
+      // Each job's request is built on its own: one that cannot be (its scopes name two endpoint pools
+      // since the configuration changed) goes to the dead letters alone, the others are decided.
+      const ready: Array<Job<T>> = [];
+      const requests: LimitRequest[] = [];
+      const broken: Array<{ job: Job<T>; error: unknown }> = [];
+      for (const job of jobs) {
+        try {
+          requests.push(this.#c.request(job));
+          ready.push(job);
+        } catch (error) {
+          broken.push({ job, error });
+        }
       }
+      if (broken.length > 0) {
+        dispatcher.unreserve(broken.length);
+        held -= broken.length;
+      }
+      let decisions: Decision[];
+      try {
+        decisions = await limiter.tryAcquireMany(requests);
+      } catch (error) {
+        // Nothing was charged: give every decidable job back (the broken ones still go to dead letters).
+        dispatcher.unreserve(held);
+        held = 0;
+        await Promise.all(ready.map((job) => this.#giveBack({ jobId: job.id, owner }, now)));
+        await this.#buryBroken(broken, owner, now);
+        throw error;
+      }
+      // Hand the admitted jobs to the sender (each on its reserved slot) before anything else can fail.
+      const refused: number[] = [];
+      for (let i = 0; i < ready.length; i++) {
+        const decision = decisions[i]!;
+        held--;
+        if (decision.allowed) {
+          dispatcher.dispatch(ready[i]!, { jobId: ready[i]!.id, owner }, true, decision.alternative);
+        } else {
+          dispatcher.unreserve();
+          refused.push(i);
+        }
+      }
+      for (const i of refused) {
+        const job = ready[i]!;
+        const lease = { jobId: job.id, owner };
+        try {
+          await this.#refused(job, lease, decisions[i]!, now);
+        } catch (error) {
+          this.#c.fault(error);
+          await this.#giveBack(lease, now);
+        }
+      }
+      await this.#buryBroken(broken, owner, now);
+    } finally {
+      if (held > 0) dispatcher.unreserve(held);
     }
   }
 
@@ -185,6 +232,28 @@ export class DeliveryLoop<T> {
     await queue.release(lease, now, { notBefore: now, failed: false });
   }
 
+  /** Dead-letters claimed jobs whose limit request cannot be built, with the reason. */
+  async #buryBroken(broken: ReadonlyArray<{ job: Job<T>; error: unknown }>, owner: string, now: number) {
+    for (const { job, error } of broken) {
+      const lease = { jobId: job.id, owner };
+      try {
+        const text = `its limit request cannot be built: ${errorText(error)}`;
+        if (await this.#c.queue.bury(lease, now, text)) {
+          this.#c.emit('dead-lettered', {
+            ids: job.messages.map((m) => m.id),
+            priority: job.priority,
+            jobId: job.id,
+            attempts: job.attempts,
+            error,
+          });
+        }
+      } catch (storeError) {
+        this.#c.fault(storeError);
+        await this.#giveBack(lease, now);
+      }
+    }
+  }
+
   /** Returns a claimed job untouched; if even that fails, its lease expires and it is recovered. */
   async #giveBack(lease: LeaseRef, now: number): Promise<void> {
     try {
@@ -205,9 +274,25 @@ export class DeliveryLoop<T> {
         this.#c.emit('recovered', { count });
       }
     }
-    if (now >= this.#nextPrune) {
-      this.#nextPrune = now + Math.max(options.sleepMs, Math.min(60_000, options.retentionMs / 10));
-      await queue.prune(now - options.retentionMs, now);
+  }
+
+  /**
+   * Prunes old records and ended lane holds on its own timer (at start, then every tenth of `retention`,
+   * at most a minute), never inside a pass: a pass's latency never includes a prune, however long the
+   * prune takes (on Redis it is a walk of bounded steps, which other scripts interleave with).
+   */
+  async #pruneLoop(signal: AbortSignal): Promise<void> {
+    const { queue, options, clock } = this.#c;
+    const every = Math.max(options.sleepMs, Math.min(60_000, options.retentionMs / 10));
+    while (!signal.aborted) {
+      const now = clock.now();
+      try {
+        await queue.prune(now - options.retentionMs, now);
+      } catch (error) {
+        this.#c.fault(error);
+      }
+      if (signal.aborted) return;
+      await clock.sleep(every, signal).catch(() => {});
     }
   }
 

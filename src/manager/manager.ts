@@ -22,7 +22,7 @@ import { DuplicateMessageError, InvalidArgumentError } from '../core/errors.js';
 import type { Decision, RuleStats } from '../core/types.js';
 import { RateLimiter } from '../limiter/rate-limiter.js';
 import { Dispatcher, type Emit } from './dispatcher.js';
-import { ListenerError, type Logger, type ManagerEvents, stderrLogger } from './events.js';
+import { EventReporter, type ManagerEvents, stderrLogger } from './events.js';
 import { errorText } from './failure.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import { capacityText, DeliveryLoop } from './loop.js';
@@ -97,7 +97,8 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
   readonly #o: ResolvedOptions<T>;
   readonly #queue: QueueStore<T>;
   readonly #quota: ManagerQuota;
-  readonly #logger: Logger;
+  /** Emits events (isolating listeners) and reports background failures. */
+  readonly #events: EventReporter;
   /** Queues batches; those of one tick share a write. */
   readonly #writer: TickWriter<T>;
   /** On backends with `atomically` (SQLite): offers of one loop turn decided and leased in one commit. */
@@ -111,11 +112,11 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
   #stopping = false;
 
   constructor(options: RateLimitManagerOptions<T>) {
-    super();
+    super({ captureRejections: true });
     this.#o = resolveOptions(options);
+    this.#events = new EventReporter(this, options.logger ?? stderrLogger(), this.#o.name);
     this.clock = this.#o.clock;
     this.backend = options.backend ?? new MemoryBackend();
-    this.#logger = options.logger ?? stderrLogger();
     this.scope = `rk:manager:${this.#o.name}`;
     this.limiter = new RateLimiter({
       backend: this.backend,
@@ -130,15 +131,15 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
     const atomically = this.backend.atomically?.bind(this.backend);
     this.#turn = atomically ? new TurnBatch(atomically) : undefined;
     this.#quota = new ManagerQuota(this.limiter, this.scope, this.#o.pools);
-    const emit = this.#emit.bind(this) as Emit;
-    const fault = (error: unknown) => this.#fault(error);
+    const emit = this.#events.emit.bind(this.#events) as Emit;
+    const fault = (error: unknown) => this.#events.fault(error);
     this.#keeper = new LeaseKeeper({
       queue: this.#queue as QueueStore<unknown>,
       clock: this.clock,
       leaseMs: this.#o.leaseMs,
       onLost: (leases) => {
         this.#dispatcher.lost(leases);
-        this.#emit('lease-lost', { jobIds: leases.map((l) => l.jobId) });
+        this.#events.emit('lease-lost', { jobIds: leases.map((l) => l.jobId) });
       },
       onFault: fault,
     });
@@ -281,7 +282,7 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
         until: now + this.#o.leaseMs,
       })) as [Job<T>];
     } catch (error) {
-      await this.#quota.refund(prepared, decision.alternative).catch((e: unknown) => this.#fault(e));
+      await this.#quota.refund(prepared, decision.alternative).catch((e: unknown) => this.#events.fault(e));
       if (error instanceof DuplicateMessageError) throw error;
       return this.#drop(prepared.ids, priority, now, 'dropped-failed-to-enqueue', errorText(error));
     }
@@ -432,7 +433,7 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
       if (error instanceof DuplicateMessageError) throw error;
       return this.#drop(batch.ids, priority, now, 'dropped-failed-to-enqueue', errorText(error));
     }
-    this.#emit('enqueued', { ids: batch.ids, priority });
+    this.#events.emit('enqueued', { ids: batch.ids, priority });
     this.#loop.workArrived();
     return 'enqueued';
   }
@@ -447,39 +448,10 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
     try {
       await this.#queue.record(ids, status, priority, now, error);
     } catch (recordError) {
-      this.#fault(recordError);
+      this.#events.fault(recordError);
     }
-    this.#emit('dropped', { ids, priority, status, ...(error === undefined ? {} : { error }) });
+    this.#events.emit('dropped', { ids, priority, status, ...(error === undefined ? {} : { error }) });
     return status;
-  }
-
-  /**
-   * Emits an event to its listeners. A listener that throws never changes what was recorded or what the
-   * caller is answered: its error goes to `error` listeners, or to the logger.
-   */
-  #emit<K extends keyof ManagerEvents>(event: K, ...args: ManagerEvents[K]): void {
-    if (this.listenerCount(event) === 0) return;
-    try {
-      (this.emit as (e: K, ...a: ManagerEvents[K]) => boolean)(event, ...args);
-    } catch (error) {
-      if (event === 'error') this.#log(error, `an 'error' listener threw`);
-      else this.#fault(new ListenerError(event, error));
-    }
-  }
-
-  /** A background failure: to `error` listeners, or when there are none, to the logger. */
-  #fault(error: unknown): void {
-    const err = error instanceof Error ? error : new Error(errorText(error));
-    if (this.listenerCount('error') > 0) this.#emit('error', err);
-    else this.#log(err, 'background error (listen to the manager\'s "error" event to handle it)');
-  }
-
-  #log(error: unknown, msg: string): void {
-    try {
-      this.#logger.warn({ err: error, manager: this.#o.name }, msg);
-    } catch {
-      // A logger that throws has nowhere left to report to.
-    }
   }
 }
 

@@ -2,7 +2,8 @@
  * What only the Redis queue must prove beyond the conformance suite: a partial completion cuts the stored
  * JSON without re-encoding any payload (byte-exact, whatever the payload holds), per-scope costs are capped
  * by what is left, a lease is fenced per job in one call with several owners, and prune walks a large
- * queue in bounded steps (several script calls, each a bounded slice of the records).
+ * queue in bounded steps (several script calls, each a bounded slice of the records), and hasClaimable
+ * reads a bounded number of jobs.
  */
 import fc from 'fast-check';
 import { Redis } from 'ioredis';
@@ -183,7 +184,7 @@ describe.skipIf(skip)('RedisQueueStore', () => {
       ],
       T0 + 2000,
     );
-    expect(lost).toEqual([y!.id]);
+    expect(lost).toEqual([{ jobId: y!.id, owner: 'A' }]);
     const done = await q.complete(
       [
         { jobId: x!.id, owner: 'A' },
@@ -224,5 +225,37 @@ describe.skipIf(skip)('RedisQueueStore', () => {
     expect(await q.prune(T0 + 10, T0 + 10)).toBe(0);
     await b.close();
     client.disconnect();
+  });
+
+  it('hasClaimable reads a bounded number of jobs, answering true when it cannot tell', async () => {
+    const b = backend();
+    /** A queue whose line starts with `n` leased jobs (claimed: they keep their place in line). */
+    const leasedAhead = async (name: string, n: number) => {
+      const q = b.queue(name);
+      await q.add(
+        Array.from({ length: n }, (_, i) => batch([`${name}-${i}`], [i])),
+        T0,
+      );
+      const claimed = await q.claim({
+        now: T0,
+        owner: 'w',
+        leaseUntil: T0 + 10_000,
+        maxJobs: n,
+        remaining: 1e9,
+        reserve: 0,
+      });
+      expect(claimed).toHaveLength(n);
+      return q;
+    };
+    // 150 leased jobs ahead: within the bound, read exactly.
+    const q = await leasedAhead('bounded', 150);
+    expect(await q.hasClaimable('normal', T0)).toBe(false);
+    await q.add([batch(['ready'], [1])], T0);
+    expect(await q.hasClaimable('normal', T0)).toBe(true);
+    // 300 leased jobs ahead and nothing ready: the script stops reading after its bound and answers true
+    // (an offer is then queued behind the line, never sent ahead of a job that could go).
+    const q2 = await leasedAhead('bounded-2', 300);
+    expect(await q2.hasClaimable('normal', T0)).toBe(true);
+    await b.close();
   });
 });

@@ -218,12 +218,19 @@ export class ReferenceQueue implements QueueStore<unknown> {
     return true;
   }
 
-  #requeue(job: RefJob, now: number, notBefore: number, failed: boolean, error: string | null): void {
+  #requeue(
+    job: RefJob,
+    now: number,
+    notBefore: number,
+    failed: boolean,
+    error: string | null,
+    attempt = true,
+  ): void {
     job.state = 'ready';
     job.owner = null;
     job.notBefore = notBefore;
     if (failed) {
-      job.attempts++;
+      if (attempt) job.attempts++;
       job.lastError = error;
       this.#counters.retried++;
     }
@@ -235,11 +242,18 @@ export class ReferenceQueue implements QueueStore<unknown> {
   release(
     lease: LeaseRef,
     now: number,
-    options: { notBefore: number; failed: boolean; error?: string },
+    options: { notBefore: number; failed: boolean; error?: string; attempt?: boolean },
   ): boolean {
     const job = this.#held(lease);
     if (!job) return false;
-    this.#requeue(job, now, options.notBefore, options.failed, options.error ?? null);
+    this.#requeue(
+      job,
+      now,
+      options.notBefore,
+      options.failed,
+      options.error ?? null,
+      options.attempt !== false,
+    );
     return true;
   }
 
@@ -258,11 +272,11 @@ export class ReferenceQueue implements QueueStore<unknown> {
     return true;
   }
 
-  extend(leases: readonly LeaseRef[], until: number): string[] {
-    const lost: string[] = [];
+  extend(leases: readonly LeaseRef[], until: number): LeaseRef[] {
+    const lost: LeaseRef[] = [];
     for (const lease of leases) {
       const job = this.#held(lease);
-      if (!job) lost.push(lease.jobId);
+      if (!job) lost.push(lease);
       else job.leaseUntil = Math.max(job.leaseUntil, until);
     }
     return lost;

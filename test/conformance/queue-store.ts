@@ -471,7 +471,10 @@ export function describeQueueStoreConformance(
         expect(await q.completeMessages(stale, ['f1'], T0 + 101)).toBe(false);
         expect(await q.release(stale, T0 + 101, { notBefore: T0, failed: true, error: 'x' })).toBe(false);
         expect(await q.bury(stale, T0 + 101, 'x')).toBe(false);
-        expect(await q.extend([stale], T0 + 1e9)).toEqual([first!.id]);
+        // With the job's current lease in the same call: only the stale one comes back, as given.
+        const lost = await q.extend([stale, L(again!.id, 'new')], T0 + 10_000);
+        expect(lost).toEqual([stale]);
+        expect(lost[0]).toBe(stale); // the very lease given, not just its job id
         expect(await q.getRecord('f1')).toMatchObject({
           status: 'passed-to-sender',
           attempts: 0,
@@ -572,6 +575,21 @@ export function describeQueueStoreConformance(
         await q.add([job('critical', ['s1'])], T0, { owner: 'w1', until: T0 + 50 });
         expect(await q.recover(T0 + 50)).toBe(1);
         expect(await claimIds({ now: T0 + 50 })).toEqual(['s1']);
+      });
+
+      it('a failed release with attempt: false records the error but counts no attempt', async () => {
+        await addOne(job('normal', ['w']));
+        const [claimed] = await q.claim(query());
+        const lease = L(claimed!.id, 'w1');
+        expect(
+          await q.release(lease, T0 + 1, { notBefore: T0 + 5, failed: true, error: 'wait', attempt: false }),
+        ).toBe(true);
+        expect(await q.getRecord('w')).toMatchObject({ status: 'retrying', attempts: 0, lastError: 'wait' });
+        expect((await q.stats(T0 + 1)).counters.retried).toBe(1);
+        const [again] = await q.claim(query({ now: T0 + 5 }));
+        expect(again).toMatchObject({ attempts: 0, lastError: 'wait' });
+        await q.release(L(again!.id, 'w1'), T0 + 6, { notBefore: T0 + 6, failed: true, error: 'boom' });
+        expect(await q.getRecord('w')).toMatchObject({ status: 'retrying', attempts: 1, lastError: 'boom' });
       });
 
       it('extend lengthens only the owner’s leases, and never shortens them', async () => {

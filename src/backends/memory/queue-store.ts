@@ -274,7 +274,7 @@ export class MemoryQueueStore<T = unknown> implements QueueStore<T> {
   release(
     lease: LeaseRef,
     now: number,
-    options: { notBefore: number; failed: boolean; error?: string },
+    options: { notBefore: number; failed: boolean; error?: string; attempt?: boolean },
   ): boolean {
     const entry = this.#held(lease);
     if (!entry) return false;
@@ -299,11 +299,11 @@ export class MemoryQueueStore<T = unknown> implements QueueStore<T> {
     return true;
   }
 
-  extend(leases: readonly LeaseRef[], until: number): string[] {
-    const lost: string[] = [];
+  extend(leases: readonly LeaseRef[], until: number): LeaseRef[] {
+    const lost: LeaseRef[] = [];
     for (const lease of leases) {
       const entry = this.#held(lease);
-      if (!entry) lost.push(lease.jobId);
+      if (!entry) lost.push(lease);
       else if (entry.leaseUntil < until) entry.leaseUntil = until;
     }
     return lost;
@@ -415,14 +415,14 @@ export class MemoryQueueStore<T = unknown> implements QueueStore<T> {
   #requeue(
     entry: Entry<T>,
     now: number,
-    options: { notBefore: number; failed: boolean; error?: string },
+    options: { notBefore: number; failed: boolean; error?: string; attempt?: boolean },
   ): void {
     this.#leased.delete(entry.id);
     entry.state = 'ready';
     entry.owner = null;
     entry.notBefore = options.notBefore;
     if (options.failed) {
-      entry.attempts++;
+      if (options.attempt !== false) entry.attempts++;
       entry.lastError = options.error ?? null;
       this.#counters.retried++;
     }

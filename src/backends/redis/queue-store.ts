@@ -138,7 +138,7 @@ export class RedisQueueStore<T = unknown> implements QueueStore<T> {
   async release(
     lease: LeaseRef,
     now: number,
-    options: { notBefore: number; failed: boolean; error?: string },
+    options: { notBefore: number; failed: boolean; error?: string; attempt?: boolean },
   ): Promise<boolean> {
     const reply = await this.#run('queue-release.v2', [
       lease.jobId,
@@ -148,6 +148,7 @@ export class RedisQueueStore<T = unknown> implements QueueStore<T> {
       options.failed ? '1' : '0',
       options.error ?? '',
       options.error === undefined ? '0' : '1',
+      options.attempt === false ? '0' : '1',
     ]);
     return reply === 1;
   }
@@ -156,9 +157,10 @@ export class RedisQueueStore<T = unknown> implements QueueStore<T> {
     return (await this.#run('queue-bury.v2', [lease.jobId, lease.owner, now, error])) === 1;
   }
 
-  async extend(leases: readonly LeaseRef[], until: number): Promise<string[]> {
+  async extend(leases: readonly LeaseRef[], until: number): Promise<LeaseRef[]> {
     if (leases.length === 0) return [];
-    return (await this.#run('queue-extend.v2', [until, ...leaseArgs(leases)])) as string[];
+    const lost = (await this.#run('queue-extend.v2', [until, ...leaseArgs(leases)])) as number[];
+    return lost.map((position) => leases[position - 1]!);
   }
 
   async recover(now: number): Promise<number> {

@@ -34,7 +34,8 @@ export interface SqliteBackendOptions {
  * lock: one statement or one `BEGIN IMMEDIATE` transaction). Every method answers synchronously.
  *
  * The schema lives in tables prefixed `rk_` and is migrated on open; a file written by a newer ratekeeper
- * is refused with `NotADatabaseError`. Database failures surface as `BackendError` with the cause attached.
+ * is refused with `NotADatabaseError`, and so is every operation of a process already running on a file
+ * that a newer ratekeeper migrates (noticed within a second). Database failures surface as `BackendError` with the cause attached.
  * @example
  * const backend = new SqliteBackend({ path: './ratekeeper.db' });
  * const limiter = new RateLimiter({ backend, scopes: { global: { limit: 30, window: '1s' } } });

@@ -1,7 +1,7 @@
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { BackendError, ClosedError, NotADatabaseError, RateKeeperError } from '../../core/errors.js';
-import { assertKnownVersion, migrate, readSchemaVersion } from './schema.js';
+import { assertKnownVersion, migrate, readSchemaVersion, SCHEMA_VERSION } from './schema.js';
 
 /** The 16 bytes every SQLite 3 database file starts with. */
 const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1');
@@ -41,6 +41,8 @@ export interface ConnectionOptions {
   path?: string;
   database?: Database.Database;
   busyTimeout: number;
+  /** How often (wall-clock ms) the file's schema is looked at for a newer migration. @default 1000 */
+  schemaCheckMs?: number;
 }
 
 /**
@@ -61,8 +63,16 @@ export class Connection {
   #savepoint: Database.Statement<[]> | undefined;
   #release: Database.Statement<[]> | undefined;
   #rollbackTo: Database.Statement<[]> | undefined;
+  /** SQLite's schema cookie, read at most once per `#schemaCheckMs` (reading it costs ~15 µs). */
+  #cookie: Database.Statement<[], number> | undefined;
+  #seenCookie = 0;
+  #schemaCheckMs: number;
+  #nextSchemaCheck = 0;
+  /** Set once a newer ratekeeper migrated the file under this process: every operation throws it. */
+  #outdated: NotADatabaseError | undefined;
 
   constructor(options: ConnectionOptions) {
+    this.#schemaCheckMs = options.schemaCheckMs ?? 1000;
     if (options.database) {
       this.db = options.database;
       this.owned = false;
@@ -111,6 +121,32 @@ export class Connection {
     this.#savepoint = db.prepare('SAVEPOINT rk_nested');
     this.#release = db.prepare('RELEASE rk_nested');
     this.#rollbackTo = db.prepare('ROLLBACK TO rk_nested');
+    this.#cookie = db.prepare<[], number>('PRAGMA schema_version').pluck();
+    this.#seenCookie = this.#cookie.get()!;
+    this.#nextSchemaCheck = Date.now() + this.#schemaCheckMs;
+  }
+
+  /**
+   * Another process running a newer ratekeeper may migrate the file while this one runs: at most once
+   * per `schemaCheckMs` the schema cookie is read, and when the schema changed and its version is newer
+   * than this code knows, this process refuses every operation from then on (stop it, and restart it
+   * with the newer version) instead of writing rows the newer schema does not expect.
+   */
+  #checkSchema(): void {
+    if (this.#outdated) throw this.#outdated;
+    const now = Date.now();
+    if (now < this.#nextSchemaCheck || this.db.inTransaction) return;
+    this.#nextSchemaCheck = now + this.#schemaCheckMs;
+    const cookie = this.#cookie!.get()!;
+    if (cookie === this.#seenCookie) return;
+    this.#seenCookie = cookie;
+    const version = readSchemaVersion(this.db);
+    if (version <= SCHEMA_VERSION) return;
+    this.#outdated = new NotADatabaseError(
+      this.name,
+      `a newer ratekeeper migrated it to schema version ${version} while this process was running (this version knows up to ${SCHEMA_VERSION}); stop this process and restart it with the newer ratekeeper`,
+    );
+    throw this.#outdated;
   }
 
   get closed(): boolean {
@@ -133,6 +169,7 @@ export class Connection {
 
   run<R>(operation: string, fn: () => R): R {
     if (this.#closed) throw new ClosedError('SqliteBackend');
+    this.#checkSchema();
     try {
       return fn();
     } catch (error) {
@@ -157,6 +194,7 @@ export class Connection {
   // Prepared BEGIN/COMMIT rather than db.transaction(): this is the hot path of every decision.
   #transaction<R>(operation: string, fn: () => R, begin: Database.Statement<[]>): R {
     if (this.#closed) throw new ClosedError('SqliteBackend');
+    this.#checkSchema();
     const db = this.db;
     try {
       if (db.inTransaction) return this.#nested(operation, fn);

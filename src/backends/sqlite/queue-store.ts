@@ -41,6 +41,7 @@ type Releaser = (
   notBefore: number,
   failed: boolean,
   error: string | null,
+  attempt: boolean,
 ) => boolean;
 
 /**
@@ -76,7 +77,7 @@ export class SqliteQueueStore<T = unknown> implements QueueStore<T> {
   >;
   readonly #release: Transaction<Releaser>;
   readonly #bury: Transaction<(lease: LeaseRef, now: number, error: string) => boolean>;
-  readonly #extend: Transaction<(leases: readonly LeaseRef[], until: number) => string[]>;
+  readonly #extend: Transaction<(leases: readonly LeaseRef[], until: number) => LeaseRef[]>;
   readonly #prune: Transaction<(before: number, now: number) => number>;
   readonly #recover: Transaction<(now: number) => number>;
   readonly #holdLane: Transaction<(lane: string, until: number) => void>;
@@ -142,10 +143,10 @@ export class SqliteQueueStore<T = unknown> implements QueueStore<T> {
       sql.addCounters.run(gone, 0, 0, 0, this.#queue);
       return true;
     });
-    this.#release = db.transaction((lease, now, notBefore, failed, error) => {
+    this.#release = db.transaction((lease, now, notBefore, failed, error, attempt) => {
       const row = this.#leasedRow(lease);
       if (!row) return false;
-      this.#releaseRow(row, now, notBefore, failed, error);
+      this.#releaseRow(row, now, notBefore, failed, error, attempt);
       return true;
     });
     this.#bury = db.transaction((lease, now, error) => {
@@ -157,11 +158,11 @@ export class SqliteQueueStore<T = unknown> implements QueueStore<T> {
       return true;
     });
     this.#extend = db.transaction((leases, until) => {
-      const lost: string[] = [];
+      const lost: LeaseRef[] = [];
       for (const lease of leases) {
         const id = toRowId(lease.jobId);
         if (id === undefined || sql.holds.get(id, this.#queue, lease.owner) !== 1) {
-          lost.push(lease.jobId);
+          lost.push(lease);
           continue;
         }
         sql.extend.run(until, id, this.#queue, lease.owner, until);
@@ -247,10 +248,17 @@ export class SqliteQueueStore<T = unknown> implements QueueStore<T> {
   release(
     lease: LeaseRef,
     now: number,
-    options: { notBefore: number; failed: boolean; error?: string },
+    options: { notBefore: number; failed: boolean; error?: string; attempt?: boolean },
   ): boolean {
     return this.#conn.run('release', () =>
-      this.#release.immediate(lease, now, options.notBefore, options.failed, options.error ?? null),
+      this.#release.immediate(
+        lease,
+        now,
+        options.notBefore,
+        options.failed,
+        options.error ?? null,
+        options.attempt !== false,
+      ),
     );
   }
 
@@ -258,7 +266,7 @@ export class SqliteQueueStore<T = unknown> implements QueueStore<T> {
     return this.#conn.run('bury', () => this.#bury.immediate(lease, now, error));
   }
 
-  extend(leases: readonly LeaseRef[], until: number): string[] {
+  extend(leases: readonly LeaseRef[], until: number): LeaseRef[] {
     if (leases.length === 0) return [];
     return this.#conn.run('extend', () => this.#extend.immediate(leases, until));
   }
@@ -413,9 +421,10 @@ export class SqliteQueueStore<T = unknown> implements QueueStore<T> {
     notBefore: number,
     failed: boolean,
     error: string | null,
+    attempt = true,
   ): void {
     const sql = this.#sql;
-    const attempts = failed ? row.attempts + 1 : row.attempts;
+    const attempts = failed && attempt ? row.attempts + 1 : row.attempts;
     const lastError = failed ? error : row.last_error;
     // A job added already leased (direct send) has no place in line yet: it joins the end.
     const seq = row.seq === null ? sql.takeSeq.get(1, this.#queue)! : null;

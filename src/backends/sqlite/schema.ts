@@ -6,7 +6,7 @@ import { NotADatabaseError } from '../../core/errors.js';
  * ever appended; a released step never changes. Every table is prefixed `rk_` so that ratekeeper can share
  * a database with the user's own tables.
  */
-const MIGRATIONS: readonly string[] = [
+export const MIGRATIONS: readonly string[] = [
   // 1: limit state, blocks, queues.
   `
   -- key: 'scope|rule'; the scope is kept apart because scopes and rule names may contain '|'.
@@ -96,6 +96,14 @@ const MIGRATIONS: readonly string[] = [
   UPDATE rk_job SET span = size;
   -- A claim ends the holds that are over: found by their end, not by a scan of every hold.
   CREATE INDEX rk_lane_hold_until ON rk_lane_hold (queue, until);
+  `,
+  // 3: a v1 writer still running on a migrated file inserts jobs without span: fill it in (v1 jobs are
+  // never delivered in part, so their span is their size). Writers from v2 on always name span.
+  `
+  CREATE TRIGGER rk_job_v1_span AFTER INSERT ON rk_job WHEN NEW.span = 0 AND NEW.size > 0
+  BEGIN
+    UPDATE rk_job SET span = NEW.size WHERE id = NEW.id;
+  END;
   `,
 ];
 

@@ -1,7 +1,8 @@
 -- queue-extend (v2): extends leases that are still held (only ever later).
 -- KEYS, ARGV[1]: see the queue library header.
 -- ARGV[2]  new lease end   ARGV[3..] leases: job id, owner, job id, owner, ...
--- Returns  the job ids whose lease is not held (each counted stale): another owner may deliver them now
+-- Returns  the positions (1-based, in the order given) of the leases not held (each counted stale):
+--          another owner, or the same one under a newer lease, holds the job now
 local until_ = tonumber(ARGV[2])
 local lost = {}
 for i = 3, #ARGV, 2 do
@@ -13,7 +14,7 @@ for i = 3, #ARGV, 2 do
       redis.call('ZADD', K_LEASED, ARGV[2], id)
     end
   else
-    lost[#lost + 1] = id
+    lost[#lost + 1] = (i - 1) / 2
   end
 end
 if #lost > 0 then redis.call('HINCRBY', K_COUNTERS, 'stale', #lost) end

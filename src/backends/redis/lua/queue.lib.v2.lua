@@ -126,12 +126,13 @@ local function held(id, owner)
 end
 
 -- Returns a leased job (from get_job) to its place in line (or the end of the line if it never had one).
-local function release(job, now, not_before, failed, err)
+-- no_attempt: a failure that counts no attempt (a receiver's retry-after answer).
+local function release(job, now, not_before, failed, err, no_attempt)
   local id = job.id
   redis.call('ZREM', K_LEASED, id)
   local key = JOB .. id
   if failed then
-    job.a = fmt(tonumber(job.a) + 1)
+    if not no_attempt then job.a = fmt(tonumber(job.a) + 1) end
     job.err = err
     redis.call('HINCRBY', K_COUNTERS, 'retried', 1)
   end
