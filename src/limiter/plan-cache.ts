@@ -3,16 +3,18 @@ import { buildPlan, normalizeScopes, type Plan, type PlanItem, stateKey } from '
 import type { ScopeRules } from '../engine/rules.js';
 
 /**
- * Plans of requests, made per pattern rather than cached per scope key. What every key of a pattern shares
+ * Plans of requests, made per pattern rather than built per scope key. What every key of a pattern shares
  * (its rules) is resolved by the rules without a per-key cache, and a plan is then its scope list plus one
- * small item per charged rule: nothing is kept per key, so there is no cache to outgrow and no edge past
- * which every decision gets slower (a million distinct chats cost what ten do, apart from the store's own
- * lookups).
+ * small item per charged rule, so a plan made afresh is cheap: there is no edge past which every decision
+ * gets slower (a million distinct chats cost what ten do, apart from the store's own lookups).
  *
- * Two things are kept, both bounded by what the rules name rather than by the keys seen: the items of each
- * scope named by an exact pattern (`global`: built once, shared by every plan through it, so the memory
- * store finds its states through the items without a lookup), and the last single-scope plan (a scope asked
- * for again and again reuses it). Both follow `rules.version`.
+ * What is kept: the items of each scope named by an exact pattern (`global`: built once, shared by every plan
+ * through it, so the memory store finds its states through the items without a lookup), the last
+ * single-scope plan (a scope asked for again and again), and the plans of up to {@link SCOPES_KEPT} single
+ * scopes (stores that cache per plan, such as Redis's encoded arguments, and the memory store's slots, keep
+ * working for them). That last cache never thrashes: when full it stops taking new scopes, which are then
+ * made afresh, and it starts over only after {@link MISSES_BEFORE_REFRESH} plans made outside it (so scopes
+ * that went quiet leave it in time). Everything follows `rules.version`.
  */
 export class PlanCache {
   readonly #rules: ScopeRules;
@@ -21,6 +23,10 @@ export class PlanCache {
   #exact = new Map<string, readonly PlanItem[]>();
   /** The last single-scope default-cost plan made. */
   #last: Plan | undefined;
+  /** Single-scope default-cost plans, up to SCOPES_KEPT. */
+  #kept = new Map<string, Plan>();
+  /** Plans made outside `#kept` since it was last emptied. */
+  #misses = 0;
 
   constructor(rules: ScopeRules) {
     this.#rules = rules;
@@ -53,6 +59,8 @@ export class PlanCache {
     if (this.#rulesVersion === this.#rules.version) return;
     this.#rulesVersion = this.#rules.version;
     this.#last = undefined;
+    this.#kept = new Map();
+    this.#misses = 0;
     this.#exact = new Map();
     for (const [scope, rules] of this.#rules.exactPatterns()) {
       this.#exact.set(scope, defaultItems(scope, rules));
@@ -67,7 +75,16 @@ export class PlanCache {
     this.#checkRules();
     const last = this.#last;
     if (last !== undefined && last.scopes[0] === scope) return last;
-    const plan: Plan = { scopes: [scope], items: this.#itemsOf(scope) };
+    let plan = this.#kept.get(scope);
+    if (plan === undefined) {
+      plan = { scopes: [scope], items: this.#itemsOf(scope) };
+      if (this.#kept.size < SCOPES_KEPT) {
+        this.#kept.set(scope, plan);
+      } else if (++this.#misses >= MISSES_BEFORE_REFRESH) {
+        this.#kept = new Map();
+        this.#misses = 0;
+      }
+    }
     this.#last = plan;
     return plan;
   }
@@ -105,3 +122,8 @@ function defaultItems(scope: string, rules: readonly CompiledRule[]): PlanItem[]
   }
   return items;
 }
+
+/** Single-scope plans kept (see {@link PlanCache}). */
+const SCOPES_KEPT = 65_536;
+/** Plans made outside a full cache before it starts over: 16 times its size, so refilling it costs little. */
+const MISSES_BEFORE_REFRESH = 16 * SCOPES_KEPT;
