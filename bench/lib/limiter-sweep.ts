@@ -2,15 +2,15 @@
  * The key-count sweep of the limiter bench: one rule over 1k … 1M distinct keys (memory) and 100k (SQLite),
  * against rate-limiter-flexible on the same keys, and what a million idle-then-expired keys leave behind.
  */
+
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
+import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { RateLimiterSQLite } from 'rate-limiter-flexible';
 import { MemoryBackend } from '../../src/backends/memory/index.js';
-import type { MemoryLimitStore } from '../../src/backends/memory/limit-store.js';
 import { SqliteBackend } from '../../src/backends/sqlite/index.js';
 import { RateLimiter } from '../../src/limiter/rate-limiter.js';
 import { type BenchRow, duel } from '../harness.js';
@@ -161,48 +161,16 @@ export async function sqliteSweep(count: number): Promise<BenchRow> {
   }
 }
 
-/** A full garbage collection, without needing node to start with --expose-gc. */
-function collect(): void {
-  setFlagsFromString('--expose-gc');
-  (runInNewContext('gc') as () => void)();
-}
-
-function mb(bytes: number): string {
-  return `${(bytes / 2 ** 20).toFixed(0)} MB`;
-}
-
 /**
- * A million keys decided once each (1 s fixed window, a clock the bench moves), then left idle: after their
- * windows and the idle grace have passed, decisions on one other key drive the sweeps until the store holds
- * that key alone. Returns the heap and RSS at each step, for the 1M-key row's note.
+ * A million keys decided once each, then left idle until they expire and the sweeps delete them, in a fresh
+ * process (bench/children/idle-keys.ts) so that the heap and RSS are the limiter's alone. Returns the note.
  */
 export function idleThenExpired(count: number): string {
-  collect();
-  const baseline = process.memoryUsage();
-  let now = 1_700_000_000_000;
-  const backend = new MemoryBackend();
-  const limiter = new RateLimiter({
-    backend,
-    clock: { now: () => now },
-    scopes: { 'chat:*': { limit: 10, window: 1000, algorithm: 'fixed-window' } },
-  });
-  const store = backend.limits as MemoryLimitStore;
-  for (let i = 0; i < count; i++) limiter.tryAcquireSync({ scopes: `chat:${i}` });
-  collect();
-  const full = process.memoryUsage();
-  const held = store.size;
-  now += 5000;
-  let ops = 0;
-  while (store.size > 1 && ops < 50 * count) {
-    limiter.tryAcquireSync({ scopes: 'chat:hot' });
-    ops++;
-  }
-  collect();
-  const after = process.memoryUsage();
-  return (
-    ` Memory, ${keyText(count)} idle-then-expired (one decision each, then idle past window + grace; ` +
-    `sweeps driven by ${ops} decisions on one key): heap ${mb(baseline.heapUsed)} → ${mb(full.heapUsed)} ` +
-    `holding ${held} states → ${mb(after.heapUsed)} holding ${store.size}; RSS ${mb(baseline.rss)} → ` +
-    `${mb(full.rss)} → ${mb(after.rss)}.`
+  const child = spawnSync(
+    process.execPath,
+    ['--expose-gc', '--import', 'tsx', fileURLToPath(new URL('../children/idle-keys.ts', import.meta.url))],
+    { encoding: 'utf8', env: { ...process.env, IDLE_KEYS: String(count) } },
   );
+  if (child.status !== 0) throw new Error(`idle-keys child failed: ${child.stderr}`);
+  return ` ${child.stdout.trim()}`;
 }
