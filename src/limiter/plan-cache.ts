@@ -14,7 +14,9 @@ import type { ScopeRules } from '../engine/rules.js';
  * scopes (stores that cache per plan, such as Redis's encoded arguments, and the memory store's slots, keep
  * working for them). That last cache never thrashes: when full it stops taking new scopes, which are then
  * made afresh, and it starts over only after {@link MISSES_BEFORE_REFRESH} plans made outside it (so scopes
- * that went quiet leave it in time). Everything follows `rules.version`.
+ * that went quiet leave it in time); while most lookups in it miss, it is not looked in for a while (a
+ * lookup that misses among 65,536 entries costs about what making the plan does). Everything follows
+ * `rules.version`.
  */
 export class PlanCache {
   readonly #rules: ScopeRules;
@@ -27,6 +29,11 @@ export class PlanCache {
   #kept = new Map<string, Plan>();
   /** Plans made outside `#kept` since it was last emptied. */
   #misses = 0;
+  /** Lookups in the full `#kept` in the current window of {@link WINDOW}, and how many found their plan. */
+  #window = 0;
+  #windowHits = 0;
+  /** Plans still to make without looking in `#kept` (it was missing more than it found). */
+  #bypass = 0;
 
   constructor(rules: ScopeRules) {
     this.#rules = rules;
@@ -60,7 +67,7 @@ export class PlanCache {
     this.#rulesVersion = this.#rules.version;
     this.#last = undefined;
     this.#kept = new Map();
-    this.#misses = 0;
+    this.#misses = this.#window = this.#windowHits = this.#bypass = 0;
     this.#exact = new Map();
     for (const [scope, rules] of this.#rules.exactPatterns()) {
       this.#exact.set(scope, defaultItems(scope, rules));
@@ -75,18 +82,42 @@ export class PlanCache {
     this.#checkRules();
     const last = this.#last;
     if (last !== undefined && last.scopes[0] === scope) return last;
-    let plan = this.#kept.get(scope);
-    if (plan === undefined) {
-      plan = { scopes: [scope], items: this.#itemsOf(scope) };
-      if (this.#kept.size < SCOPES_KEPT) {
-        this.#kept.set(scope, plan);
-      } else if (++this.#misses >= MISSES_BEFORE_REFRESH) {
-        this.#kept = new Map();
-        this.#misses = 0;
-      }
+    if (this.#bypass > 0) {
+      this.#bypass--;
+      return this.#make(scope, false);
+    }
+    const kept = this.#kept.get(scope);
+    if (kept === undefined) return this.#make(scope, true);
+    if (this.#kept.size >= SCOPES_KEPT) this.#count(true);
+    this.#last = kept;
+    return kept;
+  }
+
+  /** Makes a single-scope plan; kept if there is room. `looked`: it was looked for in the full cache. */
+  #make(scope: string, looked: boolean): Plan {
+    const plan: Plan = { scopes: [scope], items: this.#itemsOf(scope) };
+    if (this.#kept.size < SCOPES_KEPT) {
+      this.#kept.set(scope, plan);
+    } else if (++this.#misses >= MISSES_BEFORE_REFRESH) {
+      this.#kept = new Map();
+      this.#misses = this.#window = this.#windowHits = this.#bypass = 0;
+    } else if (looked) {
+      this.#count(false);
     }
     this.#last = plan;
     return plan;
+  }
+
+  /**
+   * Counts a lookup in the full cache. A window in which most lookups missed (more active scopes than it
+   * holds: a million chats) turns lookups off for the next 16 windows, so that those decisions do not pay a
+   * lookup that would miss; then it looks again.
+   */
+  #count(hit: boolean): void {
+    if (hit) this.#windowHits++;
+    if (++this.#window < WINDOW) return;
+    if (this.#windowHits * 2 < this.#window) this.#bypass = 16 * WINDOW;
+    this.#window = this.#windowHits = 0;
   }
 
   /** The plan of two or more scopes; `undefined` when the list holds anything but non-empty strings. */
@@ -125,5 +156,7 @@ function defaultItems(scope: string, rules: readonly CompiledRule[]): PlanItem[]
 
 /** Single-scope plans kept (see {@link PlanCache}). */
 const SCOPES_KEPT = 65_536;
+/** Lookups per window of the full cache's hit count (see `PlanCache#count`). */
+const WINDOW = 4096;
 /** Plans made outside a full cache before it starts over: 16 times its size, so refilling it costs little. */
 const MISSES_BEFORE_REFRESH = 16 * SCOPES_KEPT;
