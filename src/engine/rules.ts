@@ -72,13 +72,14 @@ export function compileRules(rules: Rule | readonly Rule[], field: string): read
  * Which rules apply to a scope key. Patterns are exact keys (`'global'`), prefixes ending in `*`
  * (`'chat:*'`), or `'*'` for every scope. The most specific wins: exact, then the longest prefix.
  * A scope no pattern matches has no rules (it can still be blocked).
+ *
+ * Resolving keeps nothing per scope key: a scope is one lookup among the exact patterns, then a scan of the
+ * prefixes (longest first), so a million distinct chat keys cost what ten do (no per-key cache to outgrow).
  */
 export class ScopeRules {
   readonly #exact = new Map<string, readonly CompiledRule[]>();
   #prefixes: Array<{ prefix: string; rules: readonly CompiledRule[] }> = [];
-  readonly #cache = new Map<string, readonly CompiledRule[]>();
   #version = 0;
-  static readonly CACHE_SIZE = 65_536;
 
   /** Changes whenever a pattern is defined or removed (lets callers cache what they derive from rules). */
   get version(): number {
@@ -107,13 +108,11 @@ export class ScopeRules {
     } else {
       this.#exact.set(pattern, compiled);
     }
-    this.#cache.clear();
     this.#version++;
   }
 
   /** Removes a pattern's rules. */
   remove(pattern: string): boolean {
-    this.#cache.clear();
     this.#version++;
     if (pattern.endsWith('*')) {
       const before = this.#prefixes.length;
@@ -123,22 +122,24 @@ export class ScopeRules {
     return this.#exact.delete(pattern);
   }
 
-  /** The rules of a scope key. */
+  /** The rules of a scope key (the same array for every key of a pattern). */
   resolve(scope: string): readonly CompiledRule[] {
-    const exact = this.#exact.get(scope);
-    if (exact) return exact;
-    const cached = this.#cache.get(scope);
-    if (cached) return cached;
-    let found: readonly CompiledRule[] = EMPTY;
-    for (const { prefix, rules } of this.#prefixes) {
-      if (scope.startsWith(prefix)) {
-        found = rules;
-        break;
-      }
+    return this.#exact.get(scope) ?? this.resolvePrefix(scope);
+  }
+
+  /** The rules of the longest prefix pattern `scope` starts with, ignoring exact patterns. */
+  resolvePrefix(scope: string): readonly CompiledRule[] {
+    const prefixes = this.#prefixes;
+    for (let i = 0; i < prefixes.length; i++) {
+      const entry = prefixes[i]!;
+      if (scope.startsWith(entry.prefix)) return entry.rules;
     }
-    if (this.#cache.size >= ScopeRules.CACHE_SIZE) this.#cache.clear();
-    this.#cache.set(scope, found);
-    return found;
+    return EMPTY;
+  }
+
+  /** The exact patterns (keys without `*`) and their rules. */
+  exactPatterns(): ReadonlyMap<string, readonly CompiledRule[]> {
+    return this.#exact;
   }
 
   /** The patterns defined, with their rules. */

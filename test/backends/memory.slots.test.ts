@@ -61,3 +61,47 @@ describe('MemoryLimitStore entries remembered by plan items', () => {
     expect(store.inspect(plan, T).map((s) => s.used)).toEqual([2, 2]);
   });
 });
+
+describe('MemoryLimitStore scopes with several rules', () => {
+  it('carries every rule state of a scope over when all its rules are redefined at once', () => {
+    const rules = new ScopeRules({
+      m: [
+        { limit: 10, window: '1m', name: 'a' },
+        { limit: 10, window: '1m', name: 'b' },
+        { limit: 10, window: '1m', name: 'c' },
+      ],
+    });
+    const store = new MemoryLimitStore();
+    for (let i = 0; i < 4; i++) store.decide(buildPlan({ scopes: 'm' }, rules), T);
+    rules.define('m', [
+      { limit: 5, window: '1m', name: 'a' },
+      { limit: 5, window: '1m', name: 'b' },
+      { limit: 5, window: '1m', name: 'c' },
+    ]);
+    // One decision under the new rules migrates the three states; none is lost.
+    expect(store.decide(buildPlan({ scopes: 'm' }, rules), T).allowed).toBe(true);
+    const plan = buildPlan({ scopes: 'm' }, rules);
+    expect(store.inspect(plan, T).map((s) => s.used)).toEqual([5, 5, 5]);
+    expect(store.size).toBe(3);
+    expect(store.decide(plan, T).allowed).toBe(false);
+  });
+
+  it('keeps one lookup per scope apart from another scope of the same plan', () => {
+    const rules = new ScopeRules({
+      '*': [
+        { limit: 3, window: '1m', name: 'a' },
+        { limit: 9, window: '1m', name: 'b' },
+      ],
+    });
+    const store = new MemoryLimitStore();
+    for (let i = 0; i < 2; i++) store.decide(buildPlan({ scopes: ['x', 'y'] }, rules), T);
+    store.decide(buildPlan({ scopes: 'y' }, rules), T);
+    expect(store.inspect(buildPlan({ scopes: ['x', 'y'] }, rules), T).map((s) => s.used)).toEqual([
+      2, 2, 3, 3,
+    ]);
+    expect(store.decide(buildPlan({ scopes: ['x', 'y'] }, rules), T).allowed).toBe(false);
+    store.reset('y');
+    expect(store.size).toBe(2);
+    expect(store.decide(buildPlan({ scopes: ['x', 'y'] }, rules), T).allowed).toBe(true);
+  });
+});

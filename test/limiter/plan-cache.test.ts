@@ -60,6 +60,23 @@ describe('RateLimiter plan cache', () => {
     expect((await limiter.peek({ scopes: ['g', 'c0', 'x'] })).allowed).toBe(false);
   });
 
+  it('decides exactly past its 65,536 kept scopes, while lookups are skipped, and after it starts over', () => {
+    const limiter = setup({ '*': { limit: 1e9, window: '1h' }, 'hot*': { limit: 2e6, window: '1h' } });
+    const keys = 150_000;
+    // 1.2M plans made outside the full cache: it is bypassed while it misses, and starts over at 1,048,576.
+    for (let round = 0; round < 8; round++) {
+      for (let i = 0; i < keys; i++) {
+        limiter.tryAcquireSync({ scopes: `k${i}` });
+        if ((i & 7) === 0) limiter.tryAcquireSync({ scopes: 'hot' });
+      }
+    }
+    const used = (scope: string) => limiter.tryAcquireSync({ scopes: scope });
+    expect(used('k0')).toMatchObject({ allowed: true, remaining: 1e9 - 9 });
+    expect(used('k149999')).toMatchObject({ allowed: true, remaining: 1e9 - 9 });
+    expect(used('k70000')).toMatchObject({ allowed: true, remaining: 1e9 - 9 });
+    expect(used('hot')).toMatchObject({ allowed: true, remaining: 2e6 - 8 * (keys / 8) - 1 });
+  });
+
   it('charges a scope named twice once, and a single-element list like the scope itself', async () => {
     const limiter = setup({ a: { limit: 10, window: '1s' } });
     await limiter.tryAcquire({ scopes: ['a', 'a'] });

@@ -16,6 +16,8 @@ import type { CompiledRule } from '../../core/types.js';
 export abstract class Cell {
   /** Whether the store still holds it: a deleted cell may still sit in a plan item's slot. */
   live = true;
+  /** The next state of the same scope (the store chains a scope's states; see MemoryLimitStore). */
+  next: Cell | undefined = undefined;
 
   constructor(
     /** Its key in the store (`${scope}|${rule}`). */

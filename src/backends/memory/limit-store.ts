@@ -19,18 +19,22 @@ const NEVER_USED: RuleState = [];
 const IDLE_GRACE_MS = 1000;
 
 /**
- * Limit state in a `Map`, for one process. Synchronous, so every decision is trivially atomic. Each rule
- * state is a {@link Cell} charged in place; plan items remember their cells (`PlanItem.slot`), so that a
- * decision through the limiter's plan cache looks nothing up.
+ * Limit state in a `Map` of scopes, for one process. Synchronous, so every decision is trivially atomic.
+ * A scope's rule states are {@link Cell}s charged in place and chained together (`Cell.next`); the map holds
+ * the first of them, so one lookup per scope finds all its states, and the common one-rule scope is one
+ * map entry pointing at one object. Plan items remember their scope's first cell (`PlanItem.slot`), so
+ * that a decision through items the limiter shares (exact scopes, a repeated scope) looks nothing up.
  *
- * Memory stays bounded: idle states are swept a few at a time as operations run.
+ * Memory stays bounded: idle entries are swept a few at a time as operations run.
  */
 export class MemoryLimitStore implements LimitStore {
   readonly sync = true;
-  readonly #cells = new Map<string, Cell>();
+  /** The first cell of each scope's chain. */
+  readonly #scopes = new Map<string, Cell>();
   readonly #blocks = new Map<string, number>();
+  #cellCount = 0;
   #ops = 0;
-  /** Cells created since the last sweep: each sweep examines more than that, so it keeps up. */
+  /** Entries created since the last sweep: each sweep examines more than that, so it keeps up. */
   #created = 0;
   #sweeper: Iterator<Cell> | undefined;
   /**
@@ -43,7 +47,7 @@ export class MemoryLimitStore implements LimitStore {
 
   /** Number of rule states held (for tests of bounded memory). */
   get size(): number {
-    return this.#cells.size;
+    return this.#cellCount;
   }
 
   decide(plan: Plan, now: number): Decision {
@@ -65,7 +69,8 @@ export class MemoryLimitStore implements LimitStore {
     if (items.length === 1 && this.#blocks.size === 0) {
       // The most common plan: one rule of one scope, nothing blocked.
       const item = items[0]!;
-      const cell = this.#cellOf(item);
+      const head = this.#headOf(item);
+      const cell = head === undefined ? undefined : this.#cellIn(head, item);
       if (cell !== undefined) {
         const cost = item.cost;
         if (cell.wait(now, cost) <= 0) {
@@ -78,9 +83,13 @@ export class MemoryLimitStore implements LimitStore {
     const found = this.#found;
     const remaining = this.#remaining;
     const waits = this.#waits;
+    let head: Cell | undefined;
     for (let i = 0; i < items.length; i++) {
       const item = items[i]!;
-      const cell = this.#cellOf(item);
+      // Items of one scope are adjacent: one lookup per scope.
+      // (A head replaced meanwhile, its rule redefined, is found again.)
+      if (i === 0 || item.scope !== items[i - 1]!.scope || !head?.live) head = this.#headOf(item);
+      const cell = head === undefined ? undefined : this.#cellIn(head, item);
       found[i] = cell;
       if (cell !== undefined) {
         remaining[i] = cell.remaining(now);
@@ -103,41 +112,87 @@ export class MemoryLimitStore implements LimitStore {
     return decision;
   }
 
-  /**
-   * The cell of an item's state, if any: the one its slot remembers when that is still this store's cell for
-   * the key under the item's rule; else from the map (and then remembered). A cell made under an earlier
-   * definition of the rule is carried over to the current one.
-   */
-  #cellOf(item: PlanItem): Cell | undefined {
+  /** The first cell of an item's scope, if any: the one its slot remembers while still held here, else the map's. */
+  #headOf(item: PlanItem): Cell | undefined {
     const known = item.slot as Cell | undefined;
-    if (known?.live && known.store === this && known.rule === item.rule) return known;
-    let cell = this.#cells.get(item.key);
-    if (cell === undefined) return undefined;
-    if (cell.rule !== item.rule) {
-      const state = cell.state();
-      cell.live = false;
-      cell = cellFor(item.key, item.scope, item.rule, this, state, cell.rule.algorithm);
-      this.#cells.set(item.key, cell);
+    if (known?.live && known.store === this) return known;
+    const head = this.#scopes.get(item.scope);
+    if (head !== undefined) item.slot = head;
+    return head;
+  }
+
+  /**
+   * The cell of an item's rule in its scope's chain (from `head`), if any. A cell made under an earlier
+   * definition of the rule (same name) is carried over to the current one.
+   */
+  #cellIn(head: Cell, item: PlanItem): Cell | undefined {
+    const rule = item.rule;
+    for (let cell: Cell | undefined = head; cell !== undefined; cell = cell.next) {
+      if (cell.rule === rule) return cell;
     }
-    item.slot = cell;
+    for (let cell: Cell | undefined = head; cell !== undefined; cell = cell.next) {
+      if (cell.rule.name === rule.name) {
+        return this.#replace(
+          cell,
+          cellFor(item.key, item.scope, rule, this, cell.state(), cell.rule.algorithm),
+        );
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * Puts `cell` in the place of `old` in its scope's chain; returns `cell`. The chain is walked from the
+   * map's head (a head a caller holds may have been replaced meanwhile: it is dead, its `next` stale).
+   */
+  #replace(old: Cell, cell: Cell): Cell {
+    old.live = false;
+    cell.next = old.next;
+    const head = this.#scopes.get(old.scope)!;
+    if (old === head) {
+      this.#scopes.set(cell.scope, cell);
+    } else {
+      let prev = head;
+      while (prev.next !== old) prev = prev.next!;
+      prev.next = cell;
+    }
     return cell;
   }
 
-  /** Adds the cell of an item's state. */
+  #cellOf(item: PlanItem): Cell | undefined {
+    const head = this.#headOf(item);
+    return head === undefined ? undefined : this.#cellIn(head, item);
+  }
+
+  /** Sets the cell of an item's state (in the place of the one of its rule's name, if any). */
   #create(item: PlanItem, state: RuleState): Cell {
-    const old = this.#cells.get(item.key);
-    if (old !== undefined) old.live = false;
     const cell = cellFor(item.key, item.scope, item.rule, this, state);
-    this.#cells.set(item.key, cell);
-    item.slot = cell;
-    this.#created++;
+    const head = this.#headOf(item);
+    if (head === undefined) {
+      this.#scopes.set(item.scope, cell);
+      item.slot = cell;
+      this.#created++;
+      this.#cellCount++;
+      return cell;
+    }
+    for (let old: Cell | undefined = head; old !== undefined; old = old.next) {
+      if (old.rule.name === item.rule.name) return this.#replace(old, cell);
+    }
+    // Appended, so that the head (which slots remember) stays.
+    let last = head;
+    while (last.next !== undefined) last = last.next;
+    last.next = cell;
+    this.#cellCount++;
     return cell;
   }
 
-  /** Deletes a cell; a slot that still holds it sees it is gone. */
-  #delete(cell: Cell): void {
-    cell.live = false;
-    this.#cells.delete(cell.key);
+  /** Deletes a scope's chain; a slot that still holds one of its cells sees it is gone. */
+  #delete(head: Cell): void {
+    for (let cell: Cell | undefined = head; cell !== undefined; cell = cell.next) {
+      cell.live = false;
+      this.#cellCount--;
+    }
+    this.#scopes.delete(head.scope);
   }
 
   adjust(items: readonly PlanItem[], now: number): void {
@@ -161,19 +216,23 @@ export class MemoryLimitStore implements LimitStore {
   }
 
   inspect(plan: Plan, now: number): RuleStats[] {
-    const states = plan.items.map((item) => this.#cells.get(item.key)?.state());
+    const states = plan.items.map((item) => {
+      let cell = this.#scopes.get(item.scope);
+      while (cell !== undefined && cell.rule.name !== item.rule.name) cell = cell.next;
+      return cell?.state();
+    });
     return describeStates(plan, states, this.#blocks, now);
   }
 
   reset(scope?: string): void {
     if (scope === undefined) {
-      for (const cell of this.#cells.values()) cell.live = false;
-      this.#cells.clear();
+      for (const head of this.#scopes.values()) this.#delete(head);
       this.#blocks.clear();
       return;
     }
     this.#blocks.delete(scope);
-    for (const cell of this.#cells.values()) if (cell.scope === scope) this.#delete(cell);
+    const head = this.#scopes.get(scope);
+    if (head !== undefined) this.#delete(head);
   }
 
   #blocksOf(plan: Plan): number[] {
@@ -181,22 +240,30 @@ export class MemoryLimitStore implements LimitStore {
   }
 
   /**
-   * Deletes idle cells among the next `256 + 2 × created-since-last-sweep` ones, resuming where the last
-   * sweep stopped: it examines cells faster than they are created, so it keeps finishing passes and the
-   * map stays bounded by the keys live within about one pass, even when every request uses a new key.
+   * Deletes idle entries among the next `256 + 2 × created-since-last-sweep` ones, resuming where the last
+   * sweep stopped: it examines entries faster than they are created, so it keeps finishing passes and the
+   * map stays bounded by the scopes live within about one pass, even when every request uses a new key.
    */
   #sweep(now: number): void {
     const budget = 256 + 2 * this.#created;
     this.#created = 0;
-    this.#sweeper ??= this.#cells.values();
+    this.#sweeper ??= this.#scopes.values();
     for (let i = 0; i < budget; i++) {
       const next = this.#sweeper.next();
       if (next.done) {
         this.#sweeper = undefined;
         break;
       }
-      if (next.value.idleAt() + IDLE_GRACE_MS <= now) this.#delete(next.value);
+      if (idleAt(next.value) + IDLE_GRACE_MS <= now) this.#delete(next.value);
     }
     for (const [scope, until] of this.#blocks) if (until + IDLE_GRACE_MS <= now) this.#blocks.delete(scope);
   }
+}
+
+/** When the last state of a scope's chain goes idle. */
+function idleAt(head: Cell): number {
+  let at = Number.NEGATIVE_INFINITY;
+  for (let cell: Cell | undefined = head; cell !== undefined; cell = cell.next)
+    at = Math.max(at, cell.idleAt());
+  return at;
 }
