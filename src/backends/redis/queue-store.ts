@@ -290,7 +290,8 @@ function toJob<T>(r: JobReply): Job<T> {
     id,
     priority,
     lane: r[1],
-    scopes: JSON.parse(r[2]) as string[],
+    // Most batches name no scope: no parse for the common '[]'.
+    scopes: r[2] === '[]' ? [] : (JSON.parse(r[2]) as string[]),
     messages: JSON.parse(r[3]) as Job<T>['messages'],
     attempts: Number(attempts),
     enqueuedAt: Number(enqueuedAt),

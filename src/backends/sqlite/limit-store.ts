@@ -220,6 +220,15 @@ export class SqliteLimitStore implements LimitStore {
   }
 
   inspect(plan: Plan, now: number): RuleStats[] {
+    const item = plan.items.length === 1 && plan.scopes.length === 1 ? plan.items[0]! : undefined;
+    if (item !== undefined && item.scope === plan.scopes[0]) {
+      // One rule of one scope (a manager's quota read, once per offer): its state and its scope's block in
+      // one statement, which is a consistent snapshot without a transaction.
+      const [state, until] = this.#conn.run('inspect', () => this.#getOne.get(item.key, item.scope)!);
+      const blocks = new Map<string, number>();
+      if (until !== null) blocks.set(item.scope, until);
+      return describeStates(plan, [decodeState(state)], blocks, now);
+    }
     return this.#conn.read('inspect', () => {
       const blocks = new Map<string, number>();
       for (const scope of plan.scopes) {

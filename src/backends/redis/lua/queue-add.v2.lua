@@ -53,15 +53,28 @@ for i, job in ipairs(jobs) do
   local seq = first + i
   local id = tostring(seq)
   local key = JOB .. id
+  -- The costs field (c) goes in the same HSET: one command per job (a manager's batch without scopes
+  -- still has costs, '{}').
   if owner ~= '' then
-    redis.call('HSET', key, 'p', job.p, 'l', job.l, 's', job.s, 'm', job.m, 'ids', job.ids, 'n', job.n,
-      'a', '0', 'e', now, 'nb', now, 'rs', status, 'ru', now, 'st', 'leased', 'o', owner,
-      'lu', lease_until, 'lo', seq)
+    if job.c ~= '' then
+      redis.call('HSET', key, 'p', job.p, 'l', job.l, 's', job.s, 'm', job.m, 'ids', job.ids, 'n', job.n,
+        'a', '0', 'e', now, 'nb', now, 'rs', status, 'ru', now, 'st', 'leased', 'o', owner,
+        'lu', lease_until, 'lo', seq, 'c', job.c)
+    else
+      redis.call('HSET', key, 'p', job.p, 'l', job.l, 's', job.s, 'm', job.m, 'ids', job.ids, 'n', job.n,
+        'a', '0', 'e', now, 'nb', now, 'rs', status, 'ru', now, 'st', 'leased', 'o', owner,
+        'lu', lease_until, 'lo', seq)
+    end
     leases[#leases + 1] = lease_until
     leases[#leases + 1] = id
   else
-    redis.call('HSET', key, 'p', job.p, 'l', job.l, 's', job.s, 'm', job.m, 'ids', job.ids, 'n', job.n,
-      'a', '0', 'e', now, 'nb', now, 'rs', status, 'ru', now, 'st', 'ready')
+    if job.c ~= '' then
+      redis.call('HSET', key, 'p', job.p, 'l', job.l, 's', job.s, 'm', job.m, 'ids', job.ids, 'n', job.n,
+        'a', '0', 'e', now, 'nb', now, 'rs', status, 'ru', now, 'st', 'ready', 'c', job.c)
+    else
+      redis.call('HSET', key, 'p', job.p, 'l', job.l, 's', job.s, 'm', job.m, 'ids', job.ids, 'n', job.n,
+        'a', '0', 'e', now, 'nb', now, 'rs', status, 'ru', now, 'st', 'ready')
+    end
     local line = lines[job.p]
     if not line then
       line = {}
@@ -70,7 +83,6 @@ for i, job in ipairs(jobs) do
     line[#line + 1] = seq
     line[#line + 1] = id
   end
-  if job.c ~= '' then redis.call('HSET', key, 'c', job.c) end
   for _, mid in ipairs(job.list) do
     pairs_live[#pairs_live + 1] = mid
     pairs_live[#pairs_live + 1] = id

@@ -19,8 +19,10 @@ for _, priority in ipairs(PRIORITIES) do
   local line = K_LINE[priority]
   local start = 0
   local stop = false
+  -- Pages of the line sized to what is still wanted (plus a few skipped jobs), at most 100 ids.
+  local page = math.max(1, math.min(100, max_jobs - #claimed + 8))
   while not stop and not full do
-    local ids = redis.call('ZRANGE', line, start, start + 99)
+    local ids = redis.call('ZRANGE', line, start, start + page - 1)
     if #ids == 0 then break end
     for _, id in ipairs(ids) do
       if #claimed >= max_jobs then
@@ -43,7 +45,8 @@ for _, priority in ipairs(PRIORITIES) do
         claimed[#claimed + 1] = reply_of(id, v[5], v[8], v[9], v[2], v[11], v[3], v[6], v[7], v[10], v[12])
       end
     end
-    start = start + 100
+    start = start + page
+    page = 100
   end
   if full then break end
 end

@@ -33,7 +33,14 @@ for from = 3, #ARGV, 2 * CHUNK do
         lines[v[2]] = line
       end
       line[#line + 1] = id
-      local rec = cjson.encode({ 'passed-to-sender', v[2], v[5], v[6] or NULL, v[7], now, now })
+      local rec
+      if v[6] then
+        rec = cjson.encode({ 'passed-to-sender', v[2], v[5], v[6], v[7], now, now })
+      else
+        -- No error text: every field is a priority word or a number (no character JSON escapes), so the
+        -- record is joined as is, without building a table for cjson.
+        rec = '["passed-to-sender","' .. v[2] .. '","' .. v[5] .. '",null,"' .. v[7] .. '","' .. now .. '","' .. now .. '"]'
+      end
       -- One message (the common job): its id without a JSON parse when it needs no unescaping.
       local single = string.match(v[3], '^%["([^"\\]*)"%]$')
       if single then
