@@ -314,6 +314,7 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
           if (this.#claimableSync(priority, now)) return 'older';
           const decision = this.limiter.tryAcquireSync(request);
           if (!decision.allowed) return decision;
+          this.#quota.charged(); // the next offer of this turn reads the quota after this charge
           const [job] = this.#queue.add([input], now, { owner, until: now + this.#o.leaseMs }) as [Job<T>];
           return { job, decision };
         });

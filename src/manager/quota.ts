@@ -89,6 +89,14 @@ export class ManagerQuota {
     return this.#read;
   }
 
+  /**
+   * Says the quota was charged in this synchronous run (the offers of a SQLite loop turn each decide before
+   * the next one reads): the shared read is dropped, so the next {@link read} sees the charge.
+   */
+  charged(): void {
+    this.#syncRead = undefined;
+  }
+
   /** The limiter request of a batch: its size on the quota, each scope's share (at most the size) on that scope. */
   request(
     scopes: readonly string[],

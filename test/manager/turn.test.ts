@@ -54,4 +54,30 @@ describe('RateLimitManager on SQLite: offers of one turn', () => {
       await backend.close();
     }
   });
+
+  it('each offer of a turn reads the quota after the charges of the offers before it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rk-turn-'));
+    dirs.push(dir);
+    const backend = new SqliteBackend({ path: join(dir, 'rk.db') });
+    const manager = new RateLimitManager<string>({
+      backend,
+      clock: new FakeClock(T0),
+      capacity: 10,
+      duration: '1m',
+      lowQuotaThreshold: 0.5, // low from 5 left: normal messages wait, critical ones still go
+      sender: () => {},
+    });
+    await manager.start();
+    try {
+      const offers = await Promise.all(
+        Array.from({ length: 10 }, (_, i) => manager.sendOrEnqueue([{ id: `n${i}`, payload: 'x' }])),
+      );
+      // 10, 9, 8, 7, 6 left when the first five read: sent; the sixth reads 5 (low): queued, as all after it.
+      expect(offers).toEqual([...Array(5).fill('passed-to-sender'), ...Array(5).fill('enqueued')]);
+      expect((await manager.getQuota()).remaining).toBe(5);
+    } finally {
+      await manager.stop();
+      await backend.close();
+    }
+  });
 });
