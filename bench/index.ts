@@ -5,9 +5,14 @@
  * `limiter`, `redis` and `manager` first (each only if its file exists), then any other, by name. Filters keep the modules whose name contains one of them
  * (`npm run bench -- limiter`). The exit code is 0 even when a row misses its target: this is a
  * measurement, not a test; misses are printed loudly instead.
+ *
+ * Each module runs in a process of its own (this file again, with `--module=NAME --out=FILE`): a module
+ * that leaves a million keys' worth of heap behind (the key sweep) must not slow the rows after it.
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { BenchRow } from './harness.js';
 
@@ -80,12 +85,7 @@ async function main(): Promise<void> {
     }
     const started = Date.now();
     try {
-      const module = (await import(pathToFileURL(file).href)) as { default?: () => Promise<BenchRow[]> };
-      if (typeof module.default !== 'function') {
-        console.log(`- ${name}: no default export, not a bench module`);
-        continue;
-      }
-      const got = await module.default();
+      const got = await runApart(name);
       rows.push(...got);
       console.log(`- ${name}: ${got.length} rows in ${((Date.now() - started) / 1000).toFixed(1)}s`);
     } catch (error) {
@@ -121,4 +121,47 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+/** Runs one module in a child process (same Node flags, so tsx's loader too) and reads back its rows. */
+async function runApart(name: string): Promise<BenchRow[]> {
+  const dir = mkdtempSync(join(os.tmpdir(), 'rk-bench-'));
+  const out = join(dir, 'rows.json');
+  try {
+    const code = await new Promise<number | null>((resolve, reject) => {
+      const child = spawn(
+        process.execPath,
+        [...process.execArgv, fileURLToPath(import.meta.url), `--module=${name}`, `--out=${out}`],
+        { stdio: ['ignore', 'inherit', 'inherit'] },
+      );
+      child.once('error', reject);
+      child.once('exit', resolve);
+    });
+    if (code !== 0 || !existsSync(out)) throw new Error(`bench/${name}.ts exited with code ${code}`);
+    // NaN (a pending row) travels as null.
+    return (JSON.parse(readFileSync(out, 'utf8')) as BenchRow[]).map((row) => ({
+      ...row,
+      ours: row.ours ?? Number.NaN,
+      theirs: row.theirs ?? Number.NaN,
+    }));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The child side of {@link runApart}: runs one module and writes its rows as JSON. */
+async function runModule(name: string, out: string): Promise<void> {
+  const module = (await import(pathToFileURL(`${here}${name}.ts`).href)) as {
+    default?: () => Promise<BenchRow[]>;
+  };
+  if (typeof module.default !== 'function') throw new Error(`bench/${name}.ts has no default export`);
+  writeFileSync(out, JSON.stringify(await module.default()));
+  // Timers or sockets a module left open must not keep the child alive.
+  process.exit(0);
+}
+
+const moduleArg = process.argv.find((arg) => arg.startsWith('--module='));
+const outArg = process.argv.find((arg) => arg.startsWith('--out='));
+if (moduleArg && outArg) {
+  await runModule(moduleArg.slice('--module='.length), outArg.slice('--out='.length));
+} else {
+  await main();
+}
