@@ -140,23 +140,26 @@ async function serveInForeground(
   const bar = options.json
     ? undefined
     : new SingleBar({
-        format: 'run {bar} {value}/{total} jobs | {eta_formatted} | leftovers planned {planned}',
+        format: 'run {bar} {value}/{total} jobs | deadline in {left} | leftovers planned {planned}',
         stream: process.stderr,
         // Not a terminal (a log, a CI job): a line every second instead of a redrawn bar.
         noTTYOutput: true,
         notTTYSchedule: 1000,
       });
-  bar?.start(total, processedCount(first), { planned: first.plan.leftover });
+  // Time to the deadline rather than an ETA: a run waiting for quota makes no progress for a while, and
+  // cli-progress's ETA then reads "NFs".
+  const left = () => `${(Math.max(0, first.deadlineAt - Date.now()) / 1000).toFixed(1)}s`;
+  bar?.start(total, processedCount(first), { planned: first.plan.leftover, left: left() });
   const timer = setInterval(() => {
     // A failed read only skips one redraw (the run's own errors end it through `done`).
     void Promise.resolve(runs.get(handle.id)).then(
-      (r) => r && bar?.update(processedCount(r)),
+      (r) => r && bar?.update(processedCount(r), { left: left() }),
       () => {},
     );
   }, 250);
   try {
     const record = await handle.done;
-    bar?.update(processedCount(record));
+    bar?.update(processedCount(record), { left: left() });
     return record;
   } finally {
     clearInterval(timer);
