@@ -199,6 +199,7 @@ export function createServer(
     async listen() {
       const { host: h, port } = splitListen(config.listen)!;
       await manager!.start();
+      await untilBackendAnswers(manager!, logger);
       const address = await app.listen({ host: h, port });
       logger.info({ address, backend: backend.kind, targets: [...targets.keys()] }, 'ratekeeper listening');
       return address;
@@ -216,4 +217,30 @@ export function createServer(
     },
   };
   return server;
+}
+
+/**
+ * Waits, up to `waitMs`, until the backend answers a read of the queue and the quota. On Redis the connection
+ * may still be opening when the service starts, and commands fail fast meanwhile (no offline queue): the
+ * first submissions would be queued or dropped instead of sent. After `waitMs` the service listens anyway
+ * (`/readyz` says 503 until the backend answers) and says so.
+ */
+async function untilBackendAnswers(
+  manager: RateLimitManager<Envelope>,
+  logger: Logger,
+  waitMs = 5000,
+): Promise<void> {
+  const end = Date.now() + waitMs;
+  for (;;) {
+    try {
+      await manager.stats();
+      return;
+    } catch (error) {
+      if (Date.now() >= end) {
+        logger.warn({ err: error }, 'backend not answering yet; listening anyway (see /readyz)');
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
 }
