@@ -199,7 +199,8 @@ export function createServer(
     async listen() {
       const { host: h, port } = splitListen(config.listen)!;
       await manager!.start();
-      await untilBackendAnswers(manager!, logger);
+      await untilBackendAnswers(manager!, logger, stopping.signal);
+      if (closing) throw new Error('the server was closed before it listened');
       const address = await app.listen({ host: h, port });
       logger.info({ address, backend: backend.kind, targets: [...targets.keys()] }, 'ratekeeper listening');
       return address;
@@ -222,18 +223,27 @@ export function createServer(
 /**
  * Waits, up to `waitMs`, until the backend answers a read of the queue and the quota. On Redis the connection
  * may still be opening when the service starts, and commands fail fast meanwhile (no offline queue): the
- * first submissions would be queued or dropped instead of sent. After `waitMs` the service listens anyway
- * (`/readyz` says 503 until the backend answers) and says so.
+ * first submissions would be queued or dropped instead of sent. After `waitMs` (each read is raced against
+ * the time left: a client with an offline queue may never answer) the service listens anyway (`/readyz`
+ * says 503 until the backend answers) and says so. A close() during the wait ends it.
  */
 async function untilBackendAnswers(
   manager: RateLimitManager<Envelope>,
   logger: Logger,
+  signal: AbortSignal,
   waitMs = 5000,
 ): Promise<void> {
   const end = Date.now() + waitMs;
-  for (;;) {
+  while (!signal.aborted) {
+    let timer: NodeJS.Timeout | undefined;
+    const left = end - Date.now();
+    const timedOut = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), Math.max(0, left));
+    });
     try {
-      await manager.stats();
+      const answer = await Promise.race([manager.stats().then(() => 'ok' as const), timedOut]);
+      if (answer === 'ok') return;
+      logger.warn('backend not answering yet; listening anyway (see /readyz)');
       return;
     } catch (error) {
       if (Date.now() >= end) {
@@ -241,6 +251,8 @@ async function untilBackendAnswers(
         return;
       }
       await new Promise((resolve) => setTimeout(resolve, 100));
+    } finally {
+      clearTimeout(timer);
     }
   }
 }
