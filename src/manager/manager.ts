@@ -241,17 +241,20 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
     if (this.#turn) return this.#offerInTurn(prepared, priority, now);
     const quota = this.#quota.read(now);
     const { remaining } = quota instanceof Promise ? await quota : quota;
-    const admission = admit(n, remaining, priority, this.#o);
+    // Offers admitted but not charged yet count as spent: concurrent offers read before any of them charges.
+    const admission = admit(n, remaining - this.#quota.pending, priority, this.#o);
     if (admission === 'drop') return this.#drop(prepared.ids, priority, now, 'dropped');
     if (admission !== 'send') return this.#enqueue(prepared, priority, now);
     // A slot is taken before anything is awaited, so concurrent offers never overshoot `concurrency`.
     if (this.#stopping || !this.#dispatcher.reserve()) return this.#enqueue(prepared, priority, now);
     let dispatched = false;
+    this.#quota.pending += n;
     try {
       const offer = await this.#offer(prepared, priority, now);
       if (typeof offer !== 'string') dispatched = this.#send(offer);
       return dispatched ? 'passed-to-sender' : (offer as MessageStatus);
     } finally {
+      this.#quota.pending -= n;
       if (!dispatched) this.#dispatcher.unreserve();
     }
   }
@@ -274,6 +277,7 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
       this.#quota.request(prepared.scopes, prepared.costs, prepared.messages.length),
     );
     if (!decision.allowed) return this.#refused(prepared, priority, now, decision);
+    this.#quota.charged();
     const owner = this.#token();
     let job: Job<T>;
     try {

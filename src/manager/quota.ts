@@ -22,6 +22,11 @@ export class ManagerQuota {
   #syncAt = 0;
 
   readonly #pools: ReadonlyMap<string, ReadonlyArray<readonly string[]>>;
+  /**
+   * Messages of direct offers admitted on a quota read but not charged yet: the manager subtracts them from
+   * what a read says, so offers made together (each reads before any charges) keep the low-quota reserve.
+   */
+  pending = 0;
 
   constructor(
     limiter: RateLimiter,
