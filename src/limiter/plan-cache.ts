@@ -75,18 +75,7 @@ export class PlanCache {
       return { scopes: [scopes], items: this.#templateOf(scopes) };
     }
     if (!Array.isArray(scopes) || scopes.length === 0) return undefined;
-    for (let i = 0; i < scopes.length; i++) {
-      const scope = scopes[i];
-      if (typeof scope !== 'string' || scope.length === 0) return undefined;
-    }
-    this.#checkRules();
-    const list = normalizeScopes((scopes as readonly string[]).slice());
-    const items: PlanItem[] = [];
-    for (let i = 0; i < list.length; i++) {
-      const own = this.#templateOf(list[i]!);
-      for (let j = 0; j < own.length; j++) items.push(own[j]!);
-    }
-    return { scopes: list, items };
+    return this.#list(scopes, true);
   }
 
   #templateOf(scope: string): readonly PlanItem[] {
@@ -154,8 +143,11 @@ export class PlanCache {
     this.#window = this.#windowHits = 0;
   }
 
-  /** The plan of two or more scopes; `undefined` when the list holds anything but non-empty strings. */
-  #list(scopes: readonly unknown[]): Plan | undefined {
+  /**
+   * The plan of two or more scopes (`template`: every rule item at cost 0 instead); `undefined` when the
+   * list holds anything but non-empty strings.
+   */
+  #list(scopes: readonly unknown[], template = false): Plan | undefined {
     for (let i = 0; i < scopes.length; i++) {
       const scope = scopes[i];
       if (typeof scope !== 'string' || scope.length === 0) return undefined;
@@ -165,7 +157,7 @@ export class PlanCache {
     const list = normalizeScopes((scopes as readonly string[]).slice());
     const items: PlanItem[] = [];
     for (let i = 0; i < list.length; i++) {
-      const own = this.#itemsOf(list[i]!);
+      const own = template ? this.#templateOf(list[i]!) : this.#itemsOf(list[i]!);
       for (let j = 0; j < own.length; j++) items.push(own[j]!);
     }
     return { scopes: list, items };

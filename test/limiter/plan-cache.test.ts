@@ -4,6 +4,9 @@ import { MemoryBackend } from '../../src/backends/memory/index.js';
 import { FakeClock } from '../../src/core/clock.js';
 import { InvalidArgumentError } from '../../src/core/errors.js';
 import type { Rule } from '../../src/core/types.js';
+import { inspectPlan, normalizeScopes, type Plan } from '../../src/engine/plan.js';
+import { ScopeRules } from '../../src/engine/rules.js';
+import { PlanCache } from '../../src/limiter/plan-cache.js';
 import { RateLimiter } from '../../src/limiter/rate-limiter.js';
 
 const START = 1_700_000_040_000;
@@ -123,5 +126,42 @@ describe('windowStart', () => {
       const t = Math.floor(random() * 2 ** 52);
       expect(windowStart(t, w)).toBe(t - (t % w));
     }
+  });
+});
+
+describe('PlanCache.template', () => {
+  it('is what inspectPlan builds, for exact, pattern and unmatched scopes, before and after rules change', () => {
+    const rules = new ScopeRules({
+      global: [
+        { limit: 30, window: '1s' },
+        { limit: 1000, window: '1m', unit: 'tokens' },
+      ],
+      'chat:*': { limit: 1, window: '1s' },
+      'glob*': { limit: 2, window: '1s' },
+    });
+    const cache = new PlanCache(rules);
+    const shape = (plan: Plan | undefined) =>
+      plan && { scopes: [...plan.scopes], items: plan.items.map((i) => [i.scope, i.key, i.rule, i.cost]) };
+    const same = (scopes: string | string[]) =>
+      expect(shape(cache.template(scopes))).toEqual(
+        shape(inspectPlan(normalizeScopes(typeof scopes === 'string' ? [scopes] : scopes), rules)),
+      );
+    const inputs: Array<string | string[]> = [
+      'global',
+      'chat:1',
+      'globalx',
+      'nothing',
+      ['global', 'chat:1', 'global'],
+      ['chat:1', 'chat:1'],
+      ['glob', 'chat:2'],
+    ];
+    for (const scopes of inputs) same(scopes);
+    rules.define('global', { limit: 5, window: '1s' });
+    rules.define('chat:1', { limit: 9, window: '1s' });
+    rules.remove('glob*');
+    for (const scopes of inputs) same(scopes);
+    expect(cache.template('')).toBeUndefined();
+    expect(cache.template([])).toBeUndefined();
+    expect(cache.template(['a', ''])).toBeUndefined();
   });
 });
