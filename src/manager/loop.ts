@@ -17,6 +17,8 @@ export interface LoopContext<T> {
   /** A fresh lease token (one per claim). */
   token(): string;
   quota(now: number): RuleStats | Promise<RuleStats>;
+  /** Renews this process's own leases now (the lease keeper's `renew`). */
+  renewLeases(): Promise<void>;
   request(job: Job<T>): LimitRequest;
   emit: Emit;
   fault(error: unknown): void;
@@ -268,6 +270,10 @@ export class DeliveryLoop<T> {
     if (now >= this.#nextRecover) {
       // Expired leases are looked for often (a crashed process's batches go again within about a lease).
       this.#nextRecover = now + Math.max(options.sleepMs, Math.min(1000, options.leaseMs / 4));
+      // Our own leases first: after a stall past the lease (a blocked event loop, a paused VM) the
+      // batches this process holds — in the sender, or delivered and not recorded yet — look expired,
+      // and recovering them here would send them a second time.
+      await this.#c.renewLeases();
       const count = await queue.recover(now);
       if (count > 0) {
         this.#more = true;

@@ -165,6 +165,7 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
       quotaScope: this.scope,
       token: () => this.#token(),
       quota: (now) => this.#quota.read(now),
+      renewLeases: () => this.#keeper.renew(),
       request: (job) => this.#quota.request(job.scopes, job.costs, job.messages.length),
       emit,
       fault,

@@ -80,8 +80,9 @@ export interface RateLimitManagerOptions<T> {
    * How long a batch handed to the sender stays leased without renewal. The manager renews the leases of
    * its batches every `leaseTime / 3` while the sender works, so this bounds how soon another process (or
    * the next start) redelivers the batches of a process that died — about `leaseTime` plus a second —
-   * not how long a sender may take. A process stalled longer than this (a frozen event loop) loses its
-   * leases: its batches may then be delivered twice. @default '5s'
+   * not how long a sender may take. A process stalled longer than this (a frozen event loop) may lose its
+   * leases to another process, which then delivers those batches again; the process itself renews its
+   * leases before it looks for expired ones, so a stall alone never makes it resend its own. @default '5s'
    */
   leaseTime?: Duration;
   /**
