@@ -13,7 +13,7 @@
  * BENCH_SERVER_CONNECTIONS (default 16) change the run.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -82,9 +82,32 @@ function load(side: Side, seconds: number, connections: number): Promise<LoadRes
 interface Round {
   accepted: number;
   p99: number;
+  /** CPU time of the server process per accepted request, ms (NaN where /proc cannot tell). */
+  cpuMs: number;
 }
 
-function round(result: LoadResult, side: string): Round {
+/**
+ * CPU time (user + system) a process has used, ms, from /proc (Linux; NaN elsewhere). Steadier than
+ * requests per second on a loaded machine: it counts the work, not the waiting for a core.
+ */
+function cpuTime(pid: number | undefined): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in USER_HZ (100)
+  } catch {
+    return Number.NaN;
+  }
+}
+
+async function measure(side: Side, name: string, seconds: number, connections: number): Promise<Round> {
+  const before = cpuTime(side.child.pid);
+  const result = await load(side, seconds, connections);
+  const used = cpuTime(side.child.pid) - before;
+  return { ...round(result, name), cpuMs: used / Math.max(1, result['2xx']) };
+}
+
+function round(result: LoadResult, side: string): Omit<Round, 'cpuMs'> {
   const answered = result['2xx'] + result.non2xx;
   const failed = result.non2xx + result.errors + result.timeouts;
   if (answered === 0 || failed > answered * 0.01) {
@@ -124,13 +147,14 @@ export default async function run(): Promise<BenchRow[]> {
       // Each side goes first, second and last in turn.
       for (let j = 0; j < names.length; j++) {
         const side = names[(i + j) % names.length]!;
-        results[side].push(round(await load(servers[side], seconds, connections), side));
+        results[side].push(await measure(servers[side], side, seconds, connections));
       }
     }
     const { ours: oursRounds, bare: bareRounds, durable: durableRounds } = results;
     const counts = await serviceCounts(ours.url);
     const p99 = (rs: Round[]) => median(rs.map((r) => r.p99));
     const accepted = (rs: Round[]) => median(rs.map((r) => r.accepted));
+    const cpu = (rs: Round[]) => (median(rs.map((r) => r.cpuMs)) * 1000).toFixed(0);
     const ceiling = accepted(durableRounds);
     return [
       {
@@ -149,6 +173,9 @@ export default async function run(): Promise<BenchRow[]> {
           `one keep-alive POST to the same sink + the row marked delivered; no limits, queue, leases or ` +
           `records): ${Math.round(ceiling)} req/s = ${(ceiling / accepted(bareRounds)).toFixed(3)}x bare, ` +
           `p99 ${p99(durableRounds).toFixed(1)} ms; ours = ${(accepted(oursRounds) / ceiling).toFixed(3)}x that ceiling. ` +
+          `CPU per accepted request in the server process (median of rounds, µs; the sink's and ` +
+          `autocannon's not counted): ours ${cpu(oursRounds)}, bare ${cpu(bareRounds)}, durable ceiling ` +
+          `${cpu(durableRounds)}. ` +
           `Rounds (req/s): ours ${oursRounds.map((r) => Math.round(r.accepted)).join(', ')}; ` +
           `bare ${bareRounds.map((r) => Math.round(r.accepted)).join(', ')}; ` +
           `durable ceiling ${durableRounds.map((r) => Math.round(r.accepted)).join(', ')}`,
