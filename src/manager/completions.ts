@@ -21,9 +21,11 @@ export interface CompletionsContext {
 
 /**
  * The deliveries of a dispatcher waiting to be recorded: those of one tick are written in one store call
- * (`complete`) — on SQLite inside the turn transaction of the manager's offers (one commit for both). A delivery that cannot be recorded is kept, its lease still renewed by the keeper, and
- * written again on the next flush, so it is not delivered twice; one that can never be written is given
- * up after {@link COMPLETION_TRIES} (see `#keepTrying`) and never holds back the others.
+ * (`complete`) — on SQLite inside the turn transaction of the manager's offers (one commit for both). A
+ * delivery that cannot be recorded is kept, its lease still renewed by the keeper, and written again on
+ * the next flush, so it is not delivered twice; one that can never be written is given up after
+ * {@link COMPLETION_TRIES} (see `#keepTrying`) and never holds back the others. (With a turn, those that
+ * arrive while a failed write is under way wait for the next delivery or flush.)
  */
 export class Completions {
   readonly #c: CompletionsContext;
