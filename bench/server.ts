@@ -4,11 +4,16 @@
  * process (bench/children/http-server.ts); autocannon drives both from this process, in interleaved rounds
  * (the order alternating), so a noisy machine slows both alike. Target: ≥ 50 % of the ceiling.
  *
+ * A third server, measured in the same rounds and printed in the note (not a replacement for the
+ * target): the bare route plus the work any durable delivering design does per message (a SQLite row
+ * committed before the answer, one outgoing keep-alive POST, the row marked delivered) — what this
+ * machine allows a service with ours' guarantees at best.
+ *
  * BENCH_SERVER_ROUNDS (default 5), BENCH_SERVER_SECONDS (per side and round, default 3) and
  * BENCH_SERVER_CONNECTIONS (default 16) change the run.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,7 +30,7 @@ interface Side {
   url: string;
 }
 
-function start(side: 'ours' | 'bare' | 'sink', dir: string, sinkUrl = ''): Promise<Side> {
+function start(side: 'ours' | 'bare' | 'durable' | 'sink', dir: string, sinkUrl = ''): Promise<Side> {
   const child = spawn(
     process.execPath,
     [
@@ -77,9 +82,32 @@ function load(side: Side, seconds: number, connections: number): Promise<LoadRes
 interface Round {
   accepted: number;
   p99: number;
+  /** CPU time of the server process per accepted request, ms (NaN where /proc cannot tell). */
+  cpuMs: number;
 }
 
-function round(result: LoadResult, side: string): Round {
+/**
+ * CPU time (user + system) a process has used, ms, from /proc (Linux; NaN elsewhere). Steadier than
+ * requests per second on a loaded machine: it counts the work, not the waiting for a core.
+ */
+function cpuTime(pid: number | undefined): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in USER_HZ (100)
+  } catch {
+    return Number.NaN;
+  }
+}
+
+async function measure(side: Side, name: string, seconds: number, connections: number): Promise<Round> {
+  const before = cpuTime(side.child.pid);
+  const result = await load(side, seconds, connections);
+  const used = cpuTime(side.child.pid) - before;
+  return { ...round(result, name), cpuMs: used / Math.max(1, result['2xx']) };
+}
+
+function round(result: LoadResult, side: string): Omit<Round, 'cpuMs'> {
   const answered = result['2xx'] + result.non2xx;
   const failed = result.non2xx + result.errors + result.timeouts;
   if (answered === 0 || failed > answered * 0.01) {
@@ -109,39 +137,52 @@ export default async function run(): Promise<BenchRow[]> {
   const sink = await start('sink', dir);
   const ours = await start('ours', dir, sink.url);
   const bare = await start('bare', dir);
+  const durable = await start('durable', dir, sink.url);
+  const servers = { ours, bare, durable };
   try {
-    await load(ours, 2, connections); // warm-up: JIT, SQLite pages, keep-alive sockets
-    await load(bare, 2, connections);
-    const oursRounds: Round[] = [];
-    const bareRounds: Round[] = [];
+    for (const side of Object.values(servers)) await load(side, 2, connections); // warm-up: JIT, pages, sockets
+    const results: Record<keyof typeof servers, Round[]> = { ours: [], bare: [], durable: [] };
+    const names = Object.keys(servers) as Array<keyof typeof servers>;
     for (let i = 0; i < rounds; i++) {
-      const order = i % 2 === 0 ? (['ours', 'bare'] as const) : (['bare', 'ours'] as const);
-      for (const side of order) {
-        if (side === 'ours') oursRounds.push(round(await load(ours, seconds, connections), 'ours'));
-        else bareRounds.push(round(await load(bare, seconds, connections), 'bare'));
+      // Each side goes first, second and last in turn.
+      for (let j = 0; j < names.length; j++) {
+        const side = names[(i + j) % names.length]!;
+        results[side].push(await measure(servers[side], side, seconds, connections));
       }
     }
+    const { ours: oursRounds, bare: bareRounds, durable: durableRounds } = results;
     const counts = await serviceCounts(ours.url);
     const p99 = (rs: Round[]) => median(rs.map((r) => r.p99));
+    const accepted = (rs: Round[]) => median(rs.map((r) => r.accepted));
+    const cpu = (rs: Round[]) => (median(rs.map((r) => r.cpuMs)) * 1000).toFixed(0);
+    const ceiling = accepted(durableRounds);
     return [
       {
         name: 'service: POST /v1/messages, 1 message, SQLite',
         unit: 'requests',
-        ours: median(oursRounds.map((r) => r.accepted)),
+        ours: accepted(oursRounds),
         peer: 'bare fastify route, same body and answer (the ceiling)',
-        theirs: median(bareRounds.map((r) => r.accepted)),
+        theirs: accepted(bareRounds),
         target: 0.5,
         note:
           `autocannon in the bench process, ${connections} connections, ${rounds} interleaved rounds of ${seconds}s per side; ` +
           `each server in its own process. Ours: createServer on SQLite (WAL) in a temp dir, every message ` +
           `delivered as its own POST to a sink in a third process (${counts}). ` +
           `p99 latency: ours ${p99(oursRounds).toFixed(1)} ms, bare ${p99(bareRounds).toFixed(1)} ms. ` +
+          `Durable-delivery ceiling (bare route + its row committed in SQLite per turn before the answer + ` +
+          `one keep-alive POST to the same sink + the row marked delivered; no limits, queue, leases or ` +
+          `records): ${Math.round(ceiling)} req/s = ${(ceiling / accepted(bareRounds)).toFixed(3)}x bare, ` +
+          `p99 ${p99(durableRounds).toFixed(1)} ms; ours = ${(accepted(oursRounds) / ceiling).toFixed(3)}x that ceiling. ` +
+          `CPU per accepted request in the server process (median of rounds, µs; the sink's and ` +
+          `autocannon's not counted): ours ${cpu(oursRounds)}, bare ${cpu(bareRounds)}, durable ceiling ` +
+          `${cpu(durableRounds)}. ` +
           `Rounds (req/s): ours ${oursRounds.map((r) => Math.round(r.accepted)).join(', ')}; ` +
-          `bare ${bareRounds.map((r) => Math.round(r.accepted)).join(', ')}`,
+          `bare ${bareRounds.map((r) => Math.round(r.accepted)).join(', ')}; ` +
+          `durable ceiling ${durableRounds.map((r) => Math.round(r.accepted)).join(', ')}`,
       },
     ];
   } finally {
-    await Promise.all([stop(ours), stop(bare), stop(sink)]);
+    await Promise.all([stop(ours), stop(bare), stop(durable), stop(sink)]);
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -6,13 +6,19 @@
  *   limits, a quota that never runs out: the bench measures the service's own work).
  * - `bare`: a fastify route that parses the same body and answers the same shape: the ceiling of any
  *   fastify service on this machine.
- * - `sink`: the receiver of `ours`: a node:http server answering 200 at once.
+ * - `durable`: the ceiling of any durable delivering design: the bare route plus what every such design
+ *   must do per message, written as cheaply as we know how — its row inserted in SQLite (WAL,
+ *   synchronous NORMAL: the settings of ours) in one transaction per event-loop turn, answered after that
+ *   commit, then POSTed to SINK_URL over a node:http keep-alive agent and marked delivered (in the next
+ *   turn's transaction). No limits, priorities, leases, retries or status records: a floor, not a service.
+ * - `sink`: the receiver of `ours` and `durable`: a node:http server answering 200 at once.
  *
  * Prints `READY <url>` once listening; exits when stdin closes.
  */
-import { createServer as createHttpServer } from 'node:http';
+import { Agent, createServer as createHttpServer, request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import Fastify from 'fastify';
 import { createServer } from '../../src/server/index.js';
 
@@ -52,9 +58,91 @@ async function bare(): Promise<{ url: string; close(): Promise<void> }> {
   return { url, close: () => app.close() };
 }
 
-const sides: Record<string, () => Promise<{ url: string; close(): Promise<void> }>> = { ours, bare, sink };
+async function durable(): Promise<{ url: string; close(): Promise<void> }> {
+  const db = new Database(join(dir!, 'durable.db'));
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.exec(
+    'CREATE TABLE msg (id TEXT PRIMARY KEY, payload TEXT NOT NULL, delivered INTEGER NOT NULL DEFAULT 0)',
+  );
+  const insert = db.prepare('INSERT INTO msg (id, payload) VALUES (?, ?)');
+  const deliver = db.prepare('UPDATE msg SET delivered = 1 WHERE id = ?');
+  const begin = db.prepare('BEGIN IMMEDIATE');
+  const commit = db.prepare('COMMIT');
+  const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+  const target = new URL(`${sinkUrl}/deliver`);
+  let pending: Array<{ id: string; payload: string; done: () => void }> = [];
+  let delivered: string[] = [];
+  let scheduled = false;
+  const post = (id: string, payload: string) => {
+    const req = httpRequest(
+      target,
+      {
+        method: 'POST',
+        agent,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => {
+          delivered.push(id);
+          schedule();
+        });
+      },
+    );
+    req.end(payload);
+  };
+  // One transaction per event-loop turn: this turn's offers and the last turn's deliveries.
+  const flush = () => {
+    scheduled = false;
+    const offers = pending;
+    const done = delivered;
+    pending = [];
+    delivered = [];
+    begin.run();
+    for (const m of offers) insert.run(m.id, m.payload);
+    for (const id of done) deliver.run(id);
+    commit.run();
+    for (const m of offers) {
+      m.done();
+      post(m.id, m.payload);
+    }
+  };
+  const schedule = () => {
+    if (scheduled) return;
+    scheduled = true;
+    setImmediate(flush);
+  };
+  const app = Fastify();
+  app.post('/v1/messages', (request, reply) => {
+    const body = request.body as { messages: Array<{ id: string; payload: unknown }> };
+    const m = body.messages[0]!;
+    pending.push({
+      id: m.id,
+      payload: JSON.stringify(m.payload),
+      done: () => void reply.send({ status: 'passed-to-sender', ids: [m.id] }),
+    });
+    schedule();
+  });
+  const url = await app.listen({ host: '127.0.0.1', port: 0 });
+  return {
+    url,
+    close: async () => {
+      await app.close();
+      agent.destroy();
+      db.close();
+    },
+  };
+}
+
+const sides: Record<string, () => Promise<{ url: string; close(): Promise<void> }>> = {
+  ours,
+  bare,
+  durable,
+  sink,
+};
 const make = side === undefined ? undefined : sides[side];
-if (!make) throw new Error(`usage: http-server.ts ours|bare|sink DIR [SINK_URL] (got ${side})`);
+if (!make) throw new Error(`usage: http-server.ts ours|bare|durable|sink DIR [SINK_URL] (got ${side})`);
 const running = await make();
 process.stdout.write(`READY ${running.url}\n`);
 process.stdin.resume();

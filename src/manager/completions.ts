@@ -2,23 +2,33 @@ import type { LeaseRef, QueueStore } from '../backends/types.js';
 import type { Clock } from '../core/clock.js';
 import { errorText } from './failure.js';
 import type { LeaseKeeper } from './lease-keeper.js';
+import type { TurnBatch } from './turn-batch.js';
 
 /** Tries of a completion write that fails while others succeed, before it is given up. */
 export const COMPLETION_TRIES = 5;
 
+export interface CompletionsContext {
+  queue: Pick<QueueStore<unknown>, 'complete'>;
+  clock: Clock;
+  keeper: LeaseKeeper;
+  fault(error: unknown): void;
+  /**
+   * The manager's turn transaction (SQLite): deliveries are then written in the commit of the turn under
+   * way, with the offers arriving in it, instead of a commit of their own.
+   */
+  turn?: Pick<TurnBatch, 'run'>;
+}
+
 /**
  * The deliveries of a dispatcher waiting to be recorded: those of one tick are written in one store call
- * (`complete`). A delivery that cannot be recorded is kept, its lease still renewed by the keeper, and
- * written again on the next flush, so it is not delivered twice; one that can never be written is given
- * up after {@link COMPLETION_TRIES} (see `#keepTrying`) and never holds back the others.
+ * (`complete`) — on SQLite inside the turn transaction of the manager's offers (one commit for both). A
+ * delivery that cannot be recorded is kept, its lease still renewed by the keeper, and written again on
+ * the next flush, so it is not delivered twice; one that can never be written is given up after
+ * {@link COMPLETION_TRIES} (see `#keepTrying`) and never holds back the others. (With a turn, those that
+ * arrive while a failed write is under way wait for the next delivery or flush.)
  */
 export class Completions {
-  readonly #c: {
-    queue: Pick<QueueStore<unknown>, 'complete'>;
-    clock: Clock;
-    keeper: LeaseKeeper;
-    fault(error: unknown): void;
-  };
+  readonly #c: CompletionsContext;
   #completed: LeaseRef[] = [];
   /** Completions not written, with their counted tries (see `#keepTrying`). */
   readonly #tries = new Map<LeaseRef, { count: number; written: number }>();
@@ -28,12 +38,7 @@ export class Completions {
   /** The completion write under way, if any (a flush waits for it, so stop() never returns before it). */
   #writing: Promise<void> | undefined;
 
-  constructor(context: {
-    queue: Pick<QueueStore<unknown>, 'complete'>;
-    clock: Clock;
-    keeper: LeaseKeeper;
-    fault(error: unknown): void;
-  }) {
+  constructor(context: CompletionsContext) {
     this.#c = context;
   }
 
@@ -63,27 +68,44 @@ export class Completions {
   async flush(): Promise<void> {
     while (this.#writing) await this.#writing;
     if (this.#completed.length === 0) return;
-    this.#writing = this.#write().finally(() => {
-      this.#writing = undefined;
-    });
+    let written = false;
+    this.#writing = this.#write()
+      .then((ok) => {
+        written = ok;
+      })
+      .finally(() => {
+        this.#writing = undefined;
+        // Deliveries that arrived after the turn's commit took the others go in a turn of their own.
+        if (written && this.#c.turn && this.#completed.length > 0) this.#scheduleFlush();
+      });
     await this.#writing;
   }
 
-  async #write(): Promise<void> {
-    const batch = this.#completed;
-    this.#completed = [];
+  /** Writes the deliveries waiting (on a turn: those waiting at its commit). Whether that write succeeded. */
+  async #write(): Promise<boolean> {
+    let batch: LeaseRef[] | undefined;
+    const take = () => {
+      batch = this.#completed;
+      this.#completed = [];
+      return batch;
+    };
     try {
-      await this.#c.queue.complete(batch, this.#c.clock.now());
+      const turn = this.#c.turn;
+      if (turn) await turn.run(() => this.#c.queue.complete(take(), this.#c.clock.now()));
+      else await this.#c.queue.complete(take(), this.#c.clock.now());
     } catch (error) {
       this.#c.fault(error);
+      // The turn's transaction failed before this write began: nothing was taken, all are still waiting.
+      if (batch === undefined) return false;
       // Not recorded: written one by one, so one that cannot be written never holds back the others.
       const failed = batch.length === 1 ? [{ lease: batch[0]!, error }] : await this.#writeEach(batch);
       const kept = failed.filter(({ lease, error }) => this.#keepTrying(lease, error));
       this.#completed = kept.map((f) => f.lease).concat(this.#completed);
-      return;
+      return false;
     }
     this.#written++;
-    for (const lease of batch) this.#done(lease);
+    for (const lease of batch!) this.#done(lease);
+    return true;
   }
 
   async #writeEach(batch: LeaseRef[]): Promise<Array<{ lease: LeaseRef; error: unknown }>> {
@@ -136,6 +158,11 @@ export class Completions {
 
   #scheduleFlush(): void {
     if (this.#flushing) return;
+    if (this.#c.turn) {
+      // Into the turn transaction open now (or one of its own); a write under way takes these at its commit.
+      if (!this.#writing) void this.flush();
+      return;
+    }
     this.#flushing = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
       this.#flushing = undefined;
       return this.flush();

@@ -7,6 +7,7 @@ import type { ManagerEvents } from './events.js';
 import { classifyFailure, errorText, type FailureKind } from './failure.js';
 import type { LeaseKeeper } from './lease-keeper.js';
 import type { ResolvedOptions } from './options.js';
+import type { TurnBatch } from './turn-batch.js';
 
 /** Most jobs whose retry-after answers are counted at once (the oldest counts are forgotten first). */
 const MAX_WAIT_COUNTS = 10_000;
@@ -40,6 +41,8 @@ export interface DispatcherContext<T> {
   fault(error: unknown): void;
   /** A slot freed or work was scheduled: the loop may have something to do. */
   kick(): void;
+  /** The manager's turn transaction, when its backend has one: deliveries are recorded in it. */
+  turn?: Pick<TurnBatch, 'run'>;
 }
 
 /**

@@ -155,6 +155,7 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
       listens: (event) => this.listenerCount(event) > 0,
       fault,
       kick: () => this.#loop.kick(),
+      ...(this.#turn ? { turn: this.#turn } : {}),
     });
     this.#loop = new DeliveryLoop<T>({
       queue: this.#queue,

@@ -161,28 +161,33 @@ export function createServer(
   });
   installErrorHandler(app);
   const auth = new BearerAuth(config.auth.tokens);
-  app.addHook('onRequest', async (request, reply) => {
-    if (auth.open || !PROTECTED.test(request.url)) return;
-    if (!auth.check(request.headers.authorization)) {
+  // Callback hooks, not async ones (no promise per request); none at all for auth when it is open.
+  if (!auth.open) {
+    app.addHook('onRequest', (request, reply, done) => {
+      if (!PROTECTED.test(request.url) || auth.check(request.headers.authorization)) return done();
       reply.header('www-authenticate', 'Bearer realm="ratekeeper"');
-      return reply.code(401).send({
+      // Answered here: the request goes no further (done is not called).
+      reply.code(401).send({
         error: {
           code: 'ERR_UNAUTHORIZED',
           message: 'a valid Authorization: Bearer <token> header is required',
         },
       });
+    });
+  }
+  app.addHook('onResponse', (request, reply, done) => {
+    if (logger.isLevelEnabled('info')) {
+      request.log.info(
+        {
+          method: request.method,
+          route: request.routeOptions.url ?? 'unmatched',
+          status: reply.statusCode,
+          ms: Math.round(reply.elapsedTime * 10) / 10,
+        },
+        'request',
+      );
     }
-  });
-  app.addHook('onResponse', async (request, reply) => {
-    request.log.info(
-      {
-        method: request.method,
-        route: request.routeOptions.url ?? 'unmatched',
-        status: reply.statusCode,
-        ms: Math.round(reply.elapsedTime * 10) / 10,
-      },
-      'request',
-    );
+    done();
   });
   registerMessageRoutes(app, manager, targets);
   registerDeadLetterRoutes(app, manager);

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -7,6 +7,24 @@ import { FakeClock, settle } from '../../src/core/clock.js';
 import { DuplicateMessageError } from '../../src/core/errors.js';
 import { RateLimitManager } from '../../src/manager/manager.js';
 import { T0 } from './harness.js';
+
+/**
+ * Commits recorded in a SQLite WAL file so far (frames whose header names a database size: the last frame
+ * of each commit), counting only frames of the WAL's current generation (their salts match the header's).
+ */
+function walCommits(path: string): number {
+  const wal = readFileSync(`${path}-wal`);
+  if (wal.length < 32) return 0;
+  const pageSize = wal.readUInt32BE(8);
+  const salt1 = wal.readUInt32BE(16);
+  const salt2 = wal.readUInt32BE(20);
+  let commits = 0;
+  for (let at = 32; at + 24 + pageSize <= wal.length; at += 24 + pageSize) {
+    if (wal.readUInt32BE(at + 8) !== salt1 || wal.readUInt32BE(at + 12) !== salt2) break;
+    if (wal.readUInt32BE(at + 4) !== 0) commits++;
+  }
+  return commits;
+}
 
 /** On SQLite the offers of one loop turn share one transaction, each in its own savepoint. */
 describe('RateLimitManager on SQLite: offers of one turn', () => {
@@ -75,6 +93,42 @@ describe('RateLimitManager on SQLite: offers of one turn', () => {
       // 10, 9, 8, 7, 6 left when the first five read: sent; the sixth reads 5 (low): queued, as all after it.
       expect(offers).toEqual([...Array(5).fill('passed-to-sender'), ...Array(5).fill('enqueued')]);
       expect((await manager.getQuota()).remaining).toBe(5);
+    } finally {
+      await manager.stop();
+      await backend.close();
+    }
+  });
+
+  it("a delivery recorded while a turn's offers arrive shares their commit", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rk-turn-'));
+    dirs.push(dir);
+    const path = join(dir, 'rk.db');
+    const backend = new SqliteBackend({ path });
+    const sent: string[] = [];
+    const manager = new RateLimitManager<string>({
+      backend,
+      clock: new FakeClock(T0),
+      capacity: 10,
+      duration: '1m',
+      sender: async (batch) => {
+        sent.push(...batch.map((m) => m.id));
+      },
+    });
+    await manager.start();
+    try {
+      expect(await manager.sendOrEnqueue([{ id: 'a', payload: '1' }])).toBe('passed-to-sender');
+      // a is in the sender, which has answered by the next microtasks; b arrives in the same turn.
+      for (let i = 0; i < 10; i++) await Promise.resolve();
+      expect(sent).toEqual(['a']);
+      const before = walCommits(path);
+      expect(await manager.sendOrEnqueue([{ id: 'b', payload: '2' }])).toBe('passed-to-sender');
+      // One commit: b's offer and a's delivery (two commits before: one per turn, one per flush).
+      expect(walCommits(path) - before).toBe(1);
+      const a = await manager.getMessageRecord('a');
+      expect(a?.deliveredAt).not.toBeNull();
+      await settle(5);
+      expect(sent).toEqual(['a', 'b']);
+      expect((await manager.stats()).counters.delivered).toBe(2);
     } finally {
       await manager.stop();
       await backend.close();
