@@ -22,7 +22,7 @@ import {
   type ModelQuota,
   type Provider,
 } from './quotas.js';
-import { checkCount, Reservation } from './reservation.js';
+import { checkCount, Reservation, type ReservationHost } from './reservation.js';
 
 /** Why {@link ModelLimiter.decide} answered as it did. */
 export type ModelDecisionCode =
@@ -110,6 +110,10 @@ export class ModelLimiter {
   readonly #learned = new Map<string, Partial<ModelQuota>>();
   readonly #seen = new Set<string>();
   #wake = new AbortController();
+  /** What every reservation of this limiter corrects through. */
+  readonly #host: ReservationHost = {
+    correct: (model, delta, at) => this.limiter.adjust({ scopes: this.scope(model), delta, at }),
+  };
 
   constructor(options: ModelLimiterOptions = {}) {
     if (options === null || typeof options !== 'object') {
@@ -167,11 +171,12 @@ export class ModelLimiter {
   /**
    * Lowers a model's limits to what a receiver reported (`limitedFetch` calls it from rate-limit headers):
    * each given dimension becomes the smaller of the configured and the reported value. Kept until
-   * `reset(model)`. A model without a quota gets one.
+   * `reset(model)`. A model without a quota gets one. Returns true when the quota in force changed.
    */
-  tighten(model: string, limits: Partial<ModelQuota>): void {
+  tighten(model: string, limits: Partial<ModelQuota>): boolean {
     checkModel(model);
     const learned = { ...this.#learned.get(model) };
+    const quota = this.quota(model);
     let changed = false;
     for (const key of ['maxRpm', 'maxTpm', 'maxRpd'] as const) {
       const value = limits[key];
@@ -179,14 +184,15 @@ export class ModelLimiter {
       if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
         throw new InvalidArgumentError(`limits.${key}`, 'an integer >= 1', value);
       }
-      const current = this.quota(model)[key];
+      const current = quota[key];
       if (current !== 0 && current <= value) continue;
       learned[key] = value;
       changed = true;
     }
-    if (!changed) return;
+    if (!changed) return false;
     this.#learned.set(model, learned);
     this.#apply(model);
+    return true;
   }
 
   /**
@@ -300,12 +306,7 @@ export class ModelLimiter {
     }
     // Taken once admitted: never before the instant the store charged at, in the same sub-window or the next.
     const at = this.clock.now();
-    return new Reservation(
-      { correct: (m, delta, when) => this.limiter.adjust({ scopes: this.scope(m), delta, at: when }) },
-      model,
-      estTokens,
-      at,
-    );
+    return new Reservation(this.#host, model, estTokens, at);
   }
 
   /**

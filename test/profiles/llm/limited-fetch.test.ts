@@ -254,3 +254,30 @@ describe('limitedFetch with the Anthropic SDK', () => {
     expect(ml.quota('claude-sonnet-4').maxTpm).toBe(90);
   }, 30_000);
 });
+
+describe('limitedFetch hands back the answer it read', () => {
+  it('json, text, blob, arrayBuffer, body and bodyUsed answer from the body read once; status and headers kept', async () => {
+    const answer = JSON.stringify({ usage: { prompt_tokens: 3, completion_tokens: 2 }, said: 'yes' });
+    const send = (async () =>
+      new Response(answer, {
+        status: 200,
+        headers: { 'content-type': 'application/json', 'x-test': '1' },
+      })) as typeof fetch;
+    const ml = new ModelLimiter({ quotas: { 'gpt-4o': { maxRpm: 10, maxTpm: 10_000, maxRpd: 0 } } });
+    const f = limitedFetch({ limiter: ml, fetch: send });
+    const body = JSON.stringify({ model: 'gpt-4o', messages: ask(1), max_tokens: 5 });
+    const call = () => f('http://127.0.0.1:9/v1/chat/completions', { method: 'POST', body });
+    const first = await call();
+    expect(first).toBeInstanceOf(Response);
+    expect([first.status, first.ok, first.headers.get('x-test')]).toEqual([200, true, '1']);
+    expect(first.bodyUsed).toBe(false);
+    expect(await first.json()).toEqual(JSON.parse(answer));
+    expect(first.bodyUsed).toBe(true);
+    expect(await (await call()).text()).toBe(answer);
+    expect(new TextDecoder().decode(await (await call()).arrayBuffer())).toBe(answer);
+    const blob = await (await call()).blob();
+    expect([blob.type, await blob.text()]).toEqual(['application/json', answer]);
+    expect(await new Response((await call()).body).text()).toBe(answer);
+    expect(await ml.stats('gpt-4o')).toMatchObject({ rpm: 5, tpm: 5 * 5 });
+  });
+});
