@@ -55,6 +55,24 @@ async function counterFor(name: string): Promise<(text: string) => number> {
   return count;
 }
 
+/** Token counts of roles (`system`, `user`, `assistant`, …: a handful per process), per count function. */
+const roleCounts = new WeakMap<(text: string) => number, Map<string, number>>();
+
+function roleTokens(count: (text: string) => number, role: string): number {
+  let known = roleCounts.get(count);
+  if (!known) {
+    known = new Map();
+    roleCounts.set(count, known);
+  }
+  let n = known.get(role);
+  if (n === undefined) {
+    n = count(role);
+    // A role is a short name from a small set; anything else is counted every time.
+    if (role.length <= 32 && known.size < 64) known.set(role, n);
+  }
+  return n;
+}
+
 /** Tokens a chat format adds: per message (separators; the role is counted too) and once to prime the reply (OpenAI's cookbook). */
 const PER_MESSAGE = 3;
 const REPLY_PRIMING = 3;
@@ -106,7 +124,7 @@ export async function estimateTokens(model: string, input: TokenInput): Promise<
   let total = REPLY_PRIMING;
   for (const message of input) {
     total += PER_MESSAGE + count(contentText(message?.content));
-    if (typeof message?.role === 'string') total += count(message.role);
+    if (typeof message?.role === 'string') total += roleTokens(count, message.role);
   }
   return total;
 }
