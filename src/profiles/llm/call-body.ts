@@ -1,4 +1,4 @@
-import { contentText, estimateTokens } from './tokens.js';
+import { type ChatMessageLike, contentText, estimateTokens } from './tokens.js';
 
 /** A JSON request body of an LLM API, as far as limiting needs it. */
 export type CallBody = Record<string, unknown>;
@@ -28,36 +28,34 @@ export function maxOutputOf(body: CallBody, fallback: number): number {
  * Gemini `systemInstruction` + `contents`; tool definitions are counted as their JSON text.
  */
 export async function promptTokensOf(model: string, body: CallBody): Promise<number> {
-  const messages: Array<{ role?: string; content?: unknown }> = [];
-  const push = (role: string | undefined, content: unknown) => messages.push({ role, content });
-  if (body.system !== undefined) push('system', body.system);
-  if (body.systemInstruction !== undefined) push('system', body.systemInstruction);
-  for (const key of ['messages', 'contents', 'input'] as const) {
+  const messages: ChatMessageLike[] = [];
+  if (body.system !== undefined) messages.push(message('system', body.system));
+  if (body.systemInstruction !== undefined) messages.push(message('system', body.systemInstruction));
+  for (const key of PROMPT_KEYS) {
     const value = body[key];
-    if (typeof value === 'string') push('user', value);
+    if (typeof value === 'string') messages.push(message('user', value));
     else if (Array.isArray(value)) {
       for (const m of value as Array<{ role?: unknown; content?: unknown; parts?: unknown }>) {
-        push(typeof m?.role === 'string' ? m.role : undefined, m?.content ?? m?.parts ?? m);
+        messages.push(message(typeof m?.role === 'string' ? m.role : undefined, m?.content ?? m?.parts ?? m));
       }
     }
   }
-  if (typeof body.prompt === 'string') push('user', body.prompt);
-  if (body.tools !== undefined) push(undefined, JSON.stringify(body.tools));
+  if (typeof body.prompt === 'string') messages.push(message('user', body.prompt));
+  if (body.tools !== undefined) messages.push(message(undefined, JSON.stringify(body.tools)));
   if (messages.length === 0) return 0;
-  return estimateTokens(
-    model,
-    messages.map((m) => ({
-      role: m.role,
-      content: contentText(m.content) || (typeof m.content === 'string' ? m.content : ''),
-    })),
-  );
+  return estimateTokens(model, messages);
+}
+
+const PROMPT_KEYS = ['messages', 'contents', 'input'] as const;
+
+/** A message to count: its role and the text of its content. */
+function message(role: string | undefined, content: unknown): ChatMessageLike {
+  return { role, content: contentText(content) || (typeof content === 'string' ? content : '') };
 }
 
 /** The real usage in an answer body: OpenAI chat / responses, Anthropic messages, Gemini `usageMetadata`. */
 export function usageOf(body: unknown): { prompt: number; output: number } | undefined {
   if (!body || typeof body !== 'object') return undefined;
-  const n = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : 0);
-  const has = (v: unknown) => typeof v === 'number';
   const usage = (body as { usage?: Record<string, unknown> }).usage;
   if (usage && typeof usage === 'object') {
     if (has(usage.prompt_tokens) || has(usage.completion_tokens)) {
@@ -77,4 +75,13 @@ export function usageOf(body: unknown): { prompt: number; output: number } | und
     };
   }
   return undefined;
+}
+
+/** A token count from an answer: a finite number >= 0, else 0. */
+function n(v: unknown): number {
+  return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : 0;
+}
+
+function has(v: unknown): boolean {
+  return typeof v === 'number';
 }

@@ -1,7 +1,13 @@
 import { InvalidArgumentError } from '../../core/errors.js';
 import { type CallBody, maxOutputOf, modelOf, promptTokensOf, usageOf } from './call-body.js';
 import { ModelLimiter } from './model-limiter.js';
-import { type ReceiverSignals, readGeminiError, readHeaders } from './receiver-signals.js';
+import type { ModelQuota } from './quotas.js';
+import {
+  type ReceiverSignals,
+  type ReportedLimit,
+  readGeminiError,
+  readHeaders,
+} from './receiver-signals.js';
 import { streamUsage } from './stream-usage.js';
 
 /** Something limitedFetch did, for logs and metrics. */
@@ -67,26 +73,26 @@ export function limitedFetch(options: LimitedFetchOptions): typeof fetch {
   };
 
   const learn = async (model: string, s: ReceiverSignals, refused: boolean): Promise<number> => {
-    const before = ml.quota(model);
-    const limits = {
-      maxRpm: s.perMinute?.requests ?? s.requests.limit,
-      maxTpm: s.perMinute?.tokens ?? s.tokens.limit,
-      maxRpd: s.daily?.limit,
-    };
-    const usable = Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined && v >= 1));
-    if (Object.keys(usable).length > 0) ml.tighten(model, usable);
-    const after = ml.quota(model);
-    if (after.maxRpm !== before.maxRpm || after.maxTpm !== before.maxTpm || after.maxRpd !== before.maxRpd) {
-      emit({ type: 'tightened', model, quota: after });
+    const maxRpm = s.perMinute?.requests ?? s.requests.limit;
+    const maxTpm = s.perMinute?.tokens ?? s.tokens.limit;
+    const maxRpd = s.daily?.limit;
+    if (usable(maxRpm) || usable(maxTpm) || usable(maxRpd)) {
+      const limits: Partial<ModelQuota> = {};
+      if (usable(maxRpm)) limits.maxRpm = maxRpm;
+      if (usable(maxTpm)) limits.maxTpm = maxTpm;
+      if (usable(maxRpd)) limits.maxRpd = maxRpd;
+      if (ml.tighten(model, limits)) emit({ type: 'tightened', model, quota: ml.quota(model) });
     }
-    const used = (d: ReceiverSignals['requests']) =>
-      d.limit !== undefined && d.remaining !== undefined ? Math.max(0, d.limit - d.remaining) : undefined;
-    await ml.observeUsage(model, { rpm: used(s.requests), tpm: used(s.tokens) });
+    const rpm = usedOf(s.requests);
+    const tpm = usedOf(s.tokens);
+    if (rpm !== undefined || tpm !== undefined) await ml.observeUsage(model, { rpm, tpm });
     // Nothing left somewhere: wait for that dimension's reset (a 429 without a time: a short block).
-    let blockMs = 0;
-    for (const d of [s.requests, s.tokens, s.inputTokens, s.outputTokens]) {
-      if (d.remaining === 0 && d.resetMs !== undefined) blockMs = Math.max(blockMs, d.resetMs);
-    }
+    let blockMs = Math.max(
+      exhaustedFor(s.requests),
+      exhaustedFor(s.tokens),
+      exhaustedFor(s.inputTokens),
+      exhaustedFor(s.outputTokens),
+    );
     if (refused) blockMs = s.retryAfterMs ?? (blockMs || DEFAULT_BLOCK_MS);
     if (blockMs > 0) await ml.block(model, Math.ceil(blockMs));
     return blockMs;
@@ -175,27 +181,90 @@ export function limitedFetch(options: LimitedFetchOptions): typeof fetch {
   };
 }
 
+/** Where a replayed answer keeps the body read for it. */
+const READ = Symbol('ratekeeper.limitedFetch.body');
+
+interface ReadBody {
+  text: string;
+  /** The JSON parsed once (undefined: not an object; parsed on demand). */
+  parsed: unknown;
+  used: boolean;
+  stream?: ReadableStream<Uint8Array>;
+}
+
+type Replayed = Response & { [READ]: ReadBody };
+
+function consume(response: Response): ReadBody {
+  const read = (response as Replayed)[READ];
+  read.used = true;
+  return read;
+}
+
+/**
+ * The body methods of a replayed answer, answering from what was read: one prototype for every answer
+ * (between the answer and `Response.prototype`, so status, headers, url and `instanceof Response` are the
+ * answer's own), instead of new closures defined on each one.
+ */
+const REPLAYED: object = Object.create(Response.prototype, {
+  bodyUsed: {
+    get(this: Replayed) {
+      return this[READ].used;
+    },
+  },
+  body: {
+    get(this: Replayed) {
+      const read = this[READ];
+      read.stream ??= new Blob([read.text]).stream();
+      return read.stream;
+    },
+  },
+  text: {
+    async value(this: Replayed) {
+      return consume(this).text;
+    },
+  },
+  json: {
+    async value(this: Replayed) {
+      const read = consume(this);
+      return read.parsed !== undefined ? read.parsed : JSON.parse(read.text);
+    },
+  },
+  blob: {
+    async value(this: Replayed) {
+      return new Blob([consume(this).text], { type: this.headers.get('content-type') ?? '' });
+    },
+  },
+  arrayBuffer: {
+    async value(this: Replayed) {
+      return new TextEncoder().encode(consume(this).text).buffer;
+    },
+  },
+});
+
 /**
  * `response` itself, its body already read as `text`: `json()`, `text()`, `arrayBuffer()`, `blob()` and
  * `body` answer from it as they would have from the network (`json()` with `parsed`, the same JSON parsed
  * once, when it is an object). Status, headers, URL stay those of the answer.
  */
 function replay(response: Response, text: string, parsed: unknown): Response {
-  let used = false;
-  let stream: ReadableStream<Uint8Array> | undefined;
-  const take = async <T>(make: () => T): Promise<T> => {
-    used = true;
-    return make();
-  };
-  Object.defineProperties(response, {
-    bodyUsed: { get: () => used },
-    body: { get: () => (stream ??= new Blob([text]).stream()) },
-    text: { value: () => take(() => text) },
-    json: { value: () => take(() => (parsed !== undefined ? parsed : JSON.parse(text))) },
-    blob: { value: () => take(() => new Blob([text], { type: response.headers.get('content-type') ?? '' })) },
-    arrayBuffer: { value: () => take(() => new TextEncoder().encode(text).buffer) },
-  });
+  (response as Replayed)[READ] = { text, parsed, used: false };
+  Object.setPrototypeOf(response, REPLAYED);
   return response;
+}
+
+/** A reported limit worth tightening to (a limit below 1 would block the model for good). */
+function usable(limit: number | undefined): limit is number {
+  return limit !== undefined && limit >= 1;
+}
+
+/** `limit - remaining` when the receiver reported both. */
+function usedOf(d: ReportedLimit): number | undefined {
+  return d.limit !== undefined && d.remaining !== undefined ? Math.max(0, d.limit - d.remaining) : undefined;
+}
+
+/** The time until a dimension with nothing left is back (0 when something is left or no reset was given). */
+function exhaustedFor(d: ReportedLimit): number {
+  return d.remaining === 0 && d.resetMs !== undefined ? d.resetMs : 0;
 }
 
 async function bodyText(

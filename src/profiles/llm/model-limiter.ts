@@ -9,7 +9,7 @@ import {
   InvalidArgumentError,
   TimeoutError,
 } from '../../core/errors.js';
-import type { Decision, Rule } from '../../core/types.js';
+import type { Decision, Rule, RuleStats } from '../../core/types.js';
 import { type PlanItem, stateKey } from '../../engine/plan.js';
 import type { AcquireOptions } from '../../limiter/rate-limiter.js';
 import { RateLimiter } from '../../limiter/rate-limiter.js';
@@ -22,7 +22,7 @@ import {
   type ModelQuota,
   type Provider,
 } from './quotas.js';
-import { checkCount, Reservation } from './reservation.js';
+import { checkCount, Reservation, type ReservationHost } from './reservation.js';
 
 /** Why {@link ModelLimiter.decide} answered as it did. */
 export type ModelDecisionCode =
@@ -83,6 +83,8 @@ export type WaitOptions = AcquireOptions;
 /** A rule limit that never refuses: the dimension is unlimited but its usage is still counted. */
 const UNLIMITED = 2 ** 50;
 const NAMES = { rpm: 'rpm', tpm: 'tpm', rpd: 'rpd' } as const;
+/** Models whose scope key is kept (more: the cache starts over). */
+const SCOPE_CACHE = 10_000;
 
 /**
  * go-ratelimit's per-model limiter (RPM / TPM / RPD) on ratekeeper's engine: a {@link RateLimiter} with
@@ -109,7 +111,15 @@ export class ModelLimiter {
   /** Limits the receivers reported, lower than configured (see {@link tighten}). */
   readonly #learned = new Map<string, Partial<ModelQuota>>();
   readonly #seen = new Set<string>();
+  /** Scope keys by model (see {@link scope}). */
+  readonly #scopes = new Map<string, string>();
+  /** The quota in force per model, computed once per change (see {@link #quotaOf}). */
+  readonly #inForce = new Map<string, Readonly<ModelQuota>>();
   #wake = new AbortController();
+  /** What every reservation of this limiter corrects through. */
+  readonly #host: ReservationHost = {
+    correct: (model, delta, at) => this.limiter.adjust({ scopes: this.scope(model), delta, at }),
+  };
 
   constructor(options: ModelLimiterOptions = {}) {
     if (options === null || typeof options !== 'object') {
@@ -147,7 +157,14 @@ export class ModelLimiter {
 
   /** The limiter scope key of a model. */
   scope(model: string): string {
-    return `${this.prefix}${checkModel(model)}`;
+    // The same string each time (its hash computed once): the limiter's plan cache looks it up on every call.
+    let scope = this.#scopes.get(model);
+    if (scope === undefined) {
+      scope = `${this.prefix}${checkModel(model)}`;
+      if (this.#scopes.size >= SCOPE_CACHE) this.#scopes.clear();
+      this.#scopes.set(model, scope);
+    }
+    return scope;
   }
 
   /** Sets (replaces) a model's quota at run time; its usage is kept. Waiters re-check at once. */
@@ -167,11 +184,12 @@ export class ModelLimiter {
   /**
    * Lowers a model's limits to what a receiver reported (`limitedFetch` calls it from rate-limit headers):
    * each given dimension becomes the smaller of the configured and the reported value. Kept until
-   * `reset(model)`. A model without a quota gets one.
+   * `reset(model)`. A model without a quota gets one. Returns true when the quota in force changed.
    */
-  tighten(model: string, limits: Partial<ModelQuota>): void {
+  tighten(model: string, limits: Partial<ModelQuota>): boolean {
     checkModel(model);
     const learned = { ...this.#learned.get(model) };
+    const quota = this.#quotaOf(model);
     let changed = false;
     for (const key of ['maxRpm', 'maxTpm', 'maxRpd'] as const) {
       const value = limits[key];
@@ -179,14 +197,15 @@ export class ModelLimiter {
       if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
         throw new InvalidArgumentError(`limits.${key}`, 'an integer >= 1', value);
       }
-      const current = this.quota(model)[key];
+      const current = quota[key];
       if (current !== 0 && current <= value) continue;
       learned[key] = value;
       changed = true;
     }
-    if (!changed) return;
+    if (!changed) return false;
     this.#learned.set(model, learned);
     this.#apply(model);
+    return true;
   }
 
   /**
@@ -213,6 +232,20 @@ export class ModelLimiter {
 
   /** The quota in force for a model (configured, tightened by what receivers reported); zeros when none. */
   quota(model: string): ModelQuota {
+    return { ...this.#quotaOf(model) };
+  }
+
+  /** {@link quota}, kept per model until its quota changes (read on every decision: not rebuilt each time). */
+  #quotaOf(model: string): Readonly<ModelQuota> {
+    let quota = this.#inForce.get(model);
+    if (quota === undefined) {
+      quota = Object.freeze(this.#computeQuota(model));
+      this.#inForce.set(model, quota);
+    }
+    return quota;
+  }
+
+  #computeQuota(model: string): ModelQuota {
     const base = this.#configured.get(model) ?? { maxRpm: 0, maxTpm: 0, maxRpd: 0 };
     const learned = this.#learned.get(model);
     if (!learned) return { ...base };
@@ -251,7 +284,9 @@ export class ModelLimiter {
     }
     // One read of the three rules answers the common case: a sliding window admits exactly when
     // used + cost <= limit, so stats decide; only a refusal asks the engine for its exact wait.
-    const { stats, blockedMs } = await this.#read(model);
+    const rules = await this.limiter.stats(scope);
+    const stats = this.#statsOf(model, rules);
+    const blockedMs = blockedFor(rules);
     const known = this.#known(model);
     if (blockedMs <= 0 && fits(stats, estTokens)) return explain(ALLOWED, stats, estTokens, known);
     const decision = await this.limiter.peek({ scopes: scope, cost: { requests: 1, tokens: estTokens } });
@@ -300,12 +335,7 @@ export class ModelLimiter {
     }
     // Taken once admitted: never before the instant the store charged at, in the same sub-window or the next.
     const at = this.clock.now();
-    return new Reservation(
-      { correct: (m, delta, when) => this.limiter.adjust({ scopes: this.scope(m), delta, at: when }) },
-      model,
-      estTokens,
-      at,
-    );
+    return new Reservation(this.#host, model, estTokens, at);
   }
 
   /**
@@ -340,12 +370,12 @@ export class ModelLimiter {
 
   /** Usage of a model now (also of a model without a quota: its usage is counted all the same). */
   async stats(model: string): Promise<ModelStats> {
-    return (await this.#read(model)).stats;
+    return this.#statsOf(model, await this.limiter.stats(this.scope(model)));
   }
 
-  async #read(model: string): Promise<{ stats: ModelStats; blockedMs: number }> {
-    const rules = await this.limiter.stats(this.scope(model));
-    const quota = this.quota(model);
+  /** A model's stats from the usage of its rules (in the order {@link #rules} defines them). */
+  #statsOf(model: string, rules: readonly RuleStats[]): ModelStats {
+    const quota = this.#quotaOf(model);
     const stats: ModelStats = {
       rpm: 0,
       maxRpm: quota.maxRpm,
@@ -354,14 +384,12 @@ export class ModelLimiter {
       rpd: 0,
       maxRpd: quota.maxRpd,
     };
-    let blockedMs = 0;
     for (const r of rules) {
       if (r.rule === NAMES.rpm) stats.rpm = r.used;
       else if (r.rule === NAMES.tpm) stats.tpm = r.used;
       else if (r.rule === NAMES.rpd) stats.rpd = r.used;
-      if (r.blockedMs > blockedMs) blockedMs = r.blockedMs;
     }
-    return { stats, blockedMs };
+    return stats;
   }
 
   /** Stats of every model with a quota and every model this instance recorded usage for. */
@@ -397,6 +425,7 @@ export class ModelLimiter {
   }
 
   #apply(model: string): void {
+    this.#inForce.delete(model);
     this.limiter.define(this.scope(model), this.#rules(this.quota(model)));
     this.#wakeAll();
   }
@@ -421,6 +450,13 @@ export class ModelLimiter {
       },
     ];
   }
+}
+
+/** The longest block on the model's scope (0 when none). */
+function blockedFor(rules: readonly RuleStats[]): number {
+  let blockedMs = 0;
+  for (const r of rules) if (r.blockedMs > blockedMs) blockedMs = r.blockedMs;
+  return blockedMs;
 }
 
 /** Whether one more request of `est` tokens fits every limited dimension (0 = unlimited). */

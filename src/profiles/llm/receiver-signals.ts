@@ -67,45 +67,71 @@ function untilTime(value: string | null, now: number): number | undefined {
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
+/** The header names of one dimension (precomputed: an answer is read on every call). */
+interface DimensionNames {
+  limit: string;
+  remaining: string;
+  reset: string;
+}
+const openaiNames = (kind: string): DimensionNames => ({
+  limit: `x-ratelimit-limit-${kind}`,
+  remaining: `x-ratelimit-remaining-${kind}`,
+  reset: `x-ratelimit-reset-${kind}`,
+});
+const anthropicNames = (kind: string): DimensionNames => ({
+  limit: `anthropic-ratelimit-${kind}-limit`,
+  remaining: `anthropic-ratelimit-${kind}-remaining`,
+  reset: `anthropic-ratelimit-${kind}-reset`,
+});
+const OPENAI_REQUESTS = openaiNames('requests');
+const OPENAI_TOKENS = openaiNames('tokens');
+const ANTHROPIC_REQUESTS = anthropicNames('requests');
+const ANTHROPIC_TOKENS = anthropicNames('tokens');
+const ANTHROPIC_INPUT = anthropicNames('input-tokens');
+const ANTHROPIC_OUTPUT = anthropicNames('output-tokens');
+
+type Found = Record<string, string | undefined>;
+
+/** One dimension: OpenAI's headers first, else Anthropic's (no OpenAI names: Anthropic's only). */
+function dimension(
+  found: Found,
+  openai: DimensionNames | undefined,
+  anthropic: DimensionNames,
+  now: number,
+): ReportedLimit {
+  return {
+    limit: (openai && int(found[openai.limit] ?? null)) ?? int(found[anthropic.limit] ?? null),
+    remaining: (openai && int(found[openai.remaining] ?? null)) ?? int(found[anthropic.remaining] ?? null),
+    resetMs:
+      (openai && parseResetDuration(found[openai.reset])) ?? untilTime(found[anthropic.reset] ?? null, now),
+  };
+}
+
+const none = (): ReportedLimit => ({ limit: undefined, remaining: undefined, resetMs: undefined });
+
 /** Reads the rate-limit headers of an answer (any status). */
 export function readHeaders(headers: Headers, now: number): ReceiverSignals {
   // One pass over the answer's headers (a handful) instead of looking up the 25 names it may carry.
-  const found = new Map<string, string>();
+  let found: Found | undefined;
   for (const [name, value] of headers) {
     if (
       name.startsWith('x-ratelimit-') ||
       name.startsWith('anthropic-ratelimit-') ||
       name === 'retry-after'
     ) {
-      found.set(name, value);
+      found ??= Object.create(null) as Found;
+      found[name] = value;
     }
   }
-  const get = (name: string) => found.get(name) ?? null;
-  const openai = (kind: string): ReportedLimit => ({
-    limit: int(get(`x-ratelimit-limit-${kind}`)),
-    remaining: int(get(`x-ratelimit-remaining-${kind}`)),
-    resetMs: parseResetDuration(get(`x-ratelimit-reset-${kind}`)),
-  });
-  const anthropic = (kind: string): ReportedLimit => ({
-    limit: int(get(`anthropic-ratelimit-${kind}-limit`)),
-    remaining: int(get(`anthropic-ratelimit-${kind}-remaining`)),
-    resetMs: untilTime(get(`anthropic-ratelimit-${kind}-reset`), now),
-  });
-  const merge = (a: ReportedLimit, b: ReportedLimit): ReportedLimit => ({
-    limit: a.limit ?? b.limit,
-    remaining: a.remaining ?? b.remaining,
-    resetMs: a.resetMs ?? b.resetMs,
-  });
-  const none: ReportedLimit = { limit: undefined, remaining: undefined, resetMs: undefined };
-  if (found.size === 0) {
-    return { requests: none, tokens: { ...none }, inputTokens: { ...none }, outputTokens: { ...none } };
+  if (found === undefined) {
+    return { requests: none(), tokens: none(), inputTokens: none(), outputTokens: none() };
   }
   return {
-    requests: merge(openai('requests'), anthropic('requests')),
-    tokens: merge(openai('tokens'), anthropic('tokens')),
-    inputTokens: anthropic('input-tokens'),
-    outputTokens: anthropic('output-tokens'),
-    retryAfterMs: parseRetryAfter(get('retry-after'), now),
+    requests: dimension(found, OPENAI_REQUESTS, ANTHROPIC_REQUESTS, now),
+    tokens: dimension(found, OPENAI_TOKENS, ANTHROPIC_TOKENS, now),
+    inputTokens: dimension(found, undefined, ANTHROPIC_INPUT, now),
+    outputTokens: dimension(found, undefined, ANTHROPIC_OUTPUT, now),
+    retryAfterMs: parseRetryAfter(found['retry-after'] ?? null, now),
   };
 }
 

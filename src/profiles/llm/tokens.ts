@@ -11,8 +11,16 @@ export interface ChatMessageLike {
 /** What can be estimated: plain text, chat messages, or any JSON value (its text parts are counted). */
 export type TokenInput = string | readonly ChatMessageLike[];
 
-type Encoding = { countTokens(text: string, options?: { disallowedSpecial?: Set<string> }): number };
+type Encoding = {
+  countTokens(text: string, options?: { disallowedSpecial?: Set<string> }): number;
+  /** gpt-tokenizer 3+: the count of plain text (special tokens counted as text), without option parsing. */
+  countStringTokens?(text: string): number;
+};
 const encodings = new Map<string, Promise<Encoding>>();
+/** Special tokens are counted as text (`<|endoftext|>` in a prompt is not an error): one options object for every count. */
+const AS_TEXT = Object.freeze({ disallowedSpecial: new Set<string>() });
+/** The count function of each encoding once it is loaded (no promise to wait for after the first call). */
+const counters = new Map<string, (text: string) => number>();
 
 /** Which of OpenAI's encodings a model uses: `o200k_base` (gpt-4o, o-series, gpt-4.1, gpt-5), `cl100k_base` (gpt-4, gpt-3.5), else none. */
 export function openaiEncoding(model: string): 'o200k_base' | 'cl100k_base' | undefined {
@@ -34,6 +42,35 @@ async function encodingFor(name: string): Promise<Encoding> {
     encodings.set(name, loading);
   }
   return loading;
+}
+
+async function counterFor(name: string): Promise<(text: string) => number> {
+  const encoding = await encodingFor(name);
+  // countTokens with options re-reads them on every call; countStringTokens counts the same way, directly.
+  const count =
+    typeof encoding.countStringTokens === 'function'
+      ? (text: string) => (text === '' ? 0 : encoding.countStringTokens!(text))
+      : (text: string) => encoding.countTokens(text, AS_TEXT);
+  counters.set(name, count);
+  return count;
+}
+
+/** Token counts of roles (`system`, `user`, `assistant`, …: a handful per process), per count function. */
+const roleCounts = new WeakMap<(text: string) => number, Map<string, number>>();
+
+function roleTokens(count: (text: string) => number, role: string): number {
+  let known = roleCounts.get(count);
+  if (!known) {
+    known = new Map();
+    roleCounts.set(count, known);
+  }
+  let n = known.get(role);
+  if (n === undefined) {
+    n = count(role);
+    // A role is a short name from a small set; anything else is counted every time.
+    if (role.length <= 32 && known.size < 64) known.set(role, n);
+  }
+  return n;
 }
 
 /** Tokens a chat format adds: per message (separators; the role is counted too) and once to prime the reply (OpenAI's cookbook). */
@@ -79,9 +116,7 @@ export async function estimateTokens(model: string, input: TokenInput): Promise<
   if (typeof model !== 'string') throw new InvalidArgumentError('model', 'a model name', model);
   const encodingName = openaiEncoding(model);
   const count = encodingName
-    ? await encodingFor(encodingName).then(
-        (e) => (text: string) => e.countTokens(text, { disallowedSpecial: new Set() }),
-      )
+    ? (counters.get(encodingName) ?? (await counterFor(encodingName)))
     : heuristicTokens;
   if (typeof input === 'string') return count(input);
   if (!Array.isArray(input))
@@ -89,7 +124,7 @@ export async function estimateTokens(model: string, input: TokenInput): Promise<
   let total = REPLY_PRIMING;
   for (const message of input) {
     total += PER_MESSAGE + count(contentText(message?.content));
-    if (typeof message?.role === 'string') total += count(message.role);
+    if (typeof message?.role === 'string') total += roleTokens(count, message.role);
   }
   return total;
 }

@@ -1,12 +1,17 @@
 /**
- * limitedFetch with the real `openai` and `@anthropic-ai/sdk` clients against local mock APIs that enforce
- * RPM and TPM (1 s windows; ours 1.3 s, the margin a deployment gives its calls' latency).
+ * limitedFetch with the real `openai` and `@anthropic-ai/sdk` clients over real HTTP against local mock APIs
+ * that enforce RPM and TPM over 1 s windows, the limiter's minute set to the same 1 s. The limiter and the
+ * mock share one clock (an AutoClock, test/fixtures/auto-clock.ts) that stands still while a request is on
+ * the network and jumps to the next sleeper when nothing is: the mock counts a call at exactly the instant
+ * the limiter admitted it, so the limits are compared as configured (no margin for latency), the total time
+ * is what the limiter's waits add up to, and a run of seconds of clock time takes milliseconds.
  */
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
 import { limitedFetch } from '../../../src/profiles/llm/limited-fetch.js';
 import { ModelLimiter } from '../../../src/profiles/llm/model-limiter.js';
+import { AutoClock } from '../../fixtures/auto-clock.js';
 import { MockLlm, type MockLlmOptions } from './mock-llm.js';
 
 let mock: MockLlm | undefined;
@@ -15,28 +20,67 @@ afterEach(async () => {
   mock = undefined;
 });
 
-/** A fetch that counts the calls started, and how many had started when the first answer came back. */
-function countingFetch() {
+const T0 = 1_700_000_000_000;
+
+/**
+ * A fetch that holds the clock while a call is on the network, and counts the calls started and how many had
+ * started when the first answer came back.
+ */
+function countingFetch(clock: AutoClock) {
   const counts = { started: 0, atFirstAnswer: -1 };
-  const inner: typeof fetch = async (input, init) => {
-    counts.started++;
-    const response = await fetch(input, init);
-    if (counts.atFirstAnswer < 0) counts.atFirstAnswer = counts.started;
-    return response;
-  };
+  const inner: typeof fetch = (input, init) =>
+    clock.hold(async () => {
+      counts.started++;
+      const response = await fetch(input, init);
+      if (counts.atFirstAnswer < 0) counts.atFirstAnswer = counts.started;
+      return response;
+    });
   return { counts, inner };
 }
 
 async function setup(options: MockLlmOptions, model: string, configured: { maxRpm: number; maxTpm: number }) {
-  mock = await MockLlm.start(options);
+  const clock = new AutoClock(T0);
+  mock = await MockLlm.start({ ...options, now: clock.now });
   const ml = new ModelLimiter({
     quotas: { [model]: { ...configured, maxRpd: 0 } },
-    windows: { minute: 1300 },
+    windows: { minute: options.windowMs },
+    clock,
   });
-  const { counts, inner } = countingFetch();
+  const { counts, inner } = countingFetch(clock);
   const events: string[] = [];
   const f = limitedFetch({ limiter: ml, fetch: inner, maxRetries: 5, onEvent: (e) => events.push(e.type) });
-  return { ml, f, counts, events, mock };
+  return { ml, f, counts, events, mock, clock };
+}
+
+/**
+ * The least time from the first call's arrival to the last's that the mock's limits allow for `calls`
+ * calls of the tokens it counted: at most `rpm` calls and `tpm` tokens in any window.
+ */
+function minimumMs(m: MockLlm, calls: number): number {
+  const { rpm, tpm, windowMs } = m.options;
+  const perCall = Math.max(...m.log.map((e) => e.tokens));
+  const perWindow = Math.min(rpm, Math.floor(tpm / perCall));
+  return Math.floor((calls - 1) / perWindow) * windowMs;
+}
+
+/** Runs `calls` on the clock; asserts no 429 and a total time within 10 % of the minimum (printed). */
+async function withinMinimum<T>(
+  clock: AutoClock,
+  name: string,
+  calls: Array<() => Promise<T>>,
+): Promise<T[]> {
+  const start = clock.now();
+  const answers = await clock.drive(Promise.all(calls.map((call) => call())));
+  const elapsed = clock.now() - start;
+  const minimum = minimumMs(mock!, calls.length);
+  console.log(
+    `${name}: ${calls.length} calls in ${elapsed} ms of clock time; the limits' minimum ${minimum} ms; ` +
+      `ratio ${(elapsed / minimum).toFixed(3)} (bound 1.1); 429s ${mock!.refused}`,
+  );
+  expect(mock!.refused).toBe(0);
+  expect(elapsed).toBeGreaterThanOrEqual(minimum);
+  expect(elapsed).toBeLessThanOrEqual(minimum * 1.1);
+  return answers;
 }
 
 const ask = (i: number) => [{ role: 'user' as const, content: `question number ${i}: say ok` }];
@@ -53,15 +97,18 @@ describe('limitedFetch with the OpenAI SDK', () => {
     expect(await ml.stats('gpt-4o')).toMatchObject({ rpm: 1, tpm: res.usage!.total_tokens });
   });
 
-  it('quota configured as enforced: every call answered, no 429', async () => {
-    const { f } = await setup({ flavor: 'openai', rpm: 4, tpm: 400, windowMs: 1000 }, 'gpt-4o', {
+  it('quota configured as enforced: every call answered, no 429, within 10 % of the minimum time', async () => {
+    const { f, clock } = await setup({ flavor: 'openai', rpm: 4, tpm: 400, windowMs: 1000 }, 'gpt-4o', {
       maxRpm: 4,
       maxTpm: 400,
     });
     const client = new OpenAI({ apiKey: 'test', baseURL: mock!.baseUrl, fetch: f, maxRetries: 0 });
-    const answers = await Promise.all(
-      Array.from({ length: 10 }, (_, i) =>
-        client.chat.completions.create({ model: 'gpt-4o', messages: ask(i), max_tokens: 20 }),
+    const answers = await withinMinimum(
+      clock,
+      'openai, configured as enforced',
+      Array.from(
+        { length: 10 },
+        (_, i) => () => client.chat.completions.create({ model: 'gpt-4o', messages: ask(i), max_tokens: 20 }),
       ),
     );
     expect(answers).toHaveLength(10);
@@ -70,15 +117,17 @@ describe('limitedFetch with the OpenAI SDK', () => {
   }, 30_000);
 
   it('receiver quota lower than configured: all answered, 429s bounded by the calls in flight at the first answer', async () => {
-    const { ml, f, counts, events } = await setup(
+    const { ml, f, counts, events, clock } = await setup(
       { flavor: 'openai', rpm: 3, tpm: 100_000, windowMs: 1000 },
       'gpt-4o',
       { maxRpm: 30, maxTpm: 100_000 },
     );
     const client = new OpenAI({ apiKey: 'test', baseURL: mock!.baseUrl, fetch: f, maxRetries: 0 });
-    const answers = await Promise.all(
-      Array.from({ length: 9 }, (_, i) =>
-        client.chat.completions.create({ model: 'gpt-4o', messages: ask(i), max_tokens: 20 }),
+    const answers = await clock.drive(
+      Promise.all(
+        Array.from({ length: 9 }, (_, i) =>
+          client.chat.completions.create({ model: 'gpt-4o', messages: ask(i), max_tokens: 20 }),
+        ),
       ),
     );
     expect(answers).toHaveLength(9);
@@ -159,39 +208,43 @@ async function waitUntil(check: () => Promise<boolean>): Promise<void> {
 }
 
 describe('limitedFetch with the Anthropic SDK', () => {
-  it('quota configured as enforced: every call answered, no 429; usage reconciled', async () => {
-    const { ml, f } = await setup(
+  it('quota configured as enforced: every call answered, no 429, within 10 % of the minimum; usage reconciled', async () => {
+    const { ml, f, clock } = await setup(
       { flavor: 'anthropic', rpm: 4, tpm: 100_000, windowMs: 1000 },
       'claude-sonnet-4',
       { maxRpm: 4, maxTpm: 100_000 },
     );
     const client = new Anthropic({ apiKey: 'test', baseURL: mock!.baseUrl, fetch: f, maxRetries: 0 });
-    const answers = await Promise.all(
-      Array.from({ length: 8 }, (_, i) =>
-        client.messages.create({ model: 'claude-sonnet-4', max_tokens: 20, messages: ask(i) }),
+    const answers = await withinMinimum(
+      clock,
+      'anthropic, configured as enforced',
+      Array.from(
+        { length: 8 },
+        (_, i) => () =>
+          client.messages.create({ model: 'claude-sonnet-4', max_tokens: 20, messages: ask(i) }),
       ),
     );
     expect(answers.every((a) => a.content[0]?.type === 'text')).toBe(true);
     expect(mock!.refused).toBe(0);
-    const one = await client.messages.create({
-      model: 'claude-sonnet-4',
-      max_tokens: 900,
-      messages: ask(99),
-    });
+    const one = await clock.drive(
+      client.messages.create({ model: 'claude-sonnet-4', max_tokens: 900, messages: ask(99) }),
+    );
     const stats = await ml.stats('claude-sonnet-4');
     expect(stats.tpm).toBeLessThan(9 * (one.usage.input_tokens + one.usage.output_tokens) + 1);
   }, 30_000);
 
   it('receiver TPM lower than configured: all answered, 429s bounded by the calls in flight at the first answer', async () => {
-    const { ml, f, counts } = await setup(
+    const { ml, f, counts, clock } = await setup(
       { flavor: 'anthropic', rpm: 1000, tpm: 90, windowMs: 1000 },
       'claude-sonnet-4',
       { maxRpm: 1000, maxTpm: 40_000 },
     );
     const client = new Anthropic({ apiKey: 'test', baseURL: mock!.baseUrl, fetch: f, maxRetries: 0 });
-    const answers = await Promise.all(
-      Array.from({ length: 8 }, (_, i) =>
-        client.messages.create({ model: 'claude-sonnet-4', max_tokens: 12, messages: ask(i) }),
+    const answers = await clock.drive(
+      Promise.all(
+        Array.from({ length: 8 }, (_, i) =>
+          client.messages.create({ model: 'claude-sonnet-4', max_tokens: 12, messages: ask(i) }),
+        ),
       ),
     );
     expect(answers).toHaveLength(8);
@@ -200,4 +253,31 @@ describe('limitedFetch with the Anthropic SDK', () => {
     expect(mock!.refused).toBeLessThanOrEqual(counts.atFirstAnswer);
     expect(ml.quota('claude-sonnet-4').maxTpm).toBe(90);
   }, 30_000);
+});
+
+describe('limitedFetch hands back the answer it read', () => {
+  it('json, text, blob, arrayBuffer, body and bodyUsed answer from the body read once; status and headers kept', async () => {
+    const answer = JSON.stringify({ usage: { prompt_tokens: 3, completion_tokens: 2 }, said: 'yes' });
+    const send = (async () =>
+      new Response(answer, {
+        status: 200,
+        headers: { 'content-type': 'application/json', 'x-test': '1' },
+      })) as typeof fetch;
+    const ml = new ModelLimiter({ quotas: { 'gpt-4o': { maxRpm: 10, maxTpm: 10_000, maxRpd: 0 } } });
+    const f = limitedFetch({ limiter: ml, fetch: send });
+    const body = JSON.stringify({ model: 'gpt-4o', messages: ask(1), max_tokens: 5 });
+    const call = () => f('http://127.0.0.1:9/v1/chat/completions', { method: 'POST', body });
+    const first = await call();
+    expect(first).toBeInstanceOf(Response);
+    expect([first.status, first.ok, first.headers.get('x-test')]).toEqual([200, true, '1']);
+    expect(first.bodyUsed).toBe(false);
+    expect(await first.json()).toEqual(JSON.parse(answer));
+    expect(first.bodyUsed).toBe(true);
+    expect(await (await call()).text()).toBe(answer);
+    expect(new TextDecoder().decode(await (await call()).arrayBuffer())).toBe(answer);
+    const blob = await (await call()).blob();
+    expect([blob.type, await blob.text()]).toEqual(['application/json', answer]);
+    expect(await new Response((await call()).body).text()).toBe(answer);
+    expect(await ml.stats('gpt-4o')).toMatchObject({ rpm: 5, tpm: 5 * 5 });
+  });
 });

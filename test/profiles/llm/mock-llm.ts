@@ -14,8 +14,10 @@ export interface MockLlmOptions {
   windowMs: number;
   /** Output tokens of every answer (capped by max_tokens). @default 12 */
   outputTokens?: number;
-  /** ms before answering. @default 5 */
+  /** ms before answering (real time). @default 5 */
   delayMs?: number;
+  /** The time the limits are enforced on (share a test's clock). @default Date.now */
+  now?: () => number;
 }
 
 export class MockLlm {
@@ -32,7 +34,7 @@ export class MockLlm {
 
   static async start(options: MockLlmOptions): Promise<MockLlm> {
     const server = createServer();
-    const mock = new MockLlm(server, { outputTokens: 12, delayMs: 5, ...options });
+    const mock = new MockLlm(server, { outputTokens: 12, delayMs: 5, now: Date.now, ...options });
     server.on('request', (req, res) => {
       let data = '';
       req.on('data', (c) => {
@@ -74,7 +76,7 @@ export class MockLlm {
     system?: unknown;
   }) {
     const { rpm, tpm, windowMs, flavor } = this.options;
-    const now = Date.now();
+    const now = this.options.now();
     const text = JSON.stringify(request.messages ?? []) + JSON.stringify(request.system ?? '');
     const input = Math.ceil(text.length / 4);
     const output = Math.min(request.max_tokens ?? Number.POSITIVE_INFINITY, this.options.outputTokens);
