@@ -165,6 +165,8 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
       quotaScope: this.scope,
       token: () => this.#token(),
       quota: (now) => this.#quota.read(now),
+      prefetchQuota: (now) => this.#quota.prefetch(now),
+      quotaAhead: (now) => this.#quota.takeAhead(now, this.#o.sleepMs),
       request: (job) => this.#quota.request(job.scopes, job.costs, job.messages.length),
       emit,
       fault,
