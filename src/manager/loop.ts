@@ -19,6 +19,10 @@ export interface LoopContext<T> {
   quota(now: number): RuleStats | Promise<RuleStats>;
   /** Renews this process's own leases now (the lease keeper's `renew`). */
   renewLeases(): Promise<void>;
+  /** Reads the quota behind the decisions just asked for, for the next pass (see ManagerQuota#prefetch). */
+  prefetchQuota(now: number): void;
+  /** The read kept by `prefetchQuota` if still good at `now` (see ManagerQuota#takeAhead). */
+  quotaAhead(now: number): Promise<RuleStats> | undefined;
   request(job: Job<T>): LimitRequest;
   emit: Emit;
   fault(error: unknown): void;
@@ -129,9 +133,17 @@ export class DeliveryLoop<T> {
       this.#more = true;
       return;
     }
-    // Record deliveries first (it keeps finished batches from piling up ahead of the line); the quota
-    // read goes out right behind it, so on Redis both share one round trip.
-    const [, { remaining, blockedMs }] = await Promise.all([dispatcher.flush(), this.#c.quota(now)]);
+    // Record deliveries first (it keeps finished batches from piling up ahead of the line). The quota
+    // read goes out right behind it, so on Redis both share one round trip; when the last pass read the
+    // quota behind its decisions (and nothing was charged since), the claim goes right behind the
+    // completion write instead, and Redis runs the two in order in one round trip.
+    const flushed = dispatcher.flush();
+    const ahead = this.#c.quotaAhead(now);
+    let quota: RuleStats | undefined;
+    if (ahead) quota = await ahead.catch(() => undefined);
+    if (quota === undefined || quota.blockedMs > 0)
+      [, quota] = await Promise.all([flushed, this.#c.quota(now)]);
+    const { remaining, blockedMs } = quota;
     if (blockedMs > 0) return;
     // The claim's slots are taken right before it, not at pass start (direct offers during the flush and
     // the quota read still find them), and every slot a claimed job does not fill is given back at once:
@@ -145,14 +157,17 @@ export class DeliveryLoop<T> {
     }
     try {
       const owner = this.#c.token();
-      const jobs = await queue.claim({
-        now,
-        owner,
-        leaseUntil: now + options.leaseMs,
-        maxJobs: held,
-        remaining,
-        reserve: options.lowQuotaThreshold * options.capacity,
-      });
+      const [jobs] = await Promise.all([
+        queue.claim({
+          now,
+          owner,
+          leaseUntil: now + options.leaseMs,
+          maxJobs: held,
+          remaining,
+          reserve: options.lowQuotaThreshold * options.capacity,
+        }),
+        flushed,
+      ]);
       dispatcher.unreserve(held - jobs.length);
       held = jobs.length;
       if (jobs.length === 0) return;
@@ -176,7 +191,10 @@ export class DeliveryLoop<T> {
       }
       let decisions: Decision[];
       try {
-        decisions = await limiter.tryAcquireMany(requests);
+        const decided = limiter.tryAcquireMany(requests);
+        // The next pass's quota, read behind these decisions (in their round trip on Redis).
+        if (ready.length > 0) this.#c.prefetchQuota(now);
+        decisions = await decided;
       } catch (error) {
         // Nothing was charged: give every decidable job back (the broken ones still go to dead letters).
         dispatcher.unreserve(held);

@@ -1,4 +1,4 @@
-// Past ~400 lines (469): the facade's public verbs plus the two offer paths of sendOrEnqueue (one per
+// Past ~400 lines (475): the facade's public verbs plus the two offer paths of sendOrEnqueue (one per
 // backend kind: awaited store calls, or one savepoint of a loop turn's transaction on SQLite), which share
 // the manager's private state. Next split: the offer paths into an admission part of their own.
 import { randomUUID } from 'node:crypto';
@@ -167,6 +167,8 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
       token: () => this.#token(),
       quota: (now) => this.#quota.read(now),
       renewLeases: () => this.#keeper.renew(),
+      prefetchQuota: (now) => this.#quota.prefetch(now),
+      quotaAhead: (now) => this.#quota.takeAhead(now, this.#o.sleepMs),
       request: (job) => this.#quota.request(job.scopes, job.costs, job.messages.length),
       emit,
       fault,

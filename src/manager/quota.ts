@@ -20,6 +20,8 @@ export class ManagerQuota {
   /** The quota read shared by the callers of one synchronous run at one clock time (memory, SQLite). */
   #syncRead: RuleStats | undefined;
   #syncAt = 0;
+  /** The read issued behind the loop's decisions, for its next pass (asynchronous backends only). */
+  #ahead: { at: number; stats: Promise<RuleStats> } | undefined;
 
   readonly #pools: ReadonlyMap<string, ReadonlyArray<readonly string[]>>;
   /**
@@ -96,10 +98,40 @@ export class ManagerQuota {
 
   /**
    * Says the quota was charged in this synchronous run (the offers of a SQLite loop turn each decide before
-   * the next one reads): the shared read is dropped, so the next {@link read} sees the charge.
+   * the next one reads): the shared read is dropped, so the next {@link read} sees the charge. Every
+   * offer's charge says so (on Redis too): it also drops the loop's read-ahead ({@link prefetch}).
    */
   charged(): void {
     this.#syncRead = undefined;
+    this.#ahead = undefined; // a read taken before this charge is out of date
+  }
+
+  /**
+   * On an asynchronous backend (Redis), reads the quota right behind the decisions just asked for (the
+   * store sends the read after them, in order, so it sees their charges) and keeps it for the loop's
+   * next pass, which then claims without waiting for a read of its own: one round trip fewer per pass.
+   * Nothing on a synchronous backend, whose reads cost no round trip.
+   */
+  prefetch(now: number): void {
+    if (this.#limiter.backend.limits.sync) return;
+    const stats = (this.#limiter.backend.limits.inspect(this.#plan, now) as Promise<RuleStats[]>).then(
+      (list) => list[0]!,
+    );
+    stats.catch(() => {}); // a failed read is dropped: the next pass reads again
+    this.#ahead = { at: now, stats };
+  }
+
+  /**
+   * The read kept by {@link prefetch} (once), when nothing was charged by an offer of this manager since
+   * and it is at most `maxAgeMs` old; else undefined (the caller reads). It may lag the store by other
+   * processes' charges and by what returned to the window since it was taken: the same kind of lag as
+   * any read taken before a claim, and the decision after the claim is what admits.
+   */
+  takeAhead(now: number, maxAgeMs: number): Promise<RuleStats> | undefined {
+    const ahead = this.#ahead;
+    this.#ahead = undefined;
+    if (!ahead || now - ahead.at > maxAgeMs || now < ahead.at) return undefined;
+    return ahead.stats;
   }
 
   /** The limiter request of a batch: its size on the quota, each scope's share (at most the size) on that scope. */

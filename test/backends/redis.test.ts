@@ -139,6 +139,20 @@ describe.skipIf(skip)('RedisBackend', () => {
     await b.close();
   });
 
+  it('a read issued after decisions of the same tick sees their charges (inspect and peek run behind them)', async () => {
+    const b = backend();
+    const clock = new FakeClock(T0);
+    const limiter = new RateLimiter({ backend: b, clock, scopes: { a: { limit: 3, window: '1s' } } });
+    // Decisions of a tick are sent on the next tick; a read made after them in program order must not
+    // overtake them (the manager's loop reads its quota right behind its decisions).
+    const decided = limiter.tryAcquireMany([{ scopes: 'a' }, { scopes: 'a' }]);
+    const stats = limiter.stats('a');
+    const peeked = limiter.peek({ scopes: 'a', cost: 2 });
+    expect((await decided).map((d) => d.allowed)).toEqual([true, true]);
+    expect((await stats)[0]!.remaining).toBe(1);
+    expect((await peeked).allowed).toBe(false);
+    await b.close();
+  });
   it('stores doubles exactly and sets TTLs from idleAt, so memory stays bounded', async () => {
     const b = backend({ idleGrace: 1000 });
     const clock = new FakeClock(T0 + 0.1 + 0.2);

@@ -87,7 +87,19 @@ export class RedisLimitStore implements LimitStore {
     }
   }
 
+  /**
+   * Reads (peek, inspect) run behind the decisions queued before them: those are sent on the next tick,
+   * so a read waits for that tick and then goes right after them on the same connection. Redis runs them
+   * in order, and the read sees their charges, as if each call had been sent at once.
+   */
+  #behindDecisions(): Promise<void> | undefined {
+    if (!this.#scheduled) return undefined;
+    return new Promise<void>((resolve) => process.nextTick(resolve));
+  }
+
   async peek(plan: Plan, now: number): Promise<Decision> {
+    const waiting = this.#behindDecisions();
+    if (waiting) await waiting;
     const [decision] = await this.#run('limit-peek.v2', [{ plans: [plan], now }]);
     return decision!;
   }
@@ -113,6 +125,8 @@ export class RedisLimitStore implements LimitStore {
   }
 
   async inspect(plan: Plan, now: number): Promise<RuleStats[]> {
+    const waiting = this.#behindDecisions();
+    if (waiting) await waiting;
     const args: Arg[] = [this.#keys.base, plan.scopes.length, ...plan.scopes];
     for (const item of plan.items) args.push(item.scope, item.rule.name);
     const reply = (await this.#call('limit-inspect.v2', [this.#keys.blocks], args)) as Array<string | null>;
