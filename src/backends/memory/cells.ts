@@ -20,8 +20,6 @@ export abstract class Cell {
   next: Cell | undefined = undefined;
 
   constructor(
-    /** Its key in the store (`${scope}|${rule}`). */
-    readonly key: string,
     /** The scope it belongs to (keys cannot be split: scopes and rule names may contain `|`). */
     readonly scope: string,
     /** The rule it is decided with; a cell meets a redefined rule through {@link cellFor}. */
@@ -38,6 +36,18 @@ export abstract class Cell {
   abstract charge(now: number, cost: number): void;
   /** {@link Algorithm.idleAt} */
   abstract idleAt(): number;
+
+  /**
+   * A decision of this state alone, in one step: when `wait(now, cost)` is 0, charges `cost` and returns
+   * `max(0, remaining(now) - cost)` (what is left after it); else returns -1 and charges nothing. Exactly
+   * what those calls answer and do one after the other; the memory store's one-rule path.
+   */
+  admit(now: number, cost: number): number {
+    if (this.wait(now, cost) > 0) return -1;
+    const left = Math.max(0, this.remaining(now) - cost);
+    this.charge(now, cost);
+    return left;
+  }
   /** The state in the pure algorithms' layout. */
   abstract state(): RuleState;
 }
@@ -46,8 +56,8 @@ export abstract class Cell {
 class BucketCell extends Cell {
   tat: number;
 
-  constructor(key: string, scope: string, rule: CompiledRule, store: object, state: RuleState) {
-    super(key, scope, rule, store);
+  constructor(scope: string, rule: CompiledRule, store: object, state: RuleState) {
+    super(scope, rule, store);
     this.tat = state[0] ?? Number.NEGATIVE_INFINITY;
   }
 
@@ -77,8 +87,8 @@ class FixedCell extends Cell {
   start: number;
   used: number;
 
-  constructor(key: string, scope: string, rule: CompiledRule, store: object, state: RuleState) {
-    super(key, scope, rule, store);
+  constructor(scope: string, rule: CompiledRule, store: object, state: RuleState) {
+    super(scope, rule, store);
     this.start = state[0] ?? Number.NaN;
     this.used = state[1] ?? 0;
   }
@@ -97,6 +107,18 @@ class FixedCell extends Cell {
     const used = this.start === start ? this.used : 0;
     this.start = start;
     this.used = Math.max(0, used + cost);
+  }
+
+  override admit(now: number, cost: number): number {
+    const rule = this.rule;
+    // fixedWait, remaining and charge with the window worked out once.
+    if (cost > rule.capacity) return -1;
+    const start = currentWindow(this.start, now, rule.windowMs);
+    const used = this.start === start ? this.used : 0;
+    if (cost > 0 && used + cost > rule.limit) return -1;
+    this.start = start;
+    this.used = Math.max(0, used + cost);
+    return Math.max(0, Math.max(0, rule.limit - used) - cost);
   }
 
   idleAt(): number {
@@ -118,6 +140,13 @@ class AnchoredCell extends FixedCell {
   override remaining(now: number): number {
     const used = isCurrent(this.start, now, this.rule.windowMs) ? this.used : 0;
     return Math.max(0, this.rule.limit - used);
+  }
+
+  override admit(now: number, cost: number): number {
+    if (this.wait(now, cost) > 0) return -1;
+    const left = Math.max(0, this.remaining(now) - cost);
+    this.charge(now, cost);
+    return left;
   }
 
   override charge(now: number, cost: number): void {
@@ -149,8 +178,8 @@ class SlidingCell extends Cell {
   total = 0;
   exact = true;
 
-  constructor(key: string, scope: string, rule: CompiledRule, store: object, state: RuleState) {
-    super(key, scope, rule, store);
+  constructor(scope: string, rule: CompiledRule, store: object, state: RuleState) {
+    super(scope, rule, store);
     this.pairs = [...state];
     this.#resum();
   }
@@ -185,10 +214,28 @@ class SlidingCell extends Cell {
     return Math.max(0, this.rule.limit - this.#used(now));
   }
 
+  override admit(now: number, cost: number): number {
+    const rule = this.rule;
+    // wait, remaining and charge with the live usage counted once.
+    if (cost > rule.capacity) return -1;
+    if (this.head >= this.pairs.length) {
+      this.charge(now, cost);
+      return Math.max(0, rule.limit - cost);
+    }
+    const used = this.#used(now);
+    if (cost > 0 && used + cost > rule.limit) return -1;
+    this.#charge(now, cost, used);
+    return Math.max(0, Math.max(0, rule.limit - used) - cost);
+  }
+
   charge(now: number, cost: number): void {
+    this.#charge(now, cost, this.#used(now));
+  }
+
+  /** Charges `cost` at `now`, `used` being what `#used(now)` just answered (and `#first` its first pair). */
+  #charge(now: number, cost: number, used: number): void {
     const pairs = this.pairs;
     const rule = this.rule;
-    const used = this.#used(now);
     const first = this.#first;
     const expired = first !== this.head;
     if (expired) {
@@ -236,7 +283,6 @@ class SlidingCell extends Cell {
  * (a rule redefined under the same name) starts over: its numbers mean nothing to the new one.
  */
 export function cellFor(
-  key: string,
   scope: string,
   rule: CompiledRule,
   store: object,
@@ -246,12 +292,12 @@ export function cellFor(
   const kept = from === rule.algorithm ? state : [];
   switch (rule.algorithm) {
     case 'token-bucket':
-      return new BucketCell(key, scope, rule, store, kept);
+      return new BucketCell(scope, rule, store, kept);
     case 'fixed-window':
-      return new FixedCell(key, scope, rule, store, kept);
+      return new FixedCell(scope, rule, store, kept);
     case 'anchored-window':
-      return new AnchoredCell(key, scope, rule, store, kept);
+      return new AnchoredCell(scope, rule, store, kept);
     default:
-      return new SlidingCell(key, scope, rule, store, kept);
+      return new SlidingCell(scope, rule, store, kept);
   }
 }

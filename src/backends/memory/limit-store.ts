@@ -1,9 +1,10 @@
 import { algorithms } from '../../algorithms/index.js';
 import type { RuleState } from '../../algorithms/types.js';
-import type { Decision, RuleStats } from '../../core/types.js';
+import type { CompiledRule, Decision, RuleStats } from '../../core/types.js';
 import { decideChoices } from '../../engine/choices.js';
 import { allowed, decisionOf, describeStates } from '../../engine/evaluate.js';
-import type { Plan, PlanItem } from '../../engine/plan.js';
+import { type Plan, type PlanItem, stateKey } from '../../engine/plan.js';
+import type { ScopeRules } from '../../engine/rules.js';
 import type { LimitStore } from '../types.js';
 import { type Cell, cellFor } from './cells.js';
 
@@ -44,6 +45,9 @@ export class MemoryLimitStore implements LimitStore {
   readonly #found: Array<Cell | undefined> = [];
   readonly #remaining: number[] = [];
   readonly #waits: number[] = [];
+  /** Scratch of `#admitScopes`: the scope and rule of each cell in `#found`. */
+  readonly #owners: string[] = [];
+  readonly #charges: CompiledRule[] = [];
 
   /** Number of rule states held (for tests of bounded memory). */
   get size(): number {
@@ -52,6 +56,107 @@ export class MemoryLimitStore implements LimitStore {
 
   decide(plan: Plan, now: number): Decision {
     return this.#decide(plan, now, true);
+  }
+
+  /**
+   * {@link LimitStore.decideDefault}: one lookup per scope, no plan. An admission is decided and charged here;
+   * anything else (a block held, a rule that refuses) is decided by the general path on the request's plan.
+   */
+  decideDefault(scopes: string | readonly string[], rules: ScopeRules, now: number): Decision {
+    if ((++this.#ops & 1023) === 0) this.#sweep(now);
+    if (this.#blocks.size === 0) {
+      if (typeof scopes !== 'string')
+        return this.#admitScopes(scopes, rules, now) ?? this.#fallback(scopes, rules, now);
+      const charged = rules.charged(scopes);
+      if (charged.length === 1) {
+        // The most common request: one scope with one rule.
+        const rule = charged[0]!;
+        const head = this.#scopes.get(scopes);
+        const cell = head === undefined || head.rule === rule ? head : this.#cellIn(head, scopes, rule);
+        if (cell !== undefined) {
+          const left = cell.admit(now, 1);
+          if (left >= 0) return allowed(left, rule.limit);
+        } else if (head === undefined && algorithms[rule.algorithm].wait(undefined, now, 1, rule) <= 0) {
+          const left = Math.max(0, algorithms[rule.algorithm].remaining(undefined, now, rule) - 1);
+          this.#add(undefined, scopes, rule, NEVER_USED).charge(now, 1);
+          return allowed(left, rule.limit);
+        }
+      } else {
+        const decision = this.#admitScopes([scopes], rules, now);
+        if (decision !== undefined) return decision;
+      }
+    }
+    return this.#fallback(typeof scopes === 'string' ? [scopes] : scopes, rules, now);
+  }
+
+  /**
+   * Admits and charges a default-cost request on `scopes` when every rule fits (the decision `decisionOf`
+   * gives then: the rule with the smallest share left after the charge); `undefined`, charging nothing,
+   * when one does not. Blocks are the caller's to check.
+   */
+  #admitScopes(scopes: readonly string[], rules: ScopeRules, now: number): Decision | undefined {
+    const found = this.#found;
+    const owners = this.#owners;
+    const charges = this.#charges;
+    let n = 0;
+    let tightShare = Number.POSITIVE_INFINITY;
+    let tightRemaining = Number.POSITIVE_INFINITY;
+    let tightLimit = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < scopes.length; i++) {
+      const scope = scopes[i]!;
+      const charged = rules.charged(scope);
+      if (charged.length === 0) continue;
+      let head = this.#scopes.get(scope);
+      for (let j = 0; j < charged.length; j++) {
+        const rule = charged[j]!;
+        // (A head replaced meanwhile, its rule redefined, is found again.)
+        if (head !== undefined && !head.live) head = this.#scopes.get(scope);
+        const cell =
+          head === undefined ? undefined : head.rule === rule ? head : this.#cellIn(head, scope, rule);
+        let left: number;
+        if (cell !== undefined) {
+          if (cell.wait(now, 1) > 0) return undefined;
+          left = cell.remaining(now) - 1;
+        } else {
+          const algorithm = algorithms[rule.algorithm];
+          if (algorithm.wait(undefined, now, 1, rule) > 0) return undefined;
+          left = algorithm.remaining(undefined, now, rule) - 1;
+        }
+        const share = rule.limit > 0 ? left / rule.limit : 0;
+        if (share < tightShare) {
+          tightShare = share;
+          tightRemaining = Math.max(0, left);
+          tightLimit = rule.limit;
+        }
+        found[n] = cell;
+        owners[n] = scope;
+        charges[n] = rule;
+        n++;
+      }
+    }
+    for (let k = 0; k < n; k++) {
+      const cell = found[k];
+      if (cell !== undefined) cell.charge(now, 1);
+      else {
+        const scope = owners[k]!;
+        this.#add(this.#scopes.get(scope), scope, charges[k]!, NEVER_USED).charge(now, 1);
+      }
+    }
+    return allowed(tightRemaining, tightLimit);
+  }
+
+  /** The general path for a default-cost request: its plan, decided (and charged if allowed). */
+  #fallback(scopes: readonly string[], rules: ScopeRules, now: number): Decision {
+    const items: PlanItem[] = [];
+    for (let i = 0; i < scopes.length; i++) {
+      const scope = scopes[i]!;
+      const charged = rules.charged(scope);
+      for (let j = 0; j < charged.length; j++) {
+        const rule = charged[j]!;
+        items.push({ scope, key: stateKey(scope, rule.name), rule, cost: 1 });
+      }
+    }
+    return this.#decide({ scopes, items }, now, true);
   }
 
   decideMany(plans: readonly Plan[], now: number): Decision[] {
@@ -70,13 +175,15 @@ export class MemoryLimitStore implements LimitStore {
       // The most common plan: one rule of one scope, nothing blocked.
       const item = items[0]!;
       const head = this.#headOf(item);
-      const cell = head === undefined ? undefined : this.#cellIn(head, item);
+      const cell = head === undefined ? undefined : this.#cellIn(head, item.scope, item.rule);
       if (cell !== undefined) {
         const cost = item.cost;
-        if (cell.wait(now, cost) <= 0) {
-          const left = Math.max(0, cell.remaining(now) - cost);
-          if (charge) cell.charge(now, cost);
-          return allowed(left, item.rule.limit);
+        if (!charge) {
+          if (cell.wait(now, cost) <= 0)
+            return allowed(Math.max(0, cell.remaining(now) - cost), item.rule.limit);
+        } else {
+          const left = cell.admit(now, cost);
+          if (left >= 0) return allowed(left, item.rule.limit);
         }
       }
     }
@@ -89,7 +196,7 @@ export class MemoryLimitStore implements LimitStore {
       // Items of one scope are adjacent: one lookup per scope.
       // (A head replaced meanwhile, its rule redefined, is found again.)
       if (i === 0 || item.scope !== items[i - 1]!.scope || !head?.live) head = this.#headOf(item);
-      const cell = head === undefined ? undefined : this.#cellIn(head, item);
+      const cell = head === undefined ? undefined : this.#cellIn(head, item.scope, item.rule);
       found[i] = cell;
       if (cell !== undefined) {
         remaining[i] = cell.remaining(now);
@@ -122,20 +229,16 @@ export class MemoryLimitStore implements LimitStore {
   }
 
   /**
-   * The cell of an item's rule in its scope's chain (from `head`), if any. A cell made under an earlier
+   * The cell of `rule` in the chain of `scope` (from `head`), if any. A cell made under an earlier
    * definition of the rule (same name) is carried over to the current one.
    */
-  #cellIn(head: Cell, item: PlanItem): Cell | undefined {
-    const rule = item.rule;
+  #cellIn(head: Cell, scope: string, rule: CompiledRule): Cell | undefined {
     for (let cell: Cell | undefined = head; cell !== undefined; cell = cell.next) {
       if (cell.rule === rule) return cell;
     }
     for (let cell: Cell | undefined = head; cell !== undefined; cell = cell.next) {
       if (cell.rule.name === rule.name) {
-        return this.#replace(
-          cell,
-          cellFor(item.key, item.scope, rule, this, cell.state(), cell.rule.algorithm),
-        );
+        return this.#replace(cell, cellFor(scope, rule, this, cell.state(), cell.rule.algorithm));
       }
     }
     return undefined;
@@ -161,22 +264,31 @@ export class MemoryLimitStore implements LimitStore {
 
   #cellOf(item: PlanItem): Cell | undefined {
     const head = this.#headOf(item);
-    return head === undefined ? undefined : this.#cellIn(head, item);
+    return head === undefined ? undefined : this.#cellIn(head, item.scope, item.rule);
   }
 
   /** Sets the cell of an item's state (in the place of the one of its rule's name, if any). */
   #create(item: PlanItem, state: RuleState): Cell {
-    const cell = cellFor(item.key, item.scope, item.rule, this, state);
     const head = this.#headOf(item);
+    const cell = this.#add(head, item.scope, item.rule, state);
+    if (head === undefined) item.slot = cell;
+    return cell;
+  }
+
+  /**
+   * Sets the cell of `rule`'s state in the chain of `scope` whose first cell is `head` (`undefined`: none
+   * yet), in the place of the one of its rule's name if any; returns it.
+   */
+  #add(head: Cell | undefined, scope: string, rule: CompiledRule, state: RuleState): Cell {
+    const cell = cellFor(scope, rule, this, state);
     if (head === undefined) {
-      this.#scopes.set(item.scope, cell);
-      item.slot = cell;
+      this.#scopes.set(scope, cell);
       this.#created++;
       this.#cellCount++;
       return cell;
     }
     for (let old: Cell | undefined = head; old !== undefined; old = old.next) {
-      if (old.rule.name === item.rule.name) return this.#replace(old, cell);
+      if (old.rule.name === rule.name) return this.#replace(old, cell);
     }
     // Appended, so that the head (which slots remember) stays.
     let last = head;
