@@ -95,6 +95,31 @@ describe('MemoryLimitStore.decideDefault', () => {
     );
   });
 
+  it("resolves each limiter's own rules when two limiters share one store", () => {
+    fc.assert(
+      fc.property(
+        rulesArb,
+        rulesArb,
+        fc.array(fc.boolean(), { minLength: 1, maxLength: 40 }),
+        (a, b, turns) => {
+          const limiters = [
+            new ScopeRules({ 'chat:*': a, global: a }),
+            new ScopeRules({ 'chat:*': b, global: b }),
+          ];
+          const fast = new MemoryLimitStore();
+          const reference = new MemoryLimitStore();
+          turns.forEach((second, i) => {
+            const rules = limiters[second ? 1 : 0]!;
+            const scopes = i % 2 === 0 ? 'chat:1' : ['global', 'chat:1'];
+            const expected = reference.decide(buildPlan({ scopes }, rules), T + i * 10);
+            expect(fast.decideDefault(scopes, rules, T + i * 10)).toEqual(expected);
+          });
+        },
+      ),
+      { numRuns: 300, seed: 5 },
+    );
+  });
+
   it('keeps deciding exactly after sweeps deleted idle states (every 1024 operations)', () => {
     const rules = new ScopeRules({
       'chat:*': [

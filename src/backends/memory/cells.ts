@@ -5,6 +5,8 @@ import { bucketRemaining, bucketWait } from '../../algorithms/token-bucket.js';
 import type { RuleState } from '../../algorithms/types.js';
 import type { CompiledRule } from '../../core/types.js';
 
+const NONE: readonly CompiledRule[] = Object.freeze([]);
+
 /**
  * The memory store's live form of one rule state: the algorithm's state held in fields and charged in
  * place, with the arithmetic of the pure algorithms (src/algorithms) so that every answer is the one they
@@ -18,6 +20,13 @@ export abstract class Cell {
   live = true;
   /** The next state of the same scope (the store chains a scope's states; see MemoryLimitStore). */
   next: Cell | undefined = undefined;
+  /**
+   * A scope's first cell only: the rules a default-cost request charges on its scope, as `resolvedBy` (the
+   * limiter's `ScopeRules`) gave them at its version `resolvedAt` (see MemoryLimitStore.decideDefault).
+   */
+  resolvedBy: object | undefined = undefined;
+  resolvedAt = -1;
+  charged: readonly CompiledRule[] = NONE;
 
   constructor(
     /** The scope it belongs to (keys cannot be split: scopes and rule names may contain `|`). */

@@ -67,11 +67,11 @@ export class MemoryLimitStore implements LimitStore {
     if (this.#blocks.size === 0) {
       if (typeof scopes !== 'string')
         return this.#admitScopes(scopes, rules, now) ?? this.#fallback(scopes, rules, now);
-      const charged = rules.charged(scopes);
+      const head = this.#scopes.get(scopes);
+      const charged = head === undefined ? rules.charged(scopes) : chargedOf(head, scopes, rules);
       if (charged.length === 1) {
         // The most common request: one scope with one rule.
         const rule = charged[0]!;
-        const head = this.#scopes.get(scopes);
         const cell = head === undefined || head.rule === rule ? head : this.#cellIn(head, scopes, rule);
         if (cell !== undefined) {
           const left = cell.admit(now, 1);
@@ -104,9 +104,9 @@ export class MemoryLimitStore implements LimitStore {
     let tightLimit = Number.POSITIVE_INFINITY;
     for (let i = 0; i < scopes.length; i++) {
       const scope = scopes[i]!;
-      const charged = rules.charged(scope);
-      if (charged.length === 0) continue;
       let head = this.#scopes.get(scope);
+      const charged = head === undefined ? rules.charged(scope) : chargedOf(head, scope, rules);
+      if (charged.length === 0) continue;
       for (let j = 0; j < charged.length; j++) {
         const rule = charged[j]!;
         // (A head replaced meanwhile, its rule redefined, is found again.)
@@ -370,6 +370,19 @@ export class MemoryLimitStore implements LimitStore {
     }
     for (const [scope, until] of this.#blocks) if (until + IDLE_GRACE_MS <= now) this.#blocks.delete(scope);
   }
+}
+
+/**
+ * `rules.charged(scope)`, remembered by the scope's first cell while the rules stay the same (one object and
+ * version): a decision on a scope held here resolves no pattern.
+ */
+function chargedOf(head: Cell, scope: string, rules: ScopeRules): readonly CompiledRule[] {
+  if (head.resolvedBy === rules && head.resolvedAt === rules.version) return head.charged;
+  const charged = rules.charged(scope);
+  head.resolvedBy = rules;
+  head.resolvedAt = rules.version;
+  head.charged = charged;
+  return charged;
 }
 
 /** When the last state of a scope's chain goes idle. */
