@@ -82,10 +82,19 @@ export class ScopeRules {
   readonly #exactCharged = new Map<string, readonly CompiledRule[]>();
   #prefixes: Array<{ prefix: string; rules: readonly CompiledRule[]; charged: readonly CompiledRule[] }> = [];
   #version = 0;
+  #token: object = {};
 
   /** Changes whenever a pattern is defined or removed (lets callers cache what they derive from rules). */
   get version(): number {
     return this.#version;
+  }
+
+  /**
+   * An object of its own for these rules at this version (replaced whenever `version` changes): what a
+   * store shared by several limiters remembers beside what it derived from one of them.
+   */
+  get token(): object {
+    return this.#token;
   }
 
   constructor(scopes: Readonly<Record<string, Rule | readonly Rule[]>> = {}, field = 'scopes') {
@@ -112,11 +121,13 @@ export class ScopeRules {
       this.#exactCharged.set(pattern, chargedOf(compiled));
     }
     this.#version++;
+    this.#token = {};
   }
 
   /** Removes a pattern's rules. */
   remove(pattern: string): boolean {
     this.#version++;
+    this.#token = {};
     if (pattern.endsWith('*')) {
       const before = this.#prefixes.length;
       this.#prefixes = this.#prefixes.filter((p) => p.prefix !== pattern.slice(0, -1));

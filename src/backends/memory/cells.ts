@@ -16,16 +16,13 @@ const NONE: readonly CompiledRule[] = Object.freeze([]);
  * algorithms.
  */
 export abstract class Cell {
-  /** Whether the store still holds it: a deleted cell may still sit in a plan item's slot. */
-  live = true;
   /** The next state of the same scope (the store chains a scope's states; see MemoryLimitStore). */
   next: Cell | undefined = undefined;
   /**
-   * A scope's first cell only: the rules a default-cost request charges on its scope, as `resolvedBy` (the
-   * limiter's `ScopeRules`) gave them at its version `resolvedAt` (see MemoryLimitStore.decideDefault).
+   * A scope's first cell only: the rules a default-cost request charges on its scope, as the rules whose
+   * `ScopeRules.token` is `resolvedBy` gave them (see MemoryLimitStore.decideDefault).
    */
   resolvedBy: object | undefined = undefined;
-  resolvedAt = -1;
   charged: readonly CompiledRule[] = NONE;
 
   constructor(
@@ -33,8 +30,11 @@ export abstract class Cell {
     readonly scope: string,
     /** The rule it is decided with; a cell meets a redefined rule through {@link cellFor}. */
     readonly rule: CompiledRule,
-    /** The store holding it (one plan item may be decided by several stores). */
-    readonly store: object,
+    /**
+     * The store holding it (one plan item may be decided by several stores); `undefined` once deleted or
+     * replaced (a deleted cell may still sit in a plan item's slot).
+     */
+    public store: object | undefined,
   ) {}
 
   /** {@link Algorithm.wait} */

@@ -110,7 +110,7 @@ export class MemoryLimitStore implements LimitStore {
       for (let j = 0; j < charged.length; j++) {
         const rule = charged[j]!;
         // (A head replaced meanwhile, its rule redefined, is found again.)
-        if (head !== undefined && !head.live) head = this.#scopes.get(scope);
+        if (head !== undefined && head.store === undefined) head = this.#scopes.get(scope);
         const cell =
           head === undefined ? undefined : head.rule === rule ? head : this.#cellIn(head, scope, rule);
         let left: number;
@@ -195,7 +195,8 @@ export class MemoryLimitStore implements LimitStore {
       const item = items[i]!;
       // Items of one scope are adjacent: one lookup per scope.
       // (A head replaced meanwhile, its rule redefined, is found again.)
-      if (i === 0 || item.scope !== items[i - 1]!.scope || !head?.live) head = this.#headOf(item);
+      if (i === 0 || item.scope !== items[i - 1]!.scope || head?.store === undefined)
+        head = this.#headOf(item);
       const cell = head === undefined ? undefined : this.#cellIn(head, item.scope, item.rule);
       found[i] = cell;
       if (cell !== undefined) {
@@ -222,7 +223,7 @@ export class MemoryLimitStore implements LimitStore {
   /** The first cell of an item's scope, if any: the one its slot remembers while still held here, else the map's. */
   #headOf(item: PlanItem): Cell | undefined {
     const known = item.slot as Cell | undefined;
-    if (known?.live && known.store === this) return known;
+    if (known !== undefined && known.store === this) return known;
     const head = this.#scopes.get(item.scope);
     if (head !== undefined) item.slot = head;
     return head;
@@ -249,7 +250,7 @@ export class MemoryLimitStore implements LimitStore {
    * map's head (a head a caller holds may have been replaced meanwhile: it is dead, its `next` stale).
    */
   #replace(old: Cell, cell: Cell): Cell {
-    old.live = false;
+    old.store = undefined;
     cell.next = old.next;
     const head = this.#scopes.get(old.scope)!;
     if (old === head) {
@@ -301,7 +302,7 @@ export class MemoryLimitStore implements LimitStore {
   /** Deletes a scope's chain; a slot that still holds one of its cells sees it is gone. */
   #delete(head: Cell): void {
     for (let cell: Cell | undefined = head; cell !== undefined; cell = cell.next) {
-      cell.live = false;
+      cell.store = undefined;
       this.#cellCount--;
     }
     this.#scopes.delete(head.scope);
@@ -373,14 +374,13 @@ export class MemoryLimitStore implements LimitStore {
 }
 
 /**
- * `rules.charged(scope)`, remembered by the scope's first cell while the rules stay the same (one object and
- * version): a decision on a scope held here resolves no pattern.
+ * `rules.charged(scope)`, remembered by the scope's first cell while the rules stay the same (`rules.token`:
+ * one object per rules object and version): a decision on a scope held here resolves no pattern.
  */
 function chargedOf(head: Cell, scope: string, rules: ScopeRules): readonly CompiledRule[] {
-  if (head.resolvedBy === rules && head.resolvedAt === rules.version) return head.charged;
+  if (head.resolvedBy === rules.token) return head.charged;
   const charged = rules.charged(scope);
-  head.resolvedBy = rules;
-  head.resolvedAt = rules.version;
+  head.resolvedBy = rules.token;
   head.charged = charged;
   return charged;
 }
