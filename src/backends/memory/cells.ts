@@ -1,5 +1,5 @@
 import { anchoredWait, isCurrent } from '../../algorithms/anchored-window.js';
-import { currentWindow, fixedWait } from '../../algorithms/fixed-window.js';
+import { currentWindow, fixedWait, windowStart } from '../../algorithms/fixed-window.js';
 import { slidingWait, sumPairs } from '../../algorithms/sliding-window.js';
 import { bucketRemaining, bucketWait } from '../../algorithms/token-bucket.js';
 import type { RuleState } from '../../algorithms/types.js';
@@ -95,11 +95,39 @@ class BucketCell extends Cell {
 class FixedCell extends Cell {
   start: number;
   used: number;
+  /**
+   * `start + window` while `start` is the start (>= 0) of an aligned window of this rule (a decision from
+   * `start` to before it falls in that window: `currentWindow` need not be worked out); -Infinity otherwise
+   * (a window of an earlier definition of the rule, none yet, a negative time, or an anchored window).
+   */
+  end: number;
 
   constructor(scope: string, rule: CompiledRule, store: object, state: RuleState) {
     super(scope, rule, store);
     this.start = state[0] ?? Number.NaN;
     this.used = state[1] ?? 0;
+    const start = this.start;
+    this.end =
+      start >= 0 && Number.isFinite(start) && windowStart(start, rule.windowMs) === start
+        ? start + rule.windowMs
+        : Number.NEGATIVE_INFINITY;
+  }
+
+  /** `currentWindow(start, now)`, at once while `now` is in the aligned window `start` opened. */
+  #current(now: number): number {
+    const start = this.start;
+    return now >= start && now < this.end ? start : currentWindow(start, now, this.rule.windowMs);
+  }
+
+  /**
+   * Stores the window a charge falls in (`#current`): a new one is an aligned window, which holds the
+   * times from its start to its end when it starts at or after 0 (before, `now - now % window` rounds
+   * towards 0, and the window of -401 starts at -400).
+   */
+  #open(start: number): void {
+    if (start === this.start) return;
+    this.start = start;
+    this.end = start >= 0 ? start + this.rule.windowMs : Number.NEGATIVE_INFINITY;
   }
 
   wait(now: number, cost: number): number {
@@ -112,9 +140,9 @@ class FixedCell extends Cell {
   }
 
   charge(now: number, cost: number): void {
-    const start = currentWindow(this.start, now, this.rule.windowMs);
+    const start = this.#current(now);
     const used = this.start === start ? this.used : 0;
-    this.start = start;
+    this.#open(start);
     this.used = Math.max(0, used + cost);
   }
 
@@ -122,10 +150,10 @@ class FixedCell extends Cell {
     const rule = this.rule;
     // fixedWait, remaining and charge with the window worked out once.
     if (cost > rule.capacity) return -1;
-    const start = currentWindow(this.start, now, rule.windowMs);
+    const start = this.#current(now);
     const used = this.start === start ? this.used : 0;
     if (cost > 0 && used + cost > rule.limit) return -1;
-    this.start = start;
+    this.#open(start);
     this.used = Math.max(0, used + cost);
     return Math.max(0, Math.max(0, rule.limit - used) - cost);
   }
