@@ -96,27 +96,27 @@ class FixedCell extends Cell {
   start: number;
   used: number;
   /**
-   * `start + window` while `start` is the start (>= 0) of an aligned window of this rule (a decision from
-   * `start` to before it falls in that window: `currentWindow` need not be worked out); -Infinity otherwise
-   * (a window of an earlier definition of the rule, none yet, a negative time, or an anchored window).
+   * Whether `start` is the start (>= 0) of an aligned window of this rule: a decision from `start` to
+   * `start + window` then falls in that window, and `currentWindow` need not be worked out. False for a
+   * window of an earlier definition of the rule, none yet, a negative time, or an anchored window. (A
+   * boolean, not the window's end: a number field would cost each state one more heap number.)
    */
-  end: number;
+  aligned: boolean;
 
   constructor(scope: string, rule: CompiledRule, store: object, state: RuleState) {
     super(scope, rule, store);
     this.start = state[0] ?? Number.NaN;
     this.used = state[1] ?? 0;
     const start = this.start;
-    this.end =
-      start >= 0 && Number.isFinite(start) && windowStart(start, rule.windowMs) === start
-        ? start + rule.windowMs
-        : Number.NEGATIVE_INFINITY;
+    this.aligned = start >= 0 && Number.isFinite(start) && windowStart(start, rule.windowMs) === start;
   }
 
   /** `currentWindow(start, now)`, at once while `now` is in the aligned window `start` opened. */
   #current(now: number): number {
     const start = this.start;
-    return now >= start && now < this.end ? start : currentWindow(start, now, this.rule.windowMs);
+    return this.aligned && now >= start && now - start < this.rule.windowMs
+      ? start
+      : currentWindow(start, now, this.rule.windowMs);
   }
 
   /**
@@ -127,7 +127,7 @@ class FixedCell extends Cell {
   #open(start: number): void {
     if (start === this.start) return;
     this.start = start;
-    this.end = start >= 0 ? start + this.rule.windowMs : Number.NEGATIVE_INFINITY;
+    this.aligned = start >= 0;
   }
 
   wait(now: number, cost: number): number {
