@@ -1,5 +1,6 @@
 import type { Decision, RuleStats } from '../core/types.js';
 import type { Plan, PlanItem } from '../engine/plan.js';
+import type { ScopeRules } from '../engine/rules.js';
 
 /** A value or a promise of it: memory and SQLite answer synchronously, Redis asynchronously. */
 export type MaybePromise<T> = T | Promise<T>;
@@ -24,6 +25,13 @@ export interface LimitStore {
    * `alternative` (when none fits: the one that would admit first).
    */
   decide(plan: Plan, now: number): MaybePromise<Decision>;
+  /**
+   * Optional, synchronous stores only: `decide` for a request of the default cost (`{ scopes }`: one request,
+   * charged on each scope's rules counting `requests`), the scopes resolved against `rules` by the store
+   * itself, without a plan. `scopes`: distinct non-empty strings (the caller checks). Same decision and same
+   * charges as `decide(buildPlan({ scopes }, rules), now)`; the memory store's hot path.
+   */
+  decideDefault?(scopes: string | readonly string[], rules: ScopeRules, now: number): Decision;
   /**
    * `decide` for several plans in ONE atomic step (one transaction / one script), in order: each plan is
    * admitted or refused on its own and sees the charges of the plans before it. Used to coalesce many

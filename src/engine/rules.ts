@@ -78,12 +78,23 @@ export function compileRules(rules: Rule | readonly Rule[], field: string): read
  */
 export class ScopeRules {
   readonly #exact = new Map<string, readonly CompiledRule[]>();
-  #prefixes: Array<{ prefix: string; rules: readonly CompiledRule[] }> = [];
+  /** The rules of each exact pattern that a request of the default cost charges (see {@link charged}). */
+  readonly #exactCharged = new Map<string, readonly CompiledRule[]>();
+  #prefixes: Array<{ prefix: string; rules: readonly CompiledRule[]; charged: readonly CompiledRule[] }> = [];
   #version = 0;
+  #token: object = {};
 
   /** Changes whenever a pattern is defined or removed (lets callers cache what they derive from rules). */
   get version(): number {
     return this.#version;
+  }
+
+  /**
+   * An object of its own for these rules at this version (replaced whenever `version` changes): what a
+   * store shared by several limiters remembers beside what it derived from one of them.
+   */
+  get token(): object {
+    return this.#token;
   }
 
   constructor(scopes: Readonly<Record<string, Rule | readonly Rule[]>> = {}, field = 'scopes') {
@@ -103,22 +114,26 @@ export class ScopeRules {
     if (pattern.endsWith('*')) {
       const prefix = pattern.slice(0, -1);
       this.#prefixes = this.#prefixes.filter((p) => p.prefix !== prefix);
-      this.#prefixes.push({ prefix, rules: compiled });
+      this.#prefixes.push({ prefix, rules: compiled, charged: chargedOf(compiled) });
       this.#prefixes.sort((a, b) => b.prefix.length - a.prefix.length);
     } else {
       this.#exact.set(pattern, compiled);
+      this.#exactCharged.set(pattern, chargedOf(compiled));
     }
     this.#version++;
+    this.#token = {};
   }
 
   /** Removes a pattern's rules. */
   remove(pattern: string): boolean {
     this.#version++;
+    this.#token = {};
     if (pattern.endsWith('*')) {
       const before = this.#prefixes.length;
       this.#prefixes = this.#prefixes.filter((p) => p.prefix !== pattern.slice(0, -1));
       return this.#prefixes.length !== before;
     }
+    this.#exactCharged.delete(pattern);
     return this.#exact.delete(pattern);
   }
 
@@ -133,6 +148,22 @@ export class ScopeRules {
     for (let i = 0; i < prefixes.length; i++) {
       const entry = prefixes[i]!;
       if (scope.startsWith(entry.prefix)) return entry.rules;
+    }
+    return EMPTY;
+  }
+
+  /**
+   * The rules of a scope key that a request of the default cost (one request) charges: those counting
+   * `requests`, in order (the same frozen array for every key of a pattern). What `buildPlan` charges for
+   * `{ scopes }` on this scope, each at cost 1.
+   */
+  charged(scope: string): readonly CompiledRule[] {
+    const exact = this.#exactCharged.get(scope);
+    if (exact !== undefined) return exact;
+    const prefixes = this.#prefixes;
+    for (let i = 0; i < prefixes.length; i++) {
+      const entry = prefixes[i]!;
+      if (scope.startsWith(entry.prefix)) return entry.charged;
     }
     return EMPTY;
   }
@@ -152,3 +183,8 @@ export class ScopeRules {
 }
 
 const EMPTY: readonly CompiledRule[] = Object.freeze([]);
+
+/** The rules among `rules` that count requests (what a request of the default cost charges). */
+function chargedOf(rules: readonly CompiledRule[]): readonly CompiledRule[] {
+  return Object.freeze(rules.filter((rule) => rule.unit === 'requests'));
+}

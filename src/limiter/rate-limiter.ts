@@ -87,10 +87,19 @@ export class RateLimiter {
    * decided in one transaction (in call order, each seeing the charges of those before it): concurrent
    * callers share a commit, which is most of a decision's cost there.
    */
-  async tryAcquire(request: LimitRequest): Promise<Decision> {
-    const plan = this.#plan(request);
-    if (this.#store.groupCommit) return this.#decideWithTick(plan);
-    return this.#store.decide(plan, this.clock.now());
+  tryAcquire(request: LimitRequest): Promise<Decision> {
+    // Not `async`: an async function costs more than the decision on the memory store. Errors still reject.
+    try {
+      const store = this.#store;
+      if (store.decideDefault !== undefined && isDefault(request)) {
+        return Promise.resolve(store.decideDefault(request.scopes, this.rules, this.clock.now()));
+      }
+      const plan = this.#plan(request);
+      if (store.groupCommit) return this.#decideWithTick(plan);
+      return Promise.resolve(store.decide(plan, this.clock.now()));
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   #decideWithTick(plan: Plan): Promise<Decision> {
@@ -145,7 +154,11 @@ export class RateLimiter {
         this.backend.kind,
       );
     }
-    return this.#store.decide(this.#plan(request), this.clock.now()) as Decision;
+    const store = this.#store;
+    if (store.decideDefault !== undefined && isDefault(request)) {
+      return store.decideDefault(request.scopes, this.rules, this.clock.now());
+    }
+    return store.decide(this.#plan(request), this.clock.now()) as Decision;
   }
 
   /** What `tryAcquire` would answer now, without charging. */
@@ -239,4 +252,25 @@ export class RateLimiter {
     await this.#store.reset(scope);
     this.#lines.wakeAll();
   }
+}
+
+/**
+ * Whether a request has the default cost (one request, no per-scope costs, no pool) and valid, distinct
+ * scopes: what `LimitStore.decideDefault` takes. Anything else (including everything invalid, which the
+ * plan's validation then reports) takes the plan.
+ */
+function isDefault(request: LimitRequest): boolean {
+  if (request === null || typeof request !== 'object') return false;
+  if (request.cost !== undefined || request.costs !== undefined || request.alternatives !== undefined) {
+    return false;
+  }
+  const scopes = request.scopes;
+  if (typeof scopes === 'string') return scopes.length > 0;
+  if (!Array.isArray(scopes) || scopes.length === 0 || scopes.length > 16) return false;
+  for (let i = 0; i < scopes.length; i++) {
+    const scope: unknown = scopes[i];
+    if (typeof scope !== 'string' || scope.length === 0) return false;
+    for (let j = 0; j < i; j++) if (scopes[j] === scope) return false;
+  }
+  return true;
 }

@@ -6,8 +6,11 @@ import { type Cell, cellFor } from '../../src/backends/memory/cells.js';
 import type { AlgorithmName, CompiledRule } from '../../src/core/types.js';
 import { arrivalsArb, rule, windowArb } from '../algorithms/helpers.js';
 
-/** How the state is read around each charge: the orders a store may use. */
-type Read = 'none' | 'before' | 'after' | 'both';
+/**
+ * How the state is read around each charge: the orders a store may use; `admit`: the cell decides and
+ * charges in one call (`Cell.admit`), which must answer and charge what `wait`, `remaining` and `charge` do.
+ */
+type Read = 'none' | 'before' | 'after' | 'both' | 'admit';
 
 /**
  * Charges the same arrivals purely (`charge`, a new array each time) and on a memory-store cell (in place),
@@ -33,9 +36,22 @@ function compare(r: CompiledRule, arrivals: ReadonlyArray<{ t: number; cost: num
       expect(cellAnswers(t, cost)).toEqual(pureAnswers(t, cost));
       expect(cellAnswers(t, cost)).toEqual(pureAnswers(t, cost));
     }
-    pure = algorithm.charge(pure, t, cost, r);
-    cell ??= cellFor('k', 's', r, {}, []);
-    cell.charge(t, cost);
+    if (read === 'admit') {
+      const admitted = algorithm.wait(pure, t, cost, r) <= 0;
+      const left = admitted ? Math.max(0, algorithm.remaining(pure, t, r) - cost) : -1;
+      if (admitted) pure = algorithm.charge(pure, t, cost, r);
+      // A store makes a cell only to charge it (a refusal of a state never used leaves none).
+      if (admitted || cell !== undefined) {
+        cell ??= cellFor('s', r, {}, []);
+        expect(cell.admit(t, cost)).toBe(left);
+      }
+      if (pure === undefined) return;
+    } else {
+      pure = algorithm.charge(pure, t, cost, r);
+      cell ??= cellFor('s', r, {}, []);
+      cell.charge(t, cost);
+    }
+    cell = cell!;
     expect(cell.state()).toEqual(pure);
     if (read === 'after' || read === 'both') {
       expect(cellAnswers(t, cost)).toEqual(pureAnswers(t, cost));
@@ -44,7 +60,7 @@ function compare(r: CompiledRule, arrivals: ReadonlyArray<{ t: number; cost: num
   });
 }
 
-const readsArb = fc.array(fc.constantFrom<Read>('none', 'before', 'after', 'both'), {
+const readsArb = fc.array(fc.constantFrom<Read>('none', 'before', 'after', 'both', 'admit'), {
   minLength: 1,
   maxLength: 6,
 });
@@ -79,6 +95,7 @@ describe.each<AlgorithmName>(['sliding-window', 'token-bucket', 'fixed-window', 
         cost: 1 + (i % 3),
       }));
       compare(r, arrivals, ['before', 'none', 'both', 'after', 'before']);
+      compare(r, arrivals, ['admit', 'admit', 'both', 'admit']);
     });
   },
 );

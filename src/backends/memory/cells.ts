@@ -1,9 +1,11 @@
 import { anchoredWait, isCurrent } from '../../algorithms/anchored-window.js';
-import { currentWindow, fixedWait } from '../../algorithms/fixed-window.js';
+import { currentWindow, fixedWait, windowStart } from '../../algorithms/fixed-window.js';
 import { slidingWait, sumPairs } from '../../algorithms/sliding-window.js';
 import { bucketRemaining, bucketWait } from '../../algorithms/token-bucket.js';
 import type { RuleState } from '../../algorithms/types.js';
 import type { CompiledRule } from '../../core/types.js';
+
+const NONE: readonly CompiledRule[] = Object.freeze([]);
 
 /**
  * The memory store's live form of one rule state: the algorithm's state held in fields and charged in
@@ -14,20 +16,25 @@ import type { CompiledRule } from '../../core/types.js';
  * algorithms.
  */
 export abstract class Cell {
-  /** Whether the store still holds it: a deleted cell may still sit in a plan item's slot. */
-  live = true;
   /** The next state of the same scope (the store chains a scope's states; see MemoryLimitStore). */
   next: Cell | undefined = undefined;
+  /**
+   * A scope's first cell only: the rules a default-cost request charges on its scope, as the rules whose
+   * `ScopeRules.token` is `resolvedBy` gave them (see MemoryLimitStore.decideDefault).
+   */
+  resolvedBy: object | undefined = undefined;
+  charged: readonly CompiledRule[] = NONE;
 
   constructor(
-    /** Its key in the store (`${scope}|${rule}`). */
-    readonly key: string,
     /** The scope it belongs to (keys cannot be split: scopes and rule names may contain `|`). */
     readonly scope: string,
     /** The rule it is decided with; a cell meets a redefined rule through {@link cellFor}. */
     readonly rule: CompiledRule,
-    /** The store holding it (one plan item may be decided by several stores). */
-    readonly store: object,
+    /**
+     * The store holding it (one plan item may be decided by several stores); `undefined` once deleted or
+     * replaced (a deleted cell may still sit in a plan item's slot).
+     */
+    public store: object | undefined,
   ) {}
 
   /** {@link Algorithm.wait} */
@@ -38,6 +45,18 @@ export abstract class Cell {
   abstract charge(now: number, cost: number): void;
   /** {@link Algorithm.idleAt} */
   abstract idleAt(): number;
+
+  /**
+   * A decision of this state alone, in one step: when `wait(now, cost)` is 0, charges `cost` and returns
+   * `max(0, remaining(now) - cost)` (what is left after it); else returns -1 and charges nothing. Exactly
+   * what those calls answer and do one after the other; the memory store's one-rule path.
+   */
+  admit(now: number, cost: number): number {
+    if (this.wait(now, cost) > 0) return -1;
+    const left = Math.max(0, this.remaining(now) - cost);
+    this.charge(now, cost);
+    return left;
+  }
   /** The state in the pure algorithms' layout. */
   abstract state(): RuleState;
 }
@@ -46,8 +65,8 @@ export abstract class Cell {
 class BucketCell extends Cell {
   tat: number;
 
-  constructor(key: string, scope: string, rule: CompiledRule, store: object, state: RuleState) {
-    super(key, scope, rule, store);
+  constructor(scope: string, rule: CompiledRule, store: object, state: RuleState) {
+    super(scope, rule, store);
     this.tat = state[0] ?? Number.NEGATIVE_INFINITY;
   }
 
@@ -76,11 +95,39 @@ class BucketCell extends Cell {
 class FixedCell extends Cell {
   start: number;
   used: number;
+  /**
+   * Whether `start` is the start (>= 0) of an aligned window of this rule: a decision from `start` to
+   * `start + window` then falls in that window, and `currentWindow` need not be worked out. False for a
+   * window of an earlier definition of the rule, none yet, a negative time, or an anchored window. (A
+   * boolean, not the window's end: a number field would cost each state one more heap number.)
+   */
+  aligned: boolean;
 
-  constructor(key: string, scope: string, rule: CompiledRule, store: object, state: RuleState) {
-    super(key, scope, rule, store);
+  constructor(scope: string, rule: CompiledRule, store: object, state: RuleState) {
+    super(scope, rule, store);
     this.start = state[0] ?? Number.NaN;
     this.used = state[1] ?? 0;
+    const start = this.start;
+    this.aligned = start >= 0 && Number.isFinite(start) && windowStart(start, rule.windowMs) === start;
+  }
+
+  /** `currentWindow(start, now)`, at once while `now` is in the aligned window `start` opened. */
+  #current(now: number): number {
+    const start = this.start;
+    return this.aligned && now >= start && now - start < this.rule.windowMs
+      ? start
+      : currentWindow(start, now, this.rule.windowMs);
+  }
+
+  /**
+   * Stores the window a charge falls in (`#current`): a new one is an aligned window, which holds the
+   * times from its start to its end when it starts at or after 0 (before, `now - now % window` rounds
+   * towards 0, and the window of -401 starts at -400).
+   */
+  #open(start: number): void {
+    if (start === this.start) return;
+    this.start = start;
+    this.aligned = start >= 0;
   }
 
   wait(now: number, cost: number): number {
@@ -93,10 +140,22 @@ class FixedCell extends Cell {
   }
 
   charge(now: number, cost: number): void {
-    const start = currentWindow(this.start, now, this.rule.windowMs);
+    const start = this.#current(now);
     const used = this.start === start ? this.used : 0;
-    this.start = start;
+    this.#open(start);
     this.used = Math.max(0, used + cost);
+  }
+
+  override admit(now: number, cost: number): number {
+    const rule = this.rule;
+    // fixedWait, remaining and charge with the window worked out once.
+    if (cost > rule.capacity) return -1;
+    const start = this.#current(now);
+    const used = this.start === start ? this.used : 0;
+    if (cost > 0 && used + cost > rule.limit) return -1;
+    this.#open(start);
+    this.used = Math.max(0, used + cost);
+    return Math.max(0, Math.max(0, rule.limit - used) - cost);
   }
 
   idleAt(): number {
@@ -118,6 +177,13 @@ class AnchoredCell extends FixedCell {
   override remaining(now: number): number {
     const used = isCurrent(this.start, now, this.rule.windowMs) ? this.used : 0;
     return Math.max(0, this.rule.limit - used);
+  }
+
+  override admit(now: number, cost: number): number {
+    if (this.wait(now, cost) > 0) return -1;
+    const left = Math.max(0, this.remaining(now) - cost);
+    this.charge(now, cost);
+    return left;
   }
 
   override charge(now: number, cost: number): void {
@@ -149,8 +215,8 @@ class SlidingCell extends Cell {
   total = 0;
   exact = true;
 
-  constructor(key: string, scope: string, rule: CompiledRule, store: object, state: RuleState) {
-    super(key, scope, rule, store);
+  constructor(scope: string, rule: CompiledRule, store: object, state: RuleState) {
+    super(scope, rule, store);
     this.pairs = [...state];
     this.#resum();
   }
@@ -185,10 +251,28 @@ class SlidingCell extends Cell {
     return Math.max(0, this.rule.limit - this.#used(now));
   }
 
+  override admit(now: number, cost: number): number {
+    const rule = this.rule;
+    // wait, remaining and charge with the live usage counted once.
+    if (cost > rule.capacity) return -1;
+    if (this.head >= this.pairs.length) {
+      this.charge(now, cost);
+      return Math.max(0, rule.limit - cost);
+    }
+    const used = this.#used(now);
+    if (cost > 0 && used + cost > rule.limit) return -1;
+    this.#charge(now, cost, used);
+    return Math.max(0, Math.max(0, rule.limit - used) - cost);
+  }
+
   charge(now: number, cost: number): void {
+    this.#charge(now, cost, this.#used(now));
+  }
+
+  /** Charges `cost` at `now`, `used` being what `#used(now)` just answered (and `#first` its first pair). */
+  #charge(now: number, cost: number, used: number): void {
     const pairs = this.pairs;
     const rule = this.rule;
-    const used = this.#used(now);
     const first = this.#first;
     const expired = first !== this.head;
     if (expired) {
@@ -236,7 +320,6 @@ class SlidingCell extends Cell {
  * (a rule redefined under the same name) starts over: its numbers mean nothing to the new one.
  */
 export function cellFor(
-  key: string,
   scope: string,
   rule: CompiledRule,
   store: object,
@@ -246,12 +329,12 @@ export function cellFor(
   const kept = from === rule.algorithm ? state : [];
   switch (rule.algorithm) {
     case 'token-bucket':
-      return new BucketCell(key, scope, rule, store, kept);
+      return new BucketCell(scope, rule, store, kept);
     case 'fixed-window':
-      return new FixedCell(key, scope, rule, store, kept);
+      return new FixedCell(scope, rule, store, kept);
     case 'anchored-window':
-      return new AnchoredCell(key, scope, rule, store, kept);
+      return new AnchoredCell(scope, rule, store, kept);
     default:
-      return new SlidingCell(key, scope, rule, store, kept);
+      return new SlidingCell(scope, rule, store, kept);
   }
 }

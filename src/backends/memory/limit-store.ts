@@ -1,9 +1,10 @@
 import { algorithms } from '../../algorithms/index.js';
 import type { RuleState } from '../../algorithms/types.js';
-import type { Decision, RuleStats } from '../../core/types.js';
+import type { CompiledRule, Decision, RuleStats } from '../../core/types.js';
 import { decideChoices } from '../../engine/choices.js';
 import { allowed, decisionOf, describeStates } from '../../engine/evaluate.js';
-import type { Plan, PlanItem } from '../../engine/plan.js';
+import { type Plan, type PlanItem, stateKey } from '../../engine/plan.js';
+import type { ScopeRules } from '../../engine/rules.js';
 import type { LimitStore } from '../types.js';
 import { type Cell, cellFor } from './cells.js';
 
@@ -44,6 +45,9 @@ export class MemoryLimitStore implements LimitStore {
   readonly #found: Array<Cell | undefined> = [];
   readonly #remaining: number[] = [];
   readonly #waits: number[] = [];
+  /** Scratch of `#admitScopes`: the scope and rule of each cell in `#found`. */
+  readonly #owners: string[] = [];
+  readonly #charges: CompiledRule[] = [];
 
   /** Number of rule states held (for tests of bounded memory). */
   get size(): number {
@@ -52,6 +56,107 @@ export class MemoryLimitStore implements LimitStore {
 
   decide(plan: Plan, now: number): Decision {
     return this.#decide(plan, now, true);
+  }
+
+  /**
+   * {@link LimitStore.decideDefault}: one lookup per scope, no plan. An admission is decided and charged here;
+   * anything else (a block held, a rule that refuses) is decided by the general path on the request's plan.
+   */
+  decideDefault(scopes: string | readonly string[], rules: ScopeRules, now: number): Decision {
+    if ((++this.#ops & 1023) === 0) this.#sweep(now);
+    if (this.#blocks.size === 0) {
+      if (typeof scopes !== 'string')
+        return this.#admitScopes(scopes, rules, now) ?? this.#fallback(scopes, rules, now);
+      const head = this.#scopes.get(scopes);
+      const charged = head === undefined ? rules.charged(scopes) : chargedOf(head, scopes, rules);
+      if (charged.length === 1) {
+        // The most common request: one scope with one rule.
+        const rule = charged[0]!;
+        const cell = head === undefined || head.rule === rule ? head : this.#cellIn(head, scopes, rule);
+        if (cell !== undefined) {
+          const left = cell.admit(now, 1);
+          if (left >= 0) return allowed(left, rule.limit);
+        } else if (head === undefined && algorithms[rule.algorithm].wait(undefined, now, 1, rule) <= 0) {
+          const left = Math.max(0, algorithms[rule.algorithm].remaining(undefined, now, rule) - 1);
+          this.#add(undefined, scopes, rule, NEVER_USED).charge(now, 1);
+          return allowed(left, rule.limit);
+        }
+      } else {
+        const decision = this.#admitScopes([scopes], rules, now);
+        if (decision !== undefined) return decision;
+      }
+    }
+    return this.#fallback(typeof scopes === 'string' ? [scopes] : scopes, rules, now);
+  }
+
+  /**
+   * Admits and charges a default-cost request on `scopes` when every rule fits (the decision `decisionOf`
+   * gives then: the rule with the smallest share left after the charge); `undefined`, charging nothing,
+   * when one does not. Blocks are the caller's to check.
+   */
+  #admitScopes(scopes: readonly string[], rules: ScopeRules, now: number): Decision | undefined {
+    const found = this.#found;
+    const owners = this.#owners;
+    const charges = this.#charges;
+    let n = 0;
+    let tightShare = Number.POSITIVE_INFINITY;
+    let tightRemaining = Number.POSITIVE_INFINITY;
+    let tightLimit = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < scopes.length; i++) {
+      const scope = scopes[i]!;
+      let head = this.#scopes.get(scope);
+      const charged = head === undefined ? rules.charged(scope) : chargedOf(head, scope, rules);
+      if (charged.length === 0) continue;
+      for (let j = 0; j < charged.length; j++) {
+        const rule = charged[j]!;
+        // (A head replaced meanwhile, its rule redefined, is found again.)
+        if (head !== undefined && head.store === undefined) head = this.#scopes.get(scope);
+        const cell =
+          head === undefined ? undefined : head.rule === rule ? head : this.#cellIn(head, scope, rule);
+        let left: number;
+        if (cell !== undefined) {
+          if (cell.wait(now, 1) > 0) return undefined;
+          left = cell.remaining(now) - 1;
+        } else {
+          const algorithm = algorithms[rule.algorithm];
+          if (algorithm.wait(undefined, now, 1, rule) > 0) return undefined;
+          left = algorithm.remaining(undefined, now, rule) - 1;
+        }
+        const share = rule.limit > 0 ? left / rule.limit : 0;
+        if (share < tightShare) {
+          tightShare = share;
+          tightRemaining = Math.max(0, left);
+          tightLimit = rule.limit;
+        }
+        found[n] = cell;
+        owners[n] = scope;
+        charges[n] = rule;
+        n++;
+      }
+    }
+    for (let k = 0; k < n; k++) {
+      const cell = found[k];
+      if (cell !== undefined) cell.charge(now, 1);
+      else {
+        const scope = owners[k]!;
+        this.#add(this.#scopes.get(scope), scope, charges[k]!, NEVER_USED).charge(now, 1);
+      }
+    }
+    return allowed(tightRemaining, tightLimit);
+  }
+
+  /** The general path for a default-cost request: its plan, decided (and charged if allowed). */
+  #fallback(scopes: readonly string[], rules: ScopeRules, now: number): Decision {
+    const items: PlanItem[] = [];
+    for (let i = 0; i < scopes.length; i++) {
+      const scope = scopes[i]!;
+      const charged = rules.charged(scope);
+      for (let j = 0; j < charged.length; j++) {
+        const rule = charged[j]!;
+        items.push({ scope, key: stateKey(scope, rule.name), rule, cost: 1 });
+      }
+    }
+    return this.#decide({ scopes, items }, now, true);
   }
 
   decideMany(plans: readonly Plan[], now: number): Decision[] {
@@ -70,13 +175,15 @@ export class MemoryLimitStore implements LimitStore {
       // The most common plan: one rule of one scope, nothing blocked.
       const item = items[0]!;
       const head = this.#headOf(item);
-      const cell = head === undefined ? undefined : this.#cellIn(head, item);
+      const cell = head === undefined ? undefined : this.#cellIn(head, item.scope, item.rule);
       if (cell !== undefined) {
         const cost = item.cost;
-        if (cell.wait(now, cost) <= 0) {
-          const left = Math.max(0, cell.remaining(now) - cost);
-          if (charge) cell.charge(now, cost);
-          return allowed(left, item.rule.limit);
+        if (!charge) {
+          if (cell.wait(now, cost) <= 0)
+            return allowed(Math.max(0, cell.remaining(now) - cost), item.rule.limit);
+        } else {
+          const left = cell.admit(now, cost);
+          if (left >= 0) return allowed(left, item.rule.limit);
         }
       }
     }
@@ -88,8 +195,9 @@ export class MemoryLimitStore implements LimitStore {
       const item = items[i]!;
       // Items of one scope are adjacent: one lookup per scope.
       // (A head replaced meanwhile, its rule redefined, is found again.)
-      if (i === 0 || item.scope !== items[i - 1]!.scope || !head?.live) head = this.#headOf(item);
-      const cell = head === undefined ? undefined : this.#cellIn(head, item);
+      if (i === 0 || item.scope !== items[i - 1]!.scope || head?.store === undefined)
+        head = this.#headOf(item);
+      const cell = head === undefined ? undefined : this.#cellIn(head, item.scope, item.rule);
       found[i] = cell;
       if (cell !== undefined) {
         remaining[i] = cell.remaining(now);
@@ -115,27 +223,23 @@ export class MemoryLimitStore implements LimitStore {
   /** The first cell of an item's scope, if any: the one its slot remembers while still held here, else the map's. */
   #headOf(item: PlanItem): Cell | undefined {
     const known = item.slot as Cell | undefined;
-    if (known?.live && known.store === this) return known;
+    if (known !== undefined && known.store === this) return known;
     const head = this.#scopes.get(item.scope);
     if (head !== undefined) item.slot = head;
     return head;
   }
 
   /**
-   * The cell of an item's rule in its scope's chain (from `head`), if any. A cell made under an earlier
+   * The cell of `rule` in the chain of `scope` (from `head`), if any. A cell made under an earlier
    * definition of the rule (same name) is carried over to the current one.
    */
-  #cellIn(head: Cell, item: PlanItem): Cell | undefined {
-    const rule = item.rule;
+  #cellIn(head: Cell, scope: string, rule: CompiledRule): Cell | undefined {
     for (let cell: Cell | undefined = head; cell !== undefined; cell = cell.next) {
       if (cell.rule === rule) return cell;
     }
     for (let cell: Cell | undefined = head; cell !== undefined; cell = cell.next) {
       if (cell.rule.name === rule.name) {
-        return this.#replace(
-          cell,
-          cellFor(item.key, item.scope, rule, this, cell.state(), cell.rule.algorithm),
-        );
+        return this.#replace(cell, cellFor(scope, rule, this, cell.state(), cell.rule.algorithm));
       }
     }
     return undefined;
@@ -146,7 +250,7 @@ export class MemoryLimitStore implements LimitStore {
    * map's head (a head a caller holds may have been replaced meanwhile: it is dead, its `next` stale).
    */
   #replace(old: Cell, cell: Cell): Cell {
-    old.live = false;
+    old.store = undefined;
     cell.next = old.next;
     const head = this.#scopes.get(old.scope)!;
     if (old === head) {
@@ -161,22 +265,31 @@ export class MemoryLimitStore implements LimitStore {
 
   #cellOf(item: PlanItem): Cell | undefined {
     const head = this.#headOf(item);
-    return head === undefined ? undefined : this.#cellIn(head, item);
+    return head === undefined ? undefined : this.#cellIn(head, item.scope, item.rule);
   }
 
   /** Sets the cell of an item's state (in the place of the one of its rule's name, if any). */
   #create(item: PlanItem, state: RuleState): Cell {
-    const cell = cellFor(item.key, item.scope, item.rule, this, state);
     const head = this.#headOf(item);
+    const cell = this.#add(head, item.scope, item.rule, state);
+    if (head === undefined) item.slot = cell;
+    return cell;
+  }
+
+  /**
+   * Sets the cell of `rule`'s state in the chain of `scope` whose first cell is `head` (`undefined`: none
+   * yet), in the place of the one of its rule's name if any; returns it.
+   */
+  #add(head: Cell | undefined, scope: string, rule: CompiledRule, state: RuleState): Cell {
+    const cell = cellFor(scope, rule, this, state);
     if (head === undefined) {
-      this.#scopes.set(item.scope, cell);
-      item.slot = cell;
+      this.#scopes.set(scope, cell);
       this.#created++;
       this.#cellCount++;
       return cell;
     }
     for (let old: Cell | undefined = head; old !== undefined; old = old.next) {
-      if (old.rule.name === item.rule.name) return this.#replace(old, cell);
+      if (old.rule.name === rule.name) return this.#replace(old, cell);
     }
     // Appended, so that the head (which slots remember) stays.
     let last = head;
@@ -189,7 +302,7 @@ export class MemoryLimitStore implements LimitStore {
   /** Deletes a scope's chain; a slot that still holds one of its cells sees it is gone. */
   #delete(head: Cell): void {
     for (let cell: Cell | undefined = head; cell !== undefined; cell = cell.next) {
-      cell.live = false;
+      cell.store = undefined;
       this.#cellCount--;
     }
     this.#scopes.delete(head.scope);
@@ -258,6 +371,18 @@ export class MemoryLimitStore implements LimitStore {
     }
     for (const [scope, until] of this.#blocks) if (until + IDLE_GRACE_MS <= now) this.#blocks.delete(scope);
   }
+}
+
+/**
+ * `rules.charged(scope)`, remembered by the scope's first cell while the rules stay the same (`rules.token`:
+ * one object per rules object and version): a decision on a scope held here resolves no pattern.
+ */
+function chargedOf(head: Cell, scope: string, rules: ScopeRules): readonly CompiledRule[] {
+  if (head.resolvedBy === rules.token) return head.charged;
+  const charged = rules.charged(scope);
+  head.resolvedBy = rules.token;
+  head.charged = charged;
+  return charged;
 }
 
 /** When the last state of a scope's chain goes idle. */
