@@ -42,6 +42,8 @@ export class DeliveryLoop<T> {
   /** Aborted to cut the loop's sleep short; only while it sleeps (`#sleeping`), else `#kicked` is set. */
   #wake = new AbortController();
   #sleeping = false;
+  /** The coming pass follows the last one at once (see the quota read-ahead in {@link #pass}). */
+  #followsAtOnce = false;
   #kicked = false;
   /** The last pass found work: a freed slot should start another one. */
   #more = false;
@@ -112,6 +114,7 @@ export class DeliveryLoop<T> {
         // Kicked during the pass (a slot freed, work arrived): go again, after letting I/O and timers run.
         this.#kicked = false;
         await new Promise<void>((resolve) => setImmediate(resolve));
+        this.#followsAtOnce = true;
         continue;
       }
       this.#sleeping = true;
@@ -138,7 +141,13 @@ export class DeliveryLoop<T> {
     // quota behind its decisions (and nothing was charged since), the claim goes right behind the
     // completion write instead, and Redis runs the two in order in one round trip.
     const flushed = dispatcher.flush();
-    const ahead = this.#c.quotaAhead(now);
+    // The read taken behind the last pass's decisions serves only a pass that follows it at once (the
+    // loop was kicked during it): after a sleep or a wait for a free slot it may be stale by other
+    // processes' charges, and a claim on it could let a normal batch into the low-quota reserve or a
+    // small batch past an older one the decision then refuses.
+    const taken = this.#c.quotaAhead(now);
+    const ahead = this.#followsAtOnce ? taken : undefined;
+    this.#followsAtOnce = false;
     let quota: RuleStats | undefined;
     if (ahead) quota = await ahead.catch(() => undefined);
     if (quota === undefined || quota.blockedMs > 0)
@@ -291,7 +300,13 @@ export class DeliveryLoop<T> {
       // Our own leases first: after a stall past the lease (a blocked event loop, a paused VM) the
       // batches this process holds — in the sender, or delivered and not recorded yet — look expired,
       // and recovering them here would send them a second time.
-      await this.#c.renewLeases();
+      try {
+        await this.#c.renewLeases();
+      } catch (error) {
+        // Not knowing whether our own leases were renewed, this round recovers nothing (the next does).
+        this.#c.fault(error);
+        return;
+      }
       const count = await queue.recover(now);
       if (count > 0) {
         this.#more = true;

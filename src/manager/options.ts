@@ -82,7 +82,7 @@ export interface RateLimitManagerOptions<T> {
    * the next start) redelivers the batches of a process that died — about `leaseTime` plus a second —
    * not how long a sender may take. A process stalled longer than this (a frozen event loop) may lose its
    * leases to another process, which then delivers those batches again; the process itself renews its
-   * leases before it looks for expired ones, so a stall alone never makes it resend its own. @default '5s'
+   * leases before it looks for expired ones, so a stall does not make it resend the batches it holds. @default '5s'
    */
   leaseTime?: Duration;
   /**

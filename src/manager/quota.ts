@@ -113,11 +113,17 @@ export class ManagerQuota {
    * Nothing on a synchronous backend, whose reads cost no round trip.
    */
   prefetch(now: number): void {
-    if (this.#limiter.backend.limits.sync) return;
-    const stats = (this.#limiter.backend.limits.inspect(this.#plan, now) as Promise<RuleStats[]>).then(
-      (list) => list[0]!,
-    );
-    stats.catch(() => {}); // a failed read is dropped: the next pass reads again
+    const limits = this.#limiter.backend.limits;
+    if (limits.sync) return;
+    // Never throws: a store in fallback answers from memory (a plain array), and a failed read is
+    // dropped (the next pass reads again).
+    let stats: Promise<RuleStats>;
+    try {
+      stats = Promise.resolve(limits.inspect(this.#plan, now)).then((list) => list[0]!);
+    } catch (error) {
+      stats = Promise.reject(error);
+    }
+    stats.catch(() => {});
     this.#ahead = { at: now, stats };
   }
 
@@ -130,7 +136,8 @@ export class ManagerQuota {
   takeAhead(now: number, maxAgeMs: number): Promise<RuleStats> | undefined {
     const ahead = this.#ahead;
     this.#ahead = undefined;
-    if (!ahead || now - ahead.at > maxAgeMs || now < ahead.at) return undefined;
+    // An offer admitted and not charged yet is not in the read either.
+    if (!ahead || this.pending > 0 || now - ahead.at > maxAgeMs || now < ahead.at) return undefined;
     return ahead.stats;
   }
 
