@@ -201,11 +201,12 @@ function consume(response: Response): ReadBody {
 }
 
 /**
- * The body methods of a replayed answer, answering from what was read: one prototype for every answer
- * (between the answer and `Response.prototype`, so status, headers, url and `instanceof Response` are the
- * answer's own), instead of new closures defined on each one.
+ * The body methods of a replayed answer, answering from what was read: one prototype per kind of answer
+ * (between the answer and its own prototype — `Response.prototype` for Node's fetch, node-fetch's or a
+ * polyfill's otherwise — so status, headers, url and `instanceof` are the answer's own), instead of new
+ * closures defined on each one.
  */
-const REPLAYED: object = Object.create(Response.prototype, {
+const REPLAYED_METHODS: PropertyDescriptorMap = {
   bodyUsed: {
     get(this: Replayed) {
       return this[READ].used;
@@ -239,7 +240,38 @@ const REPLAYED: object = Object.create(Response.prototype, {
       return new TextEncoder().encode(consume(this).text).buffer;
     },
   },
-});
+  bytes: {
+    async value(this: Replayed) {
+      return new TextEncoder().encode(consume(this).text);
+    },
+  },
+  clone: {
+    value(this: Replayed) {
+      const read = this[READ];
+      if (read.used) throw new TypeError('Response.clone: Body has already been consumed.');
+      // Node's Response refuses a body with a null-body status (204, 304…): those answers have none.
+      const copy = new Response(read.text === '' ? null : read.text, {
+        status: this.status,
+        statusText: this.statusText,
+        headers: this.headers,
+      });
+      return replay(copy, read.text, undefined); // its json() parses again: no object shared by both
+    },
+  },
+};
+
+const replayedPrototypes = new WeakMap<object, object>();
+const REPLAYED_PROTOTYPES = new WeakSet<object>();
+
+function replayedPrototype(base: object): object {
+  let prototype = replayedPrototypes.get(base);
+  if (prototype === undefined) {
+    prototype = Object.create(base, REPLAYED_METHODS) as object;
+    replayedPrototypes.set(base, prototype);
+    REPLAYED_PROTOTYPES.add(prototype);
+  }
+  return prototype;
+}
 
 /**
  * `response` itself, its body already read as `text`: `json()`, `text()`, `arrayBuffer()`, `blob()` and
@@ -248,7 +280,9 @@ const REPLAYED: object = Object.create(Response.prototype, {
  */
 function replay(response: Response, text: string, parsed: unknown): Response {
   (response as Replayed)[READ] = { text, parsed, used: false };
-  Object.setPrototypeOf(response, REPLAYED);
+  const base = Object.getPrototypeOf(response) as object;
+  // An answer replayed before (a clone's) already has a replayed prototype.
+  if (!REPLAYED_PROTOTYPES.has(base)) Object.setPrototypeOf(response, replayedPrototype(base));
   return response;
 }
 

@@ -240,6 +240,8 @@ export class ModelLimiter {
     let quota = this.#inForce.get(model);
     if (quota === undefined) {
       quota = Object.freeze(this.#computeQuota(model));
+      // Bounded like the scope keys: model names come from request bodies.
+      if (this.#inForce.size >= SCOPE_CACHE) this.#inForce.clear();
       this.#inForce.set(model, quota);
     }
     return quota;

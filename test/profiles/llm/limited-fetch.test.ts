@@ -281,3 +281,111 @@ describe('limitedFetch hands back the answer it read', () => {
     expect(await ml.stats('gpt-4o')).toMatchObject({ rpm: 5, tpm: 5 * 5 });
   });
 });
+
+describe('limitedFetch with a fetch that is not Node’s own', () => {
+  /** An answer class of another fetch (node-fetch, the undici package, a polyfill): its own private state. */
+  class ForeignResponse {
+    readonly #status: number;
+    readonly #headers: Headers;
+    readonly #text: string;
+    #used = false;
+    constructor(text: string, status: number, headers: Record<string, string>) {
+      this.#text = text;
+      this.#status = status;
+      this.#headers = new Headers(headers);
+    }
+    get status() {
+      return this.#status;
+    }
+    get ok() {
+      return this.#status >= 200 && this.#status < 300;
+    }
+    get statusText() {
+      return 'OK';
+    }
+    get headers() {
+      return this.#headers;
+    }
+    get url() {
+      return 'http://foreign.test/v1/chat/completions';
+    }
+    get bodyUsed() {
+      return this.#used;
+    }
+    async text() {
+      this.#used = true;
+      return this.#text;
+    }
+    async json() {
+      return JSON.parse(await this.text());
+    }
+  }
+
+  it('hands back the foreign answer with its own status, headers and url, the body replayed', async () => {
+    const answer = JSON.stringify({ usage: { prompt_tokens: 3, completion_tokens: 2 }, said: 'yes' });
+    const send = (async () =>
+      new ForeignResponse(answer, 200, {
+        'content-type': 'application/json',
+        'x-test': '1',
+      })) as unknown as typeof fetch;
+    const ml = new ModelLimiter({ quotas: { 'gpt-4o': { maxRpm: 10, maxTpm: 10_000, maxRpd: 0 } } });
+    const f = limitedFetch({ limiter: ml, fetch: send });
+    const body = JSON.stringify({ model: 'gpt-4o', messages: ask(1), max_tokens: 5 });
+    const got = await f('http://foreign.test/v1/chat/completions', { method: 'POST', body });
+    expect(got).toBeInstanceOf(ForeignResponse);
+    expect([got.status, got.ok, got.headers.get('x-test'), got.url]).toEqual([
+      200,
+      true,
+      '1',
+      'http://foreign.test/v1/chat/completions',
+    ]);
+    expect(await got.json()).toEqual(JSON.parse(answer));
+    expect(await ml.stats('gpt-4o')).toMatchObject({ rpm: 1, tpm: 5 });
+  });
+
+  it('the real OpenAI SDK works over limitedFetch around a foreign fetch', async () => {
+    const answer = {
+      id: 'c1',
+      object: 'chat.completion',
+      model: 'gpt-4o',
+      choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }],
+      usage: { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 },
+    };
+    const send = (async () =>
+      new ForeignResponse(JSON.stringify(answer), 200, {
+        'content-type': 'application/json',
+      })) as unknown as typeof fetch;
+    const ml = new ModelLimiter({ quotas: { 'gpt-4o': { maxRpm: 10, maxTpm: 10_000, maxRpd: 0 } } });
+    const client = new OpenAI({
+      apiKey: 'k',
+      baseURL: 'http://foreign.test/v1',
+      fetch: limitedFetch({ limiter: ml, fetch: send }),
+      maxRetries: 0,
+    });
+    const completion = await client.chat.completions.create({ model: 'gpt-4o', messages: ask(1) });
+    expect(completion.choices[0]!.message.content).toBe('ok');
+  });
+});
+
+describe('a replayed answer clones and reads as bytes like a fetched one', () => {
+  it('clone() gives an unread copy (the Anthropic SDK middleware reads one), bytes() the body', async () => {
+    const answer = JSON.stringify({ usage: { prompt_tokens: 3, completion_tokens: 2 }, said: 'yes' });
+    const send = (async () =>
+      new Response(answer, { status: 200, headers: { 'content-type': 'application/json' } })) as typeof fetch;
+    const ml = new ModelLimiter({ quotas: { 'gpt-4o': { maxRpm: 10, maxTpm: 10_000, maxRpd: 0 } } });
+    const f = limitedFetch({ limiter: ml, fetch: send });
+    const body = JSON.stringify({ model: 'gpt-4o', messages: ask(1), max_tokens: 5 });
+    const got = await f('http://127.0.0.1:9/v1/chat/completions', { method: 'POST', body });
+    const copy = got.clone();
+    expect([copy.status, copy.headers.get('content-type')]).toEqual([200, 'application/json']);
+    const [fromCopy, fromOriginal] = [await copy.json(), await got.json()];
+    expect(fromCopy).toEqual(JSON.parse(answer));
+    expect(fromOriginal).toEqual(fromCopy);
+    expect(fromOriginal).not.toBe(fromCopy); // two reads, no object shared
+    expect(() => got.clone()).toThrow(TypeError); // a consumed body cannot be cloned
+    const again = await f('http://127.0.0.1:9/v1/chat/completions', { method: 'POST', body });
+    expect(
+      new TextDecoder().decode(await (again as Response & { bytes(): Promise<Uint8Array> }).bytes()),
+    ).toBe(answer);
+  });
+});
