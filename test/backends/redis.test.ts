@@ -129,7 +129,7 @@ describe.skipIf(skip)('RedisBackend', () => {
   );
 
   it.runIf(PRIVATE)(
-    'stats of a full sliding-window log read no log range and count only its live sub-windows, as in memory',
+    'corrections read a scope’s rules with one HMGET; stats of a full sliding-window log read no log range and count only its live sub-windows, as in memory',
     async () => {
       const b = backend();
       const memory = new MemoryBackend();
@@ -145,8 +145,12 @@ describe.skipIf(skip)('RedisBackend', () => {
       );
       // A call every 200 ms for a minute and a half: the log is full, its oldest pairs leave it as time goes.
       for (let i = 0; i < 450; i++) {
+        await admin.config('RESETSTAT');
         for (const l of limiters)
           await l.adjust({ scopes: 'm:1', delta: { requests: 1, tokens: 1 + (i % 7) } });
+        // A correction reads the scope's three rules with one HMGET and writes them with one HSET.
+        if (i > 0)
+          expect(await Promise.all(['hget', 'hmget', 'hset'].map((c) => calls(admin, c)))).toEqual([0, 1, 1]);
         clock.set(clock.now() + 200);
       }
       // No write since: the head of the stored log holds sub-windows that are no longer counted.
