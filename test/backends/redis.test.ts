@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MemoryBackend } from '../../src/backends/memory/index.js';
 import { RedisBackend } from '../../src/backends/redis/index.js';
 import { FakeClock } from '../../src/core/clock.js';
 import { isRateKeeperError } from '../../src/core/errors.js';
@@ -123,6 +124,44 @@ describe.skipIf(skip)('RedisBackend', () => {
         ['chat:2', 'requests/60000ms', 1],
         ['chat:2', 'hourly', 1],
       ]);
+      await b.close();
+    },
+  );
+
+  it.runIf(PRIVATE)(
+    'corrections read a scope’s rules with one HMGET; stats of a full sliding-window log read no log range and count only its live sub-windows, as in memory',
+    async () => {
+      const b = backend();
+      const memory = new MemoryBackend();
+      const clock = new FakeClock(T0);
+      // Two sliding minutes (200 sub-windows of 300 ms), as the LLM profile's RPM and TPM, and a fixed window.
+      const rules: Rule[] = [
+        { limit: 1_000_000, window: '1m', algorithm: 'sliding-window' },
+        { limit: 1_000_000, window: '1m', algorithm: 'sliding-window', unit: 'tokens', name: 'tokens' },
+        { limit: 1_000_000, window: '1d', algorithm: 'fixed-window', name: 'day' },
+      ];
+      const limiters = [b, memory].map(
+        (backend) => new RateLimiter({ backend, clock, scopes: { 'm:*': rules } }),
+      );
+      // A call every 200 ms for a minute and a half: the log is full, its oldest pairs leave it as time goes.
+      for (let i = 0; i < 450; i++) {
+        await admin.config('RESETSTAT');
+        for (const l of limiters)
+          await l.adjust({ scopes: 'm:1', delta: { requests: 1, tokens: 1 + (i % 7) } });
+        // A correction reads the scope's three rules with one HMGET and writes them with one HSET.
+        if (i > 0)
+          expect(await Promise.all(['hget', 'hmget', 'hset'].map((c) => calls(admin, c)))).toEqual([0, 1, 1]);
+        clock.set(clock.now() + 200);
+      }
+      // No write since: the head of the stored log holds sub-windows that are no longer counted.
+      const last = clock.now();
+      for (const later of [0, 1_000, 30_000, 59_000, 61_000]) {
+        clock.set(last + later);
+        await admin.config('RESETSTAT');
+        const stats = await limiters[0]!.stats('m:1');
+        expect(await calls(admin, 'lrange'), `${later} ms`).toBe(0);
+        expect(stats, `${later} ms`).toEqual(await limiters[1]!.stats('m:1'));
+      }
       await b.close();
     },
   );

