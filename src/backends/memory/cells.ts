@@ -61,6 +61,16 @@ export abstract class Cell {
   abstract state(): RuleState;
 }
 
+/** Whether a window start and length are whole numbers with exact arithmetic up to the window's end. */
+function exactWindow(start: number, windowMs: number): boolean {
+  return (
+    start >= 0 &&
+    Number.isSafeInteger(start) &&
+    Number.isSafeInteger(windowMs) &&
+    start + windowMs <= Number.MAX_SAFE_INTEGER
+  );
+}
+
 /** A token bucket: its theoretical arrival time. */
 class BucketCell extends Cell {
   tat: number;
@@ -108,7 +118,7 @@ class FixedCell extends Cell {
     this.start = state[0] ?? Number.NaN;
     this.used = state[1] ?? 0;
     const start = this.start;
-    this.aligned = start >= 0 && Number.isFinite(start) && windowStart(start, rule.windowMs) === start;
+    this.aligned = exactWindow(start, rule.windowMs) && windowStart(start, rule.windowMs) === start;
   }
 
   /** `currentWindow(start, now)`, at once while `now` is in the aligned window `start` opened. */
@@ -127,7 +137,7 @@ class FixedCell extends Cell {
   #open(start: number): void {
     if (start === this.start) return;
     this.start = start;
-    this.aligned = start >= 0;
+    this.aligned = exactWindow(start, this.rule.windowMs);
   }
 
   wait(now: number, cost: number): number {
