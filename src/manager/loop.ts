@@ -244,15 +244,7 @@ export class DeliveryLoop<T> {
     const { queue } = this.#c;
     if (decision.retryAfterMs === Number.POSITIVE_INFINITY) {
       const error = new Error(capacityText(decision));
-      if (await queue.bury(lease, now, error.message)) {
-        this.#c.emit('dead-lettered', {
-          ids: job.messages.map((m) => m.id),
-          priority: job.priority,
-          jobId: job.id,
-          attempts: job.attempts,
-          error,
-        });
-      }
+      await this.#bury(job, lease, now, error.message, error);
       return;
     }
     if (decision.blockedBy && decision.blockedBy.scope !== this.#c.quotaScope) {
@@ -261,21 +253,24 @@ export class DeliveryLoop<T> {
     await queue.release(lease, now, { notBefore: now, failed: false });
   }
 
+  /** Dead-letters a claimed job with `reason`, and says so when the store took it (the lease was ours). */
+  async #bury(job: Job<T>, lease: LeaseRef, now: number, reason: string, error: unknown): Promise<void> {
+    if (!(await this.#c.queue.bury(lease, now, reason))) return;
+    this.#c.emit('dead-lettered', {
+      ids: job.messages.map((m) => m.id),
+      priority: job.priority,
+      jobId: job.id,
+      attempts: job.attempts,
+      error,
+    });
+  }
+
   /** Dead-letters claimed jobs whose limit request cannot be built, with the reason. */
   async #buryBroken(broken: ReadonlyArray<{ job: Job<T>; error: unknown }>, owner: string, now: number) {
     for (const { job, error } of broken) {
       const lease = { jobId: job.id, owner };
       try {
-        const text = `its limit request cannot be built: ${errorText(error)}`;
-        if (await this.#c.queue.bury(lease, now, text)) {
-          this.#c.emit('dead-lettered', {
-            ids: job.messages.map((m) => m.id),
-            priority: job.priority,
-            jobId: job.id,
-            attempts: job.attempts,
-            error,
-          });
-        }
+        await this.#bury(job, lease, now, `its limit request cannot be built: ${errorText(error)}`, error);
       } catch (storeError) {
         this.#c.fault(storeError);
         await this.#giveBack(lease, now);

@@ -1,4 +1,4 @@
-// Past ~400 lines (475): the facade's public verbs plus the two offer paths of sendOrEnqueue (one per
+// Past ~400 lines (477): the facade's public verbs plus the two offer paths of sendOrEnqueue (one per
 // backend kind: awaited store calls, or one savepoint of a loop turn's transaction on SQLite), which share
 // the manager's private state. Next split: the offer paths into an admission part of their own.
 import { randomUUID } from 'node:crypto';
