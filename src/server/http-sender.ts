@@ -30,8 +30,6 @@ export interface HttpSenderOptions {
   clock: Clock;
   /** Aborted when the service stops: messages waiting for quota go back to the queue. */
   signal?: AbortSignal;
-  /** 429 answers one message may get in one attempt before it counts as a failed attempt. @default 5 */
-  max429?: number;
   /** Wait after a 429 without a usable `Retry-After`. @default 1000 */
   default429Ms?: number;
   observer?: DeliveryObserver;
@@ -42,12 +40,12 @@ export interface HttpSenderOptions {
 /**
  * The sender of the service: every message is its own HTTP request to its target, in batch order. A 2xx
  * is delivered; a 429 blocks that endpoint for everyone sharing the backend for `Retry-After` and the
- * message goes to another endpoint with quota (or waits for one); 5xx, 408, 425, network errors and
+ * message, with the rest of the batch unsent, goes back to the manager as a {@link RetryAfterError} (it
+ * blocks the message's scopes and admits it again, charged, on an endpoint with quota); 5xx, 408, 425, network errors and
  * timeouts retry with the manager's backoff; other 4xx go to dead letters. A failed message never makes a
  * delivered sibling go again: the batch resolves with `{ failed }` naming only the failed ones.
  */
 export function createHttpSender(options: HttpSenderOptions) {
-  const max429 = options.max429 ?? 5;
   const default429Ms = options.default429Ms ?? 1000;
   const client = options.client ?? new HttpClient();
   let chooser: EndpointChooser | undefined;
@@ -82,50 +80,46 @@ export function createHttpSender(options: HttpSenderOptions) {
     return { response, ms: performance.now() - started };
   }
 
+  /**
+   * Sends one message, or says why not. A 429 blocks the endpoint that answered for everyone sharing the
+   * backend and comes back as a {@link RetryAfterError}: the manager blocks the message's own scopes too and
+   * admits it again through the limiter, so the retry is charged like any send (the receiver counts it).
+   */
   async function deliverOne(
     target: Target,
     message: QueuedMessage<Envelope>,
     context: SendContext & { alternative?: number },
   ): Promise<unknown> {
-    let preferred = context.alternative;
-    for (let limited = 0; ; ) {
-      chooser ??= new EndpointChooser(options.limiter(), options.clock);
-      let endpoint: Endpoint;
-      try {
-        endpoint = await chooser.choose(target, preferred, options.signal);
-      } catch (error) {
-        // Stopping while waiting for quota: back to the queue, no attempt counted.
-        return new RetryAfterError(0, 'service stopping before quota returned', { cause: error });
-      }
-      preferred = undefined;
-      const result = await post(target, endpoint, message, context.attempt);
-      if (result.error) {
-        observe(() => options.observer?.failed?.(endpoint, result.error));
-        return result.error;
-      }
-      const { response, ms } = result;
-      if (response.status >= 200 && response.status < 300) {
-        observe(() => options.observer?.delivered?.(endpoint, ms));
-        return undefined;
-      }
-      if (response.status === 429) {
-        const now = options.clock.now();
-        const wait = parseRetryAfterHeader(response.retryAfter, now) ?? default429Ms;
-        await options.limiter().block(endpoint.scope, Math.max(1, wait));
-        observe(() => options.observer?.rateLimited?.(endpoint, wait));
-        if (++limited < max429) continue;
-        const error = new DeliveryError(endpoint.scope, `${endpoint.url} answered 429 ${max429} times`, {
-          status: 429,
-        });
-        observe(() => options.observer?.failed?.(endpoint, error));
-        return error;
-      }
-      const error = new DeliveryError(endpoint.scope, `${endpoint.url} answered ${response.status}`, {
-        status: response.status,
-      });
-      observe(() => options.observer?.failed?.(endpoint, error));
-      return error;
+    chooser ??= new EndpointChooser(options.limiter(), options.clock);
+    let endpoint: Endpoint;
+    try {
+      endpoint = await chooser.choose(target, context.alternative, options.signal);
+    } catch (error) {
+      // Stopping while waiting for quota: back to the queue, no attempt counted.
+      return new RetryAfterError(0, 'service stopping before quota returned', { cause: error });
     }
+    const result = await post(target, endpoint, message, context.attempt);
+    if (result.error) {
+      observe(() => options.observer?.failed?.(endpoint, result.error));
+      return result.error;
+    }
+    const { response, ms } = result;
+    if (response.status >= 200 && response.status < 300) {
+      observe(() => options.observer?.delivered?.(endpoint, ms));
+      return undefined;
+    }
+    if (response.status === 429) {
+      const now = options.clock.now();
+      const wait = Math.max(1, parseRetryAfterHeader(response.retryAfter, now) ?? default429Ms);
+      await options.limiter().block(endpoint.scope, wait);
+      observe(() => options.observer?.rateLimited?.(endpoint, wait));
+      return new RetryAfterError(wait, `${endpoint.url} answered 429 (retry after ${wait}ms)`);
+    }
+    const error = new DeliveryError(endpoint.scope, `${endpoint.url} answered ${response.status}`, {
+      status: response.status,
+    });
+    observe(() => options.observer?.failed?.(endpoint, error));
+    return error;
   }
 
   return async function send(
@@ -133,13 +127,20 @@ export function createHttpSender(options: HttpSenderOptions) {
     context: SendContext & { alternative?: number },
   ): Promise<SendOutcome> {
     const failed: Array<{ id: string; error: unknown }> = [];
+    let limited: RetryAfterError | undefined;
     for (const message of batch) {
+      if (limited) {
+        // The receiver is refusing: the rest of the batch is not sent now and waits with the refused one.
+        failed.push({ id: message.id, error: limited });
+        continue;
+      }
       const target = options.targets.get(message.payload.target);
       const error = target
         ? await deliverOne(target, message, context)
         : new DeliveryError(`target:${message.payload.target}`, `unknown target ${message.payload.target}`, {
             status: 404,
           });
+      if (error instanceof RetryAfterError && error.retryAfterMs > 0) limited = error;
       if (error !== undefined) failed.push({ id: message.id, error });
     }
     return failed.length > 0 ? { failed } : {};

@@ -132,6 +132,42 @@ describe('HTTP delivery', () => {
     expect(metrics).toContain('ratekeeper_upstream_429_total{target="hooks",endpoint="0"} 1');
   });
 
+  it("a 429 retry is charged on the message's own scopes: the chat's next message waits a window after it", async () => {
+    const clock = new FakeClock(T0);
+    const [u] = await upstreams(clock, 1, {
+      clock,
+      behave: (id, nth) =>
+        id === 'a' && nth === 1 ? { status: 429, headers: { 'retry-after': '1' } } : undefined,
+    });
+    const s = await startService(
+      {
+        manager: { capacity: 1000, duration: '1m', scopes: { 'chat:*': { limit: 1, window: '1s' } } },
+        targets: { hooks: { url: u!.url, limits: [{ limit: 100, window: '1s' }] } },
+      },
+      { clock },
+    );
+    cleanups.push(() => s.close());
+    const send = (id: string) =>
+      s.call('POST', '/v1/messages', {
+        target: 'hooks',
+        messages: [{ id, payload: { id }, scopes: 'chat:1' }],
+      });
+    expect((await send('a')).body.status).toBe('passed-to-sender');
+    await waitFor(() => u!.received.length === 1, 'the first try of a (answered 429)');
+    expect((await send('b')).body.status).toBe('enqueued');
+    // The retry of `a` goes after Retry-After; the receiver counts it, so `b` (same chat, 1 per second)
+    // must come a full second after that retry, not a second after a's first try.
+    for (let t = 0; t < 30; t++) {
+      await clock.advance(100);
+      await new Promise((r) => setTimeout(r, 15));
+    }
+    await waitFor(() => u!.received.length === 3, 'the retry of a, then b');
+    const [, retry, b] = u!.received;
+    expect(retry!.id).toBe('a');
+    expect(b!.id).toBe('b');
+    expect(b!.at - retry!.at).toBeGreaterThanOrEqual(1000);
+  });
+
   it('5xx and network errors retry with backoff; other 4xx dead-letter at once', async () => {
     const clock = new FakeClock(T0);
     const [u] = await upstreams(clock, 1, {
