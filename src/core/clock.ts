@@ -1,3 +1,4 @@
+import { whenAborted } from './abort.js';
 import { AbortError, InvalidArgumentError } from './errors.js';
 
 /**
@@ -38,18 +39,19 @@ export const systemClock: Clock = {
   sleep(ms, signal) {
     return new Promise<void>((resolve, reject) => {
       if (signal?.aborted) return reject(abortReason(signal));
-      const onAbort = () => {
-        clearTimeout(timer);
-        reject(abortReason(signal!));
-      };
       const timer = setTimeout(
         () => {
-          signal?.removeEventListener('abort', onAbort);
+          cancel?.();
           resolve();
         },
         Math.max(0, ms),
       );
-      signal?.addEventListener('abort', onAbort, { once: true });
+      const cancel = signal
+        ? whenAborted(signal, () => {
+            clearTimeout(timer);
+            reject(abortReason(signal));
+          })
+        : undefined;
     });
   },
 };
@@ -105,15 +107,16 @@ export class FakeClock implements Clock {
         at: this.#now + Math.max(0, ms),
         seq: this.#seq++,
         resolve: () => {
-          signal?.removeEventListener('abort', onAbort);
+          cancel?.();
           resolve();
         },
       };
-      const onAbort = () => {
-        this.#timers = this.#timers.filter((t) => t !== timer);
-        reject(abortReason(signal!));
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
+      const cancel = signal
+        ? whenAborted(signal, () => {
+            this.#timers = this.#timers.filter((t) => t !== timer);
+            reject(abortReason(signal));
+          })
+        : undefined;
       this.#timers.push(timer);
     });
   }

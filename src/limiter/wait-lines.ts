@@ -1,4 +1,5 @@
 import type { LimitStore } from '../backends/types.js';
+import { whenAborted } from '../core/abort.js';
 import type { Clock } from '../core/clock.js';
 import { AbortError, CostExceedsCapacityError, TimeoutError } from '../core/errors.js';
 import type { Decision } from '../core/types.js';
@@ -84,7 +85,7 @@ export class WaitLines {
       const controller = new AbortController();
       const cleanup = () => {
         controller.abort();
-        signal?.removeEventListener('abort', onAbort);
+        cancel?.();
       };
       const waiter: Waiter = {
         plan,
@@ -101,8 +102,9 @@ export class WaitLines {
           reject(error);
         },
       };
-      const onAbort = () => this.#abandon(groupKey, waiter, abortError(signal!));
-      signal?.addEventListener('abort', onAbort, { once: true });
+      const cancel = signal
+        ? whenAborted(signal, () => this.#abandon(groupKey, waiter, abortError(signal)))
+        : undefined;
       if (timeout !== undefined) {
         this.#clock.sleep(timeout, controller.signal).then(
           () => this.#abandon(groupKey, waiter, new TimeoutError(timeout)),
