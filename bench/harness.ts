@@ -79,21 +79,46 @@ export function median(values: readonly number[]): number {
  * order alternating every round; returns the median throughput of each side.
  */
 export async function duel(ours: Batch, theirs: Batch, options: DuelOptions = {}): Promise<DuelResult> {
+  const result = await melee({ ours, theirs }, options);
+  return {
+    ours: result.ours!.median,
+    theirs: result.theirs!.median,
+    oursSamples: result.ours!.samples,
+    theirsSamples: result.theirs!.samples,
+  };
+}
+
+/** One side of a {@link melee}: its median ops/s and every round's. */
+export interface SideResult {
+  median: number;
+  samples: number[];
+}
+
+/**
+ * {@link duel} for any number of sides (a row, its peer and its ceiling): each round runs every side once,
+ * the order rotating every round, so that each moment's noise is shared by all of them.
+ */
+export async function melee<K extends string>(
+  sides: Record<K, Batch>,
+  options: DuelOptions = {},
+): Promise<Record<K, SideResult>> {
   const rounds = options.rounds ?? envNumber('BENCH_ROUNDS', 11);
   const roundMs = options.roundMs ?? envNumber('BENCH_ROUND_MS', 120);
   const warmupMs = options.warmupMs ?? Math.max(roundMs, envNumber('BENCH_WARMUP_MS', 400));
-  const nOurs = await calibrate(ours, warmupMs, roundMs);
-  const nTheirs = await calibrate(theirs, warmupMs, roundMs);
-  const oursSamples: number[] = [];
-  const theirsSamples: number[] = [];
+  const names = Object.keys(sides) as K[];
+  const sizes = new Map<K, number>();
+  for (const name of names) sizes.set(name, await calibrate(sides[name], warmupMs, roundMs));
+  const samples = new Map<K, number[]>(names.map((name) => [name, []]));
   for (let round = 0; round < rounds; round++) {
-    const sides = round % 2 === 0 ? (['ours', 'theirs'] as const) : (['theirs', 'ours'] as const);
-    for (const side of sides) {
-      if (side === 'ours') oursSamples.push((nOurs / (await time(ours, nOurs))) * 1000);
-      else theirsSamples.push((nTheirs / (await time(theirs, nTheirs))) * 1000);
+    for (let k = 0; k < names.length; k++) {
+      const name = names[(round + k) % names.length]!;
+      const n = sizes.get(name)!;
+      samples.get(name)!.push((n / (await time(sides[name], n))) * 1000);
     }
   }
-  return { ours: median(oursSamples), theirs: median(theirsSamples), oursSamples, theirsSamples };
+  const out = {} as Record<K, SideResult>;
+  for (const name of names) out[name] = { median: median(samples.get(name)!), samples: samples.get(name)! };
+  return out;
 }
 
 /** Throws when a side admitted fewer operations than expected (a bench must measure the same work). */
