@@ -148,13 +148,24 @@ export class RedisServer {
   /** Kills the server (SIGKILL) and waits until it is gone. */
   async kill(): Promise<void> {
     const child = this.#process;
-    if (!child || child.exitCode !== null) return;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGKILL');
     await exited;
   }
 
+  /** Freezes the server (SIGSTOP): connections stay open and nothing answers, like a hung host. */
+  pause(): void {
+    this.#process?.kill('SIGSTOP');
+  }
+
+  /** Thaws a {@link pause}d server (SIGCONT). */
+  resume(): void {
+    this.#process?.kill('SIGCONT');
+  }
+
   async stop(): Promise<void> {
+    this.resume();
     await this.kill();
     rmSync(this.dir, { recursive: true, force: true });
   }
