@@ -185,6 +185,8 @@ export class Dispatcher<T> {
           return;
         }
         this.#c.emit('sent', { ids: delivered, priority: job.priority, jobId: job.id, attempt });
+        // Progress: the retry-after answers in a row start over (a batch delivered bit by bit is not stuck).
+        this.#waits.delete(job.id);
       }
       const rest = { ...job, messages: batch.filter((m) => failedIds.has(m.id)) };
       await this.#failed(rest, lease, worstFailure(failed, this.#c.clock.now()), alternative);
@@ -225,6 +227,7 @@ export class Dispatcher<T> {
         return;
       }
       let delayMs: number;
+      let notBefore: number | undefined;
       if (failure.kind === 'retry-after') {
         // A receiver's retry-after answer counts no attempt; its own cap keeps it from looping forever.
         const waits = (this.#waits.get(job.id) ?? 0) + 1;
@@ -251,21 +254,33 @@ export class Dispatcher<T> {
         this.#waits.set(job.id, waits);
         delayMs = failure.delayMs;
         await limiter.block(this.#c.blockScopes(job.scopes, alternative), delayMs);
-        // A pooled batch is not held back: the endpoint that answered is blocked, the others may take it.
-        if (!this.#c.pooled(job.scopes)) await queue.holdLane(job.lane, now + delayMs);
+        const pooled = this.#c.pooled(job.scopes);
+        // Through a pool, only the endpoint that answered is blocked and the batch is decided again at
+        // once: another endpoint with quota takes it, or the loop holds its lane until the block ends
+        // (so the batches behind it keep their order). It is charged again like any send.
+        if (pooled && alternative !== undefined) notBefore = now;
+        else if (!pooled) await queue.holdLane(job.lane, now + delayMs);
       } else {
         delayMs = backoffDelay(options.backoff, attempt, options.random);
       }
       const counts = failure.kind !== 'retry-after';
+      const retryAt = notBefore ?? now + delayMs;
       if (
         await queue.release(lease, now, {
-          notBefore: now + delayMs,
+          notBefore: retryAt,
           failed: true,
           error: text,
           attempt: counts,
         })
       ) {
-        this.#c.emit('retry', { ids, priority: job.priority, jobId: job.id, attempt, delayMs, error });
+        this.#c.emit('retry', {
+          ids,
+          priority: job.priority,
+          jobId: job.id,
+          attempt,
+          delayMs: retryAt - now,
+          error,
+        });
       }
     } finally {
       this.#c.keeper.release(lease);

@@ -56,14 +56,18 @@ export class ManagerQuota {
   }
 
   /**
-   * The scopes a retry-after answer blocks for a batch: its own scopes, with its pool replaced by the
-   * alternative it was sent through (the endpoint that answered), or the quota scope when it has none.
+   * The scopes a retry-after answer blocks for a batch: through an endpoint pool, only the endpoint that
+   * answered (the alternative it was sent through: the others may take the batch at once, and the
+   * batch's own scopes stay open for its other endpoints and targets); otherwise its own scopes, or the
+   * quota scope when it has none.
    */
   blockScopes(scopes: readonly string[], alternative: number | undefined): string[] {
     const pool = this.poolOf(scopes);
+    if (pool !== undefined && alternative !== undefined) {
+      const endpoint = this.#pools.get(pool)![alternative];
+      if (endpoint !== undefined && endpoint.length > 0) return [...endpoint];
+    }
     const own = pool === undefined ? [...scopes] : scopes.filter((s) => s !== pool);
-    if (pool !== undefined && alternative !== undefined)
-      own.push(...(this.#pools.get(pool)![alternative] ?? []));
     return own.length > 0 ? own : [this.scope];
   }
 

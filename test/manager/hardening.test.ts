@@ -214,6 +214,36 @@ describe.each(backendCases())('RateLimitManager hardening on $name', (bc) => {
     expect(stats.inFlight + stats.retrying + stats.queued.normal).toBe(0);
     await manager.stop();
   });
+
+  it('a batch delivered bit by bit between retry-after answers is not dead-lettered by retry.maxRetryAfter', async () => {
+    const clock = new FakeClock(T0);
+    // Each try delivers one message; the receiver says "retry after 1 s" to the rest.
+    const manager = new RateLimitManager<string>({
+      backend: await bc.make(),
+      clock,
+      capacity: 100,
+      duration: '1m',
+      random: () => 0.5,
+      retry: { maxRetryAfter: 3 },
+      sender: async (batch) => {
+        const [, ...rest] = batch;
+        if (rest.length === 0) return;
+        return { failed: rest.map((m) => ({ id: m.id, error: new RetryAfterError(1_000) })) };
+      },
+    });
+    const dead: string[] = [];
+    manager.on('dead-lettered', ({ ids }) => dead.push(...ids));
+    await manager.start();
+    const batch = Array.from({ length: 8 }, (_, i) => ({ id: `s${i}`, payload: `body ${i}` }));
+    expect(await manager.sendOrEnqueue(batch, 'normal')).toBe('passed-to-sender');
+    for (let i = 0; i < 10; i++) {
+      await clock.advance(1_100);
+      await settle(5);
+    }
+    expect(dead).toEqual([]);
+    expect((await manager.stats()).counters.delivered).toBe(8);
+    await manager.stop();
+  });
 });
 
 /**
