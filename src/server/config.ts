@@ -68,6 +68,7 @@ const manager = z.strictObject({
   retry: z
     .strictObject({
       maxAttempts: z.number().int().positive().optional(),
+      maxRetryAfter: z.number().int().min(0).optional(),
       baseDelay: duration.optional(),
       maxDelay: duration.optional(),
     })

@@ -111,7 +111,12 @@ export function createHttpSender(options: HttpSenderOptions) {
     if (response.status === 429) {
       const now = options.clock.now();
       const wait = Math.max(1, parseRetryAfterHeader(response.retryAfter, now) ?? default429Ms);
-      await options.limiter().block(endpoint.scope, wait);
+      // Best effort: the manager blocks the same endpoint again from the RetryAfterError. A throw here
+      // would fail the whole batch, and its delivered messages would be sent twice.
+      await options
+        .limiter()
+        .block(endpoint.scope, wait)
+        .catch(() => {});
       observe(() => options.observer?.rateLimited?.(endpoint, wait));
       return new RetryAfterError(wait, `${endpoint.url} answered 429 (retry after ${wait}ms)`);
     }
@@ -135,11 +140,21 @@ export function createHttpSender(options: HttpSenderOptions) {
         continue;
       }
       const target = options.targets.get(message.payload.target);
-      const error = target
-        ? await deliverOne(target, message, context)
-        : new DeliveryError(`target:${message.payload.target}`, `unknown target ${message.payload.target}`, {
-            status: 404,
-          });
+      let error: unknown;
+      try {
+        error = target
+          ? await deliverOne(target, message, context)
+          : new DeliveryError(
+              `target:${message.payload.target}`,
+              `unknown target ${message.payload.target}`,
+              {
+                status: 404,
+              },
+            );
+      } catch (thrown) {
+        // Never reject once something went: the failure is this message's alone.
+        error = thrown ?? new Error('the HTTP sender failed');
+      }
       if (error instanceof RetryAfterError && error.retryAfterMs > 0) limited = error;
       if (error !== undefined) failed.push({ id: message.id, error });
     }

@@ -68,6 +68,19 @@ targets:
     expect(hooks.overflow[0]!.limits).toEqual([{ limit: 30, window: '1s' }]);
   });
 
+  it('manager.retry takes every key of the manager option, maxRetryAfter included', () => {
+    const path = file(`
+manager:
+  retry: { maxAttempts: 3, maxRetryAfter: 7, baseDelay: 2s, maxDelay: 30s }
+`);
+    expect(loadConfig(path, { env: {} }).manager.retry).toEqual({
+      maxAttempts: 3,
+      maxRetryAfter: 7,
+      baseDelay: '2s',
+      maxDelay: '30s',
+    });
+  });
+
   it('a missing variable names the key path', () => {
     const error = failure(() => resolveConfig({ targets: { hooks: { url: `http://x/${'$'}{NOPE}` } } }, {}));
     expect(error.field).toBe('targets.hooks.url');
