@@ -6,10 +6,20 @@
 const subscribers = new WeakMap<AbortSignal, Set<() => void>>();
 
 /**
- * Calls `fn` once when `signal` aborts (it must not be aborted yet) and returns the function that cancels
- * that. Subscribers are called in the order they subscribed.
+ * Calls `fn` once when `signal` aborts (in a microtask when it already has) and returns the function that
+ * cancels that. Subscribers are called in the order they subscribed; one that throws does not keep the
+ * others from being called (its error is rethrown in a microtask, as an `abort` listener's would be).
  */
 export function whenAborted(signal: AbortSignal, fn: () => void): () => void {
+  if (signal.aborted) {
+    let cancelled = false;
+    queueMicrotask(() => {
+      if (!cancelled) fn();
+    });
+    return () => {
+      cancelled = true;
+    };
+  }
   let set = subscribers.get(signal);
   if (!set) {
     const fresh = new Set<() => void>();
@@ -19,7 +29,15 @@ export function whenAborted(signal: AbortSignal, fn: () => void): () => void {
       'abort',
       () => {
         subscribers.delete(signal);
-        for (const subscriber of fresh) subscriber();
+        for (const subscriber of fresh) {
+          try {
+            subscriber();
+          } catch (error) {
+            queueMicrotask(() => {
+              throw error;
+            });
+          }
+        }
       },
       { once: true },
     );

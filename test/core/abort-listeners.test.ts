@@ -58,3 +58,42 @@ describe('one AbortSignal shared by many waiters', () => {
     expect(leaks()).toEqual([]);
   });
 });
+
+describe('whenAborted', () => {
+  it('a subscriber that throws does not keep the others (and a sleeper) from being woken', async () => {
+    const { whenAborted } = await import('../../src/core/abort.js');
+    const controller = new AbortController();
+    const calls: number[] = [];
+    const thrown: unknown[] = [];
+    const onUncaught = (error: unknown) => thrown.push(error);
+    process.on('uncaughtException', onUncaught);
+    try {
+      whenAborted(controller.signal, () => calls.push(1));
+      whenAborted(controller.signal, () => {
+        throw new Error('subscriber 2');
+      });
+      whenAborted(controller.signal, () => calls.push(3));
+      const sleep = systemClock.sleep(60_000, controller.signal);
+      controller.abort();
+      await expect(sleep).rejects.toThrow();
+      expect(calls).toEqual([1, 3]);
+      await settle();
+      expect(thrown.map((e) => (e as Error).message)).toEqual(['subscriber 2']);
+    } finally {
+      process.off('uncaughtException', onUncaught);
+    }
+  });
+
+  it('subscribing to a signal already aborted calls back in a microtask (unless cancelled)', async () => {
+    const { whenAborted } = await import('../../src/core/abort.js');
+    const controller = new AbortController();
+    controller.abort();
+    const calls: string[] = [];
+    whenAborted(controller.signal, () => calls.push('called'));
+    const cancel = whenAborted(controller.signal, () => calls.push('cancelled one'));
+    cancel();
+    expect(calls).toEqual([]);
+    await Promise.resolve();
+    expect(calls).toEqual(['called']);
+  });
+});
