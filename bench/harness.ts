@@ -96,7 +96,7 @@ export interface SideResult {
 
 /**
  * {@link duel} for any number of sides (a row, its peer and its ceiling): each round runs every side once,
- * the order rotating every round, so that each moment's noise is shared by all of them.
+ * the order changing every round, so that each moment's noise is shared by all of them.
  */
 export async function melee<K extends string>(
   sides: Record<K, Batch>,
@@ -109,9 +109,15 @@ export async function melee<K extends string>(
   const sizes = new Map<K, number>();
   for (const name of names) sizes.set(name, await calibrate(sides[name], warmupMs, roundMs));
   const samples = new Map<K, number[]>(names.map((name) => [name, []]));
+  const count = names.length;
   for (let round = 0; round < rounds; round++) {
-    for (let k = 0; k < names.length; k++) {
-      const name = names[(round + k) % names.length]!;
+    // Every rotation of the sides, forwards then (three sides or more) backwards: over 2 × count rounds
+    // each side follows each other side equally often, so none always inherits the same neighbour's
+    // garbage and caches. Two sides simply alternate.
+    const offset = round % count;
+    const backwards = count > 2 && Math.floor(round / count) % 2 === 1;
+    for (let k = 0; k < count; k++) {
+      const name = names[backwards ? (offset + count - 1 - k) % count : (offset + k) % count]!;
       const n = sizes.get(name)!;
       samples.get(name)!.push((n / (await time(sides[name], n))) * 1000);
     }
