@@ -109,20 +109,32 @@ export class RateLimiter {
   }
 
   /** Decides the calls of a tick in one store call (one transaction); a failure fails them all. */
-  async #commitTick(): Promise<void> {
+  #commitTick(): void {
     const batch = this.#pending;
     this.#pending = [];
     try {
       const now = this.clock.now();
+      // A synchronous store answers in this microtask: no await between the commit and the callers.
+      const store = this.#store;
       if (batch.length === 1) {
-        batch[0]!.resolve(await this.#store.decide(batch[0]!.plan, now));
+        const p = batch[0]!;
+        const decided = store.decide(p.plan, now);
+        if (store.sync) p.resolve(decided as Decision);
+        else Promise.resolve(decided).then(p.resolve, p.reject);
         return;
       }
-      const decisions = await this.#store.decideMany(
+      const decided = store.decideMany(
         batch.map((p) => p.plan),
         now,
       );
-      for (let i = 0; i < batch.length; i++) batch[i]!.resolve(decisions[i]!);
+      const answer = (decisions: Decision[]) => {
+        for (let i = 0; i < batch.length; i++) batch[i]!.resolve(decisions[i]!);
+      };
+      const fail = (error: unknown) => {
+        for (const p of batch) p.reject(error);
+      };
+      if (store.sync) answer(decided as Decision[]);
+      else Promise.resolve(decided).then(answer, fail);
     } catch (error) {
       for (const p of batch) p.reject(error);
     }

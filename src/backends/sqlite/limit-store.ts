@@ -17,6 +17,26 @@ const SWEEP_BATCH = 256;
 const NO_BLOCKS: readonly number[] = [0];
 
 /**
+ * Rows the single-rule path remembers (see {@link KnownRow}): about 11 MB at most. Past it, the oldest
+ * remembered is forgotten; a forgotten key is decided as if never seen, against its row.
+ */
+const KNOWN_ROWS = 32_768;
+
+/**
+ * A state row as this process last read or wrote it: its BLOB exactly as stored, the state it decodes
+ * to, and the row's copy of its scope's block. A decision on a known row is computed in JS first and
+ * written with one plain UPDATE that applies only if the row still holds exactly this BLOB and block (a
+ * compare-and-set under the write lock): a row another process (or another path of this one) changed since
+ * fails the comparison and is decided against what it holds. Equal bytes are an equal state, so the
+ * decision is exact either way.
+ */
+interface KnownRow {
+  blob: Buffer;
+  state: RuleState | undefined;
+  until: number;
+}
+
+/**
  * How long an idle state row (or an ended block) is kept before a sweep deletes it: a process whose clock lags
  * by less than this sees it exactly (see src/engine/README.md, clock skew).
  */
@@ -28,8 +48,9 @@ let stores = 0;
 /**
  * Limit state in SQLite tables (`rk_limit_state`, `rk_limit_block`). Every decision is atomic under the
  * write lock: one `BEGIN IMMEDIATE` transaction that loads the states and blocks of the plan, runs the pure
- * algorithms (`evaluate`, `chargeAll`) and writes the charged states; a single-rule decision is one UPDATE
- * whose WHERE runs the algorithm (see the constructor). `decideMany` decides many plans in one transaction,
+ * algorithms (`evaluate`, `chargeAll`) and writes the charged states; a single-rule decision is one UPDATE:
+ * on a row this process saw last, decided in JS and written only if the row is unchanged ({@link KnownRow});
+ * else one whose WHERE runs the algorithm (see the constructor). `decideMany` decides many plans in one transaction,
  * which `RateLimiter#tryAcquire` uses for the calls of one tick (`groupCommit`). Processes sharing the file
  * therefore never admit more than a rule allows.
  *
@@ -48,6 +69,9 @@ export class SqliteLimitStore implements LimitStore {
   readonly #updateOne: Statement<[string]>;
   /** The same as one UPSERT, for a key that may have no row yet. */
   readonly #upsertOne: Statement<[string, string, string]>;
+  /** A decision computed from a {@link KnownRow}, written only if the row still holds it. */
+  readonly #casOne: Statement<[Buffer, number, string, Buffer, number]>;
+  readonly #known = new Map<string, KnownRow>();
   readonly #putState: Statement<[string, string, Buffer, number, string]>;
   readonly #blockRows: Statement<[number, string, string, string]>;
   readonly #getBlock: Statement<[string], number | undefined>;
@@ -71,8 +95,12 @@ export class SqliteLimitStore implements LimitStore {
   #now = 0;
   #decision: Decision | undefined;
   #charged: Buffer = EMPTY_STATE;
+  /** The charged state whose encoding is `#charged`. */
+  #last: RuleState | undefined;
   #idleAt = 0;
   #existed = false;
+  /** The row the last `step` or `fresh` saw: its BLOB, decoded state and block copy. */
+  #seen: KnownRow = { blob: EMPTY_STATE, state: undefined, until: 0 };
 
   constructor(conn: Connection) {
     this.#conn = conn;
@@ -123,11 +151,14 @@ export class SqliteLimitStore implements LimitStore {
     const fn = (name: string) => `rk_${name}_${n}`;
     db.function(fn('fresh'), (until: number | null) => {
       this.#existed = false;
+      this.#seen = { blob: EMPTY_STATE, state: undefined, until: until ?? 0 };
       return this.#step(undefined, until) ? this.#charged : EMPTY_STATE;
     });
     db.function(fn('step'), (state: Buffer, until: number | null) => {
       this.#existed = true;
-      return this.#step(decodeState(state), until) ? 1 : 0;
+      const decoded = decodeState(state);
+      this.#seen = { blob: state, state: decoded, until: until ?? 0 };
+      return this.#step(decoded, until) ? 1 : 0;
     });
     db.function(fn('charged'), () => this.#charged);
     db.function(fn('idle'), () => this.#idleAt);
@@ -143,6 +174,9 @@ export class SqliteLimitStore implements LimitStore {
        ON CONFLICT (key) DO UPDATE SET state = ${fn('charged')}(), idle_at = ${fn('idle')}()
          WHERE ${fn('step')}(rk_limit_state.state, rk_limit_state.blocked_until)`,
     );
+    this.#casOne = db.prepare(
+      'UPDATE rk_limit_state SET state = ?, idle_at = ? WHERE key = ? AND state = ? AND blocked_until = ?',
+    );
   }
 
   decide(plan: Plan, now: number): Decision {
@@ -151,22 +185,64 @@ export class SqliteLimitStore implements LimitStore {
     }
     if (++this.#ops % SWEEP_EVERY === 0) this.#conn.write('sweep', () => this.#sweep(now));
     const item = plan.items[0]!;
+    const known = this.#known.get(item.key);
+    try {
+      this.#conn.assertOpen();
+      if (known !== undefined) {
+        const decision = this.#decideKnown(plan, item, known, now);
+        if (decision !== undefined) return decision;
+      }
+      return this.#decideRow(plan, item, known, now);
+    } catch (error) {
+      throw this.#conn.translate(error, 'decide');
+    }
+  }
+
+  /**
+   * The decision on a row as this process last saw it, when it admits and the row still holds it (one
+   * UPDATE, no SQL function); `undefined` to decide against the row (refused here, or the row changed).
+   */
+  #decideKnown(plan: Plan, item: PlanItem, known: KnownRow, now: number): Decision | undefined {
+    const decision = evaluate(plan, [known.state], known.until === 0 ? NO_BLOCKS : [known.until], now);
+    // A refusal is confirmed against the row: it may have been refunded or reset since.
+    if (!decision.allowed) return undefined;
+    const algorithm = algorithms[item.rule.algorithm];
+    const charged = algorithm.charge(known.state, now, item.cost, item.rule);
+    const blob = encodeState(charged);
+    const idleAt = algorithm.idleAt(charged, item.rule);
+    if (this.#casOne.run(blob, idleAt, item.key, known.blob, known.until).changes !== 1) return undefined;
+    known.blob = blob;
+    known.state = charged;
+    return decision;
+  }
+
+  /** The decision against the row itself (see the constructor); remembers the row as it leaves it. */
+  #decideRow(plan: Plan, item: PlanItem, known: KnownRow | undefined, now: number): Decision {
     const scope = plan.scopes[0]!;
     this.#plan = plan;
     this.#now = now;
     this.#decision = undefined;
     this.#existed = false;
     try {
-      this.#conn.assertOpen();
       this.#updateOne.run(item.key);
       if (!this.#existed) this.#upsertOne.run(item.key, scope, scope);
-    } catch (error) {
-      throw this.#conn.translate(error, 'decide');
     } finally {
       this.#plan = undefined;
     }
     const decision = this.#decision!;
     if (decision.allowed && !this.#existed) this.#created++;
+    const seen = this.#seen;
+    const row: KnownRow = decision.allowed
+      ? { blob: this.#charged, state: this.#last, until: seen.until }
+      : seen;
+    if (known !== undefined) {
+      known.blob = row.blob;
+      known.state = row.state;
+      known.until = row.until;
+    } else {
+      if (this.#known.size >= KNOWN_ROWS) this.#known.delete(this.#known.keys().next().value!);
+      this.#known.set(item.key, row);
+    }
     return decision;
   }
 
@@ -183,6 +259,7 @@ export class SqliteLimitStore implements LimitStore {
     }
     const item = plan.items[0]!;
     const charged = algorithms[item.rule.algorithm].charge(state, now, item.cost, item.rule);
+    this.#last = charged;
     this.#charged = encodeState(charged);
     this.#idleAt = algorithms[item.rule.algorithm].idleAt(charged, item.rule);
     return true;
@@ -249,6 +326,11 @@ export class SqliteLimitStore implements LimitStore {
       this.#resetScope.run(`${scope}|`, `${scope}}`, scope);
       this.#resetBlock.run(scope);
     });
+  }
+
+  /** Rows remembered for the single-rule path (for tests of bounded memory). */
+  get rememberedRows(): number {
+    return this.#known.size;
   }
 
   /** Number of rule state rows stored (for tests of bounded disk use). */

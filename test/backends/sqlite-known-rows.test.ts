@@ -1,0 +1,105 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { AlgorithmName } from '../../src/algorithms/types.js';
+import { SqliteBackend } from '../../src/backends/sqlite/index.js';
+import { FakeClock } from '../../src/core/clock.js';
+import { RateLimiter } from '../../src/limiter/rate-limiter.js';
+
+// A store decides a single-rule request on a row it has seen before from what it remembers of that row,
+// and writes the result only if the row still holds exactly that (see KnownRow in limit-store.ts). Two
+// backends on one file stand for two processes: every write of one must be seen by the other's next
+// decision, whatever the path that wrote it.
+
+const dirs: string[] = [];
+const backends: SqliteBackend[] = [];
+
+afterEach(async () => {
+  for (const b of backends.splice(0)) await b.close();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function pair(algorithm: AlgorithmName, limit = 10) {
+  const dir = mkdtempSync(join(tmpdir(), 'rk-known-'));
+  dirs.push(dir);
+  const file = join(dir, 'limits.db');
+  const clock = new FakeClock(1_700_000_000_000);
+  const make = () => {
+    const backend = new SqliteBackend({ path: file });
+    backends.push(backend);
+    return new RateLimiter({ backend, clock, scopes: { 'chat:*': { limit, window: 60_000, algorithm } } });
+  };
+  return { a: make(), b: make(), clock };
+}
+
+const algorithms: AlgorithmName[] = ['fixed-window', 'sliding-window', 'token-bucket'];
+
+describe.each(algorithms)('SQLite remembered rows (%s)', (algorithm) => {
+  it('two stores taking turns on one key admit the limit in all, not the limit each', async () => {
+    const { a, b, clock } = pair(algorithm);
+    let admitted = 0;
+    for (let i = 0; i < 30; i++) {
+      const limiter = i % 2 === 0 ? a : b;
+      if ((await limiter.tryAcquire({ scopes: 'chat:1' })).allowed) admitted++;
+      await clock.advance(1);
+    }
+    expect(admitted).toBe(10);
+  });
+
+  it('sees the other store’s charges made through group commits, adjustments and many-request calls', async () => {
+    const { a, b } = pair(algorithm);
+    for (let i = 0; i < 4; i++) expect((await a.tryAcquire({ scopes: 'chat:1' })).allowed).toBe(true);
+    // b charges 5 more in three different ways; a remembers the row at 4 used.
+    await b.adjust({ scopes: 'chat:1', delta: 3 });
+    await b.tryAcquireMany([{ scopes: 'chat:1' }, { scopes: 'chat:1' }]);
+    // 9 used: one left.
+    expect((await a.tryAcquire({ scopes: 'chat:1' })).allowed).toBe(true);
+    expect((await a.tryAcquire({ scopes: 'chat:1' })).allowed).toBe(false);
+  });
+
+  it('a refusal it remembers is checked against the row: a refund elsewhere admits again', async () => {
+    const { a, b } = pair(algorithm, 3);
+    for (let i = 0; i < 3; i++) expect((await a.tryAcquire({ scopes: 'chat:1' })).allowed).toBe(true);
+    expect((await a.tryAcquire({ scopes: 'chat:1' })).allowed).toBe(false);
+    await b.adjust({ scopes: 'chat:1', delta: -1 });
+    expect((await a.tryAcquire({ scopes: 'chat:1' })).allowed).toBe(true);
+    expect((await a.tryAcquire({ scopes: 'chat:1' })).allowed).toBe(false);
+  });
+
+  it('a block set by the other store refuses a row it remembers as free', async () => {
+    const { a, b, clock } = pair(algorithm);
+    expect((await a.tryAcquire({ scopes: 'chat:1' })).allowed).toBe(true);
+    await b.block('chat:1', 5_000);
+    const refused = await a.tryAcquire({ scopes: 'chat:1' });
+    expect(refused.allowed).toBe(false);
+    expect(refused.retryAfterMs).toBe(5_000);
+    await clock.advance(5_000);
+    expect((await a.tryAcquire({ scopes: 'chat:1' })).allowed).toBe(true);
+  });
+
+  it('a reset by the other store starts the key over (its row is gone)', async () => {
+    const { a, b } = pair(algorithm, 2);
+    for (let i = 0; i < 2; i++) expect((await a.tryAcquire({ scopes: 'chat:1' })).allowed).toBe(true);
+    await b.reset('chat:1');
+    for (let i = 0; i < 2; i++) expect((await a.tryAcquire({ scopes: 'chat:1' })).allowed).toBe(true);
+    expect((await a.tryAcquire({ scopes: 'chat:1' })).allowed).toBe(false);
+    expect((await b.tryAcquire({ scopes: 'chat:1' })).allowed).toBe(false);
+  });
+});
+
+describe('SQLite remembered rows, bounded', () => {
+  it('remembers at most 32,768 rows, and a forgotten key is still decided exactly', async () => {
+    const { a, b } = pair('fixed-window', 2);
+    const store = a.backend.limits as unknown as { rememberedRows: number };
+    const keys = 40_000;
+    for (let i = 0; i < keys; i++) await a.tryAcquire({ scopes: `chat:${i}` });
+    expect(store.rememberedRows).toBe(32_768);
+    // chat:0 was forgotten first; b takes its last unit; a must see it.
+    expect((await b.tryAcquire({ scopes: 'chat:0' })).allowed).toBe(true);
+    expect((await a.tryAcquire({ scopes: 'chat:0' })).allowed).toBe(false);
+    // chat:39999 is remembered: same answer through the remembered path.
+    expect((await b.tryAcquire({ scopes: 'chat:39999' })).allowed).toBe(true);
+    expect((await a.tryAcquire({ scopes: 'chat:39999' })).allowed).toBe(false);
+  }, 60_000);
+});
