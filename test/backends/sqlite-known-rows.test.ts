@@ -2,9 +2,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { AlgorithmName } from '../../src/algorithms/types.js';
 import { SqliteBackend } from '../../src/backends/sqlite/index.js';
 import { FakeClock } from '../../src/core/clock.js';
+import type { AlgorithmName } from '../../src/core/types.js';
 import { RateLimiter } from '../../src/limiter/rate-limiter.js';
 
 // A store decides a single-rule request on a row it has seen before from what it remembers of that row,
