@@ -128,13 +128,17 @@ export class RateLimiter {
         now,
       );
       const answer = (decisions: Decision[]) => {
+        if (!Array.isArray(decisions) || decisions.length !== batch.length) {
+          throw new TypeError(`decideMany answered ${typeof decisions}, not ${batch.length} decisions`);
+        }
         for (let i = 0; i < batch.length; i++) batch[i]!.resolve(decisions[i]!);
       };
       const fail = (error: unknown) => {
         for (const p of batch) p.reject(error);
       };
       if (store.sync) answer(decided as Decision[]);
-      else Promise.resolve(decided).then(answer, fail);
+      // A store answering something else than decisions fails its callers: none is left waiting.
+      else Promise.resolve(decided).then(answer).catch(fail);
     } catch (error) {
       for (const p of batch) p.reject(error);
     }

@@ -1,6 +1,8 @@
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SqliteBackend } from '../../src/backends/sqlite/index.js';
 import { FakeClock } from '../../src/core/clock.js';
@@ -33,7 +35,7 @@ function pair(algorithm: AlgorithmName, limit = 10) {
   return { a: make(), b: make(), clock };
 }
 
-const algorithms: AlgorithmName[] = ['fixed-window', 'sliding-window', 'token-bucket'];
+const algorithms: AlgorithmName[] = ['fixed-window', 'sliding-window', 'token-bucket', 'anchored-window'];
 
 describe.each(algorithms)('SQLite remembered rows (%s)', (algorithm) => {
   it('two stores taking turns on one key admit the limit in all, not the limit each', async () => {
@@ -49,12 +51,24 @@ describe.each(algorithms)('SQLite remembered rows (%s)', (algorithm) => {
 
   it('sees the other store’s charges made through group commits, adjustments and many-request calls', async () => {
     const { a, b } = pair(algorithm);
-    for (let i = 0; i < 4; i++) expect((await a.tryAcquire({ scopes: 'chat:1' })).allowed).toBe(true);
-    // b charges 5 more in three different ways; a remembers the row at 4 used.
-    await b.adjust({ scopes: 'chat:1', delta: 3 });
+    for (let i = 0; i < 3; i++) expect((await a.tryAcquire({ scopes: 'chat:1' })).allowed).toBe(true);
+    // b charges 6 more in three different ways; a remembers the row at 3 used.
+    await b.adjust({ scopes: 'chat:1', delta: 2 });
     await b.tryAcquireMany([{ scopes: 'chat:1' }, { scopes: 'chat:1' }]);
+    // Two calls in one tick: one group commit (decideMany).
+    const tick = await Promise.all([b.tryAcquire({ scopes: 'chat:1' }), b.tryAcquire({ scopes: 'chat:1' })]);
+    expect(tick.map((d) => d.allowed)).toEqual([true, true]);
     // 9 used: one left.
     expect((await a.tryAcquire({ scopes: 'chat:1' })).allowed).toBe(true);
+    expect((await a.tryAcquire({ scopes: 'chat:1' })).allowed).toBe(false);
+  });
+
+  it('a group commit of its own store after a remembered write is seen by the next single decision', async () => {
+    const { a } = pair(algorithm, 4);
+    expect((await a.tryAcquire({ scopes: 'chat:1' })).allowed).toBe(true);
+    expect((await a.tryAcquire({ scopes: 'chat:1' })).allowed).toBe(true);
+    const tick = await Promise.all([a.tryAcquire({ scopes: 'chat:1' }), a.tryAcquire({ scopes: 'chat:1' })]);
+    expect(tick.map((d) => d.allowed)).toEqual([true, true]);
     expect((await a.tryAcquire({ scopes: 'chat:1' })).allowed).toBe(false);
   });
 
@@ -89,6 +103,22 @@ describe.each(algorithms)('SQLite remembered rows (%s)', (algorithm) => {
 });
 
 describe('SQLite remembered rows, bounded', () => {
+  it('a remembered row holds its own few bytes, not a block of the shared Buffer pool', async () => {
+    // A real process with --expose-gc: other code's small Buffers between two rows' writes would leave
+    // each remembered slice of the pool holding its whole 8 KiB block.
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ['--expose-gc', '--import', 'tsx', 'test/fixtures/sqlite-known-memory.ts', '3000', '600'],
+      { timeout: 60_000 },
+    );
+    const { remembered, bytesPerRow } = JSON.parse(stdout.trim()) as {
+      remembered: number;
+      bytesPerRow: number;
+    };
+    expect(remembered).toBe(3001);
+    expect(bytesPerRow).toBeLessThan(256);
+  }, 60_000);
+
   it('remembers at most 32,768 rows, and a forgotten key is still decided exactly', async () => {
     const { a, b } = pair('fixed-window', 2);
     const store = a.backend.limits as unknown as { rememberedRows: number };

@@ -17,8 +17,9 @@ const SWEEP_BATCH = 256;
 const NO_BLOCKS: readonly number[] = [0];
 
 /**
- * Rows the single-rule path remembers (see {@link KnownRow}): about 11 MB at most. Past it, the oldest
- * remembered is forgotten; a forgotten key is decided as if never seen, against its row.
+ * Rows the single-rule path remembers (see {@link KnownRow}): a few hundred bytes each (its key, its
+ * state encoded in a buffer of its own and decoded), ~10–20 MB in all. Past it, the oldest remembered
+ * is forgotten; a forgotten key is decided as if never seen, against its row.
  */
 const KNOWN_ROWS = 32_768;
 
@@ -41,6 +42,22 @@ interface KnownRow {
  * by less than this sees it exactly (see src/engine/README.md, clock skew).
  */
 const IDLE_GRACE_MS = 1000;
+
+/**
+ * The bytes of `encoded` in memory of their own, reusing `into` when it has the same length. An encoded
+ * state is a slice of Node's shared 8 KiB Buffer pool: a remembered slice would keep its whole pool
+ * block alive (8 KiB per row, when other code allocates between two rows' writes).
+ */
+function keep(encoded: Buffer, into: Buffer | undefined): Buffer {
+  if (encoded.length === 0) return EMPTY_STATE;
+  if (into !== undefined && into !== EMPTY_STATE && into.length === encoded.length) {
+    into.set(encoded);
+    return into;
+  }
+  const own = Buffer.allocUnsafeSlow(encoded.length);
+  own.set(encoded);
+  return own;
+}
 
 /** Makes the SQL function names of each store unique, so two stores on one database never mix. */
 let stores = 0;
@@ -211,7 +228,7 @@ export class SqliteLimitStore implements LimitStore {
     const blob = encodeState(charged);
     const idleAt = algorithm.idleAt(charged, item.rule);
     if (this.#casOne.run(blob, idleAt, item.key, known.blob, known.until).changes !== 1) return undefined;
-    known.blob = blob;
+    known.blob = keep(blob, known.blob);
     known.state = charged;
     return decision;
   }
@@ -232,16 +249,17 @@ export class SqliteLimitStore implements LimitStore {
     const decision = this.#decision!;
     if (decision.allowed && !this.#existed) this.#created++;
     const seen = this.#seen;
-    const row: KnownRow = decision.allowed
-      ? { blob: this.#charged, state: this.#last, until: seen.until }
-      : seen;
+    // The row as it is now: what was written when admitted, else what was read (SQLite's copy for the
+    // function call, in memory of its own).
+    const blob = decision.allowed ? keep(this.#charged, known?.blob) : seen.blob;
+    const state = decision.allowed ? this.#last : seen.state;
     if (known !== undefined) {
-      known.blob = row.blob;
-      known.state = row.state;
-      known.until = row.until;
+      known.blob = blob;
+      known.state = state;
+      known.until = seen.until;
     } else {
       if (this.#known.size >= KNOWN_ROWS) this.#known.delete(this.#known.keys().next().value!);
-      this.#known.set(item.key, row);
+      this.#known.set(item.key, { blob, state, until: seen.until });
     }
     return decision;
   }
