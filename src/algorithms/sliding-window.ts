@@ -45,25 +45,9 @@ export const slidingWindow: Algorithm = {
   },
 
   adjust(state, now, delta, rule, at): RuleState {
-    const bucket = Math.floor(now / rule.step);
     const first = !state ? 0 : memo.hits(state, now, rule) ? memo.first : firstLive(state, now, rule);
     const next: number[] = state ? state.slice(first) : [];
-    if (at !== undefined && at < now) return adjustAt(next, Math.floor(at / rule.step), delta, now, rule);
-    if (delta >= 0) {
-      const last = next.length - 2;
-      // A bucket at or after ours (clock skew between processes): add to it, which only delays expiry.
-      if (last >= 0 && next[last]! >= bucket) next[last + 1]! += delta;
-      else next.push(bucket, delta);
-      return next;
-    }
-    // Refund from the newest usage backwards.
-    let refund = -delta;
-    for (let i = next.length - 2; i >= 0 && refund > 0; i -= 2) {
-      const take = Math.min(refund, next[i + 1]!);
-      next[i + 1]! -= take;
-      refund -= take;
-      if (next[i + 1] === 0) next.splice(i, 2);
-    }
+    correctPairs(next, 0, now, delta, rule, at);
     return next;
   },
 
@@ -132,38 +116,86 @@ export function slidingWait(
 }
 
 /**
- * A correction attributed to sub-window `bucket` (in the past) of the live pairs `next` (modified and
- * returned). Nothing changes when that sub-window no longer counts. Usage added for it goes into its
- * sub-window (a new pair in order when it has none). A refund takes from that sub-window and the older ones, newest
- * first, then — only if the charge being corrected landed in a newer sub-window (a clock ahead of ours
- * wrote one) — from the newer ones, oldest first: never usage that would count longer than the charge did.
+ * The correction of {@link slidingWindow.adjust} on the live pairs `pairs[head…]` (none expired at `now`), in
+ * place: the pure algorithm applies it to a copy, the memory store's cell to its own pairs.
+ * - At `at` in the past: see {@link adjustAt}.
+ * - Now: usage added goes into the current sub-window (a new pair unless the last one is at or after it: a
+ *   clock ahead of ours wrote it, which only delays expiry); a refund takes from the newest usage backwards.
  */
-function adjustAt(next: number[], bucket: number, delta: number, now: number, rule: CompiledRule): RuleState {
-  // The charge corrected no longer counts (its sub-window left the window): neither does its correction.
-  if ((bucket + 1) * rule.step + rule.windowMs <= now) return next;
+export function correctPairs(
+  pairs: number[],
+  head: number,
+  now: number,
+  delta: number,
+  rule: CompiledRule,
+  at: number | undefined,
+): void {
+  if (at !== undefined && at < now) {
+    adjustAt(pairs, head, Math.floor(at / rule.step), delta, now, rule);
+    return;
+  }
   if (delta >= 0) {
-    let i = next.length - 2;
-    while (i >= 0 && next[i]! > bucket) i -= 2;
-    if (i >= 0 && next[i] === bucket) next[i + 1]! += delta;
-    else next.splice(i + 2, 0, bucket, delta);
-    return next;
+    const bucket = Math.floor(now / rule.step);
+    const last = pairs.length - 2;
+    if (last >= head && pairs[last]! >= bucket) pairs[last + 1]! += delta;
+    else pairs.push(bucket, delta);
+    return;
   }
   let refund = -delta;
-  let split = 0;
-  while (split < next.length && next[split]! <= bucket) split += 2;
-  for (let i = split - 2; i >= 0 && refund > 0; i -= 2) {
-    const take = Math.min(refund, next[i + 1]!);
-    next[i + 1]! -= take;
+  for (let i = pairs.length - 2; i >= head && refund > 0; i -= 2) {
+    const take = Math.min(refund, pairs[i + 1]!);
+    pairs[i + 1]! -= take;
+    refund -= take;
+    if (pairs[i + 1] === 0) pairs.splice(i, 2);
+  }
+}
+
+/**
+ * A correction attributed to sub-window `bucket` (in the past) of the live pairs `pairs[head…]`, in place.
+ * Nothing changes when that sub-window no longer counts. Usage added for it goes into its sub-window (a new
+ * pair in order when it has none). A refund takes from that sub-window and the older ones, newest first,
+ * then — only if the charge being corrected landed in a newer sub-window (a clock ahead of ours wrote one) —
+ * from the newer ones, oldest first: never usage that would count longer than the charge did. Empty pairs
+ * are removed after a refund.
+ */
+function adjustAt(
+  pairs: number[],
+  head: number,
+  bucket: number,
+  delta: number,
+  now: number,
+  rule: CompiledRule,
+): void {
+  // The charge corrected no longer counts (its sub-window left the window): neither does its correction.
+  if ((bucket + 1) * rule.step + rule.windowMs <= now) return;
+  if (delta >= 0) {
+    let i = pairs.length - 2;
+    while (i >= head && pairs[i]! > bucket) i -= 2;
+    if (i >= head && pairs[i] === bucket) pairs[i + 1]! += delta;
+    else pairs.splice(i + 2, 0, bucket, delta);
+    return;
+  }
+  let refund = -delta;
+  let split = head;
+  while (split < pairs.length && pairs[split]! <= bucket) split += 2;
+  for (let i = split - 2; i >= head && refund > 0; i -= 2) {
+    const take = Math.min(refund, pairs[i + 1]!);
+    pairs[i + 1]! -= take;
     refund -= take;
   }
-  for (let i = split; i < next.length && refund > 0; i += 2) {
-    const take = Math.min(refund, next[i + 1]!);
-    next[i + 1]! -= take;
+  for (let i = split; i < pairs.length && refund > 0; i += 2) {
+    const take = Math.min(refund, pairs[i + 1]!);
+    pairs[i + 1]! -= take;
     refund -= take;
   }
-  const out: number[] = [];
-  for (let i = 0; i < next.length; i += 2) if (next[i + 1] !== 0) out.push(next[i]!, next[i + 1]!);
-  return out;
+  let out = head;
+  for (let i = head; i < pairs.length; i += 2) {
+    if (pairs[i + 1] === 0) continue;
+    pairs[out] = pairs[i]!;
+    pairs[out + 1] = pairs[i + 1]!;
+    out += 2;
+  }
+  pairs.length = out;
 }
 
 /** Index of the first pair still counted at `now`. */

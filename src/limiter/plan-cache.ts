@@ -1,5 +1,5 @@
 import type { CompiledRule, LimitRequest } from '../core/types.js';
-import { buildPlan, normalizeScopes, type Plan, type PlanItem, stateKey } from '../engine/plan.js';
+import { applyCost, buildPlan, normalizeScopes, type Plan, type PlanItem, stateKey } from '../engine/plan.js';
 import type { ScopeRules } from '../engine/rules.js';
 
 /**
@@ -59,6 +59,11 @@ export class PlanCache {
         const plan = scopes.length === 1 ? this.#singleOf(scopes[0]) : this.#list(scopes);
         if (plan !== undefined) return plan;
       }
+    } else if (request !== null && typeof request === 'object' && request.costs === undefined) {
+      // A cost of its own (`{ requests: 1, tokens: 900 }`): its items made from the scopes' template, whose
+      // rules and state keys are kept per exact scope, rather than resolved again.
+      const template = this.template(request.scopes);
+      if (template !== undefined) return applyCost(template, request);
     }
     return buildPlan(request, this.#rules);
   }

@@ -204,6 +204,15 @@ export class RateLimiter {
   }
 
   /**
+   * {@link acquire} when it needs no wait, without a promise: on a synchronous backend (memory, SQLite),
+   * admits and charges the request now if nobody waits before it on its scopes and it fits; else returns
+   * `undefined` and charges nothing (call `acquire`, which waits, or refuses what never fits).
+   */
+  acquireNow(request: LimitRequest): Decision | undefined {
+    return this.#store.sync ? this.#lines.admitNow(this.#plan(request)) : undefined;
+  }
+
+  /**
    * Blocks scopes for a while: every process sharing the backend refuses them until then. Use it when a
    * receiver answers 429 / Retry-After. A block only ever extends an existing one.
    */
@@ -221,7 +230,20 @@ export class RateLimiter {
    * sub-window that charge is in, not in the newest one; a fixed window ignores a correction of an ended
    * window. Default: now.
    */
-  async adjust(request: { scopes: string | readonly string[]; delta: Cost; at?: number }): Promise<void> {
+  adjust(request: { scopes: string | readonly string[]; delta: Cost; at?: number }): Promise<void> {
+    // Not `async` (like tryAcquire): on a synchronous store the correction is made before this returns.
+    try {
+      return this.#adjust(request) ?? DONE;
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  #adjust(request: {
+    scopes: string | readonly string[];
+    delta: Cost;
+    at?: number;
+  }): Promise<void> | undefined {
     // The scopes' rule items (resolved rules, state keys), cached like the plans of decisions.
     const template =
       this.#plans.template(request.scopes) ?? inspectPlan(normalizeScopes(request.scopes), this.rules);
@@ -243,17 +265,24 @@ export class RateLimiter {
         throw new InvalidArgumentError(`delta.${unit}`, 'a finite number', value);
       }
     }
+    let refund = false;
     for (const { scope, key, rule } of template.items) {
       const delta = units[rule.unit];
       if (!delta) continue;
+      if (delta < 0) refund = true;
       items.push(
         at === undefined ? { scope, key, rule, cost: delta } : { scope, key, rule, cost: delta, at },
       );
     }
-    if (items.length === 0) return;
-    const now = this.clock.now();
-    await this.#store.adjust(items, now);
-    if (items.some((item) => item.cost < 0)) this.#lines.wakeAll();
+    if (items.length === 0) return undefined;
+    const done = this.#store.adjust(items, this.clock.now());
+    if (done === undefined) {
+      if (refund) this.#lines.wakeAll();
+      return undefined;
+    }
+    return Promise.resolve(done).then(() => {
+      if (refund) this.#lines.wakeAll();
+    });
   }
 
   /** Usage of every rule of the given scopes. */
@@ -269,6 +298,9 @@ export class RateLimiter {
     this.#lines.wakeAll();
   }
 }
+
+/** What a correction made synchronously returns (nothing to wait for). */
+const DONE: Promise<void> = Promise.resolve();
 
 /**
  * Whether a request has the default cost (one request, no per-scope costs, no pool) and valid, distinct

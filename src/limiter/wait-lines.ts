@@ -36,6 +36,16 @@ export class WaitLines {
   }
 
   /**
+   * Synchronous stores only: admits (charges) `plan` now when nobody waits in its line and it fits, as
+   * {@link acquire} would without waiting; `undefined` otherwise, nothing charged (call `acquire` then).
+   */
+  admitNow(plan: Plan): Decision | undefined {
+    if (!this.#store.sync || this.#groups.has(lineKey(plan))) return undefined;
+    const decision = this.#store.decide(plan, this.#clock.now()) as Decision;
+    return decision.allowed ? decision : undefined;
+  }
+
+  /**
    * Decides `plan` now, or waits in its line until it is admitted (charged), aborted or out of time (nothing
    * charged). `timeout` is in ms of the clock.
    */

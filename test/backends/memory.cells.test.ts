@@ -99,3 +99,56 @@ describe.each<AlgorithmName>(['sliding-window', 'token-bucket', 'fixed-window', 
     });
   },
 );
+
+describe('memory store cell (sliding-window): corrections in place', () => {
+  /** A charge or a correction (`delta`, at `back` ms before now, or now when undefined; < 0: a clock ahead). */
+  const stepArb = fc.record({
+    gap: fc.integer({ min: 0, max: 400 }),
+    kind: fc.constantFrom('charge', 'correct'),
+    amount: fc.integer({ min: -40, max: 40 }),
+    back: fc.option(fc.integer({ min: -300, max: 2500 }), { nil: undefined }),
+  });
+
+  it('leaves exactly the state the pure adjust returns, and answers alike', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 100 }),
+        windowArb,
+        fc.array(stepArb, { minLength: 1, maxLength: 120 }),
+        (limit, window, steps) => {
+          const r = rule({ limit, window, algorithm: 'sliding-window' });
+          const algorithm = algorithms['sliding-window'];
+          let pure: RuleState = [];
+          const cell = cellFor('s', r, {}, []);
+          let t = 1_700_000_000_000;
+          for (const step of steps) {
+            t += step.gap;
+            if (step.kind === 'charge') {
+              const cost = Math.abs(step.amount);
+              pure = algorithm.charge(pure, t, cost, r);
+              cell.charge(t, cost);
+            } else {
+              const at = step.back === undefined ? undefined : t - step.back;
+              pure = algorithm.adjust(pure, t, step.amount, r, at);
+              expect(cell.correct(t, step.amount, at)).toBe(true);
+            }
+            expect(cell.state()).toEqual(pure);
+            expect([cell.remaining(t), cell.wait(t, 1), cell.idleAt()]).toEqual([
+              algorithm.remaining(pure, t, r),
+              algorithm.wait(pure, t, 1, r),
+              algorithm.idleAt(pure, r),
+            ]);
+          }
+        },
+      ),
+      { numRuns: 400, seed: 11 },
+    );
+  });
+
+  it('other cells do not correct in place (the store rebuilds them from the pure adjust)', () => {
+    for (const algorithm of ['token-bucket', 'fixed-window', 'anchored-window'] as const) {
+      const cell = cellFor('s', rule({ limit: 5, window: 1000, algorithm }), {}, []);
+      expect(cell.correct(1000, -1, 500)).toBe(false);
+    }
+  });
+});

@@ -1,6 +1,6 @@
 import { anchoredWait, isCurrent } from '../../algorithms/anchored-window.js';
 import { currentWindow, fixedWait, windowStart } from '../../algorithms/fixed-window.js';
-import { slidingWait, sumPairs } from '../../algorithms/sliding-window.js';
+import { correctPairs, slidingWait, sumPairs } from '../../algorithms/sliding-window.js';
 import { bucketRemaining, bucketWait } from '../../algorithms/token-bucket.js';
 import type { RuleState } from '../../algorithms/types.js';
 import type { CompiledRule } from '../../core/types.js';
@@ -59,6 +59,14 @@ export abstract class Cell {
   }
   /** The state in the pure algorithms' layout. */
   abstract state(): RuleState;
+
+  /**
+   * {@link Algorithm.adjust} in place, when this kind of cell can (afterwards `state()` equals what it
+   * returns); false when it cannot, changing nothing (the store then rebuilds the cell from `adjust`).
+   */
+  correct(_now: number, _delta: number, _at: number | undefined): boolean {
+    return false;
+  }
 }
 
 /** Whether a window start and length are whole numbers with exact arithmetic up to the window's end. */
@@ -302,6 +310,28 @@ class SlidingCell extends Cell {
       if (!Number.isInteger(cost) || this.total > Number.MAX_SAFE_INTEGER) this.exact = false;
     } else if (expired) {
       this.#resum();
+    }
+  }
+
+  /**
+   * The sliding window's `adjust` on the pairs in place (a reservation's commit, on every call: the pure path
+   * copies the ~200 live pairs three times): what expired at `now` dropped, then the same correction.
+   */
+  override correct(now: number, delta: number, at: number | undefined): boolean {
+    this.#used(now);
+    this.#drop(this.#first);
+    correctPairs(this.pairs, this.head, now, delta, this.rule, at);
+    this.#resum();
+    return true;
+  }
+
+  /** Forgets the pairs before `first` (expired), compacting the array now and then. */
+  #drop(first: number): void {
+    if (first === this.head) return;
+    this.head = first;
+    if (first >= COMPACT_AT && first * 2 >= this.pairs.length) {
+      this.pairs.splice(0, first);
+      this.head = 0;
     }
   }
 

@@ -317,6 +317,7 @@ export class MemoryLimitStore implements LimitStore {
         (cell ?? this.#create(item, NEVER_USED)).charge(now, item.cost);
         continue;
       }
+      if (cell?.correct(now, item.cost, item.at)) continue;
       const state = cell?.state();
       this.#create(item, algorithms[item.rule.algorithm].adjust(state, now, item.cost, item.rule, item.at));
     }

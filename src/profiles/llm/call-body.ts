@@ -1,4 +1,4 @@
-import { type ChatMessageLike, contentText, estimateTokens } from './tokens.js';
+import { type ChatMessageLike, contentText, estimateTokens, estimateTokensNow } from './tokens.js';
 
 /** A JSON request body of an LLM API, as far as limiting needs it. */
 export type CallBody = Record<string, unknown>;
@@ -13,14 +13,17 @@ export function modelOf(url: string, body: CallBody | undefined): string | undef
 /** Output tokens the call may produce: `max_tokens` / `max_completion_tokens` / `max_output_tokens` / Gemini's `maxOutputTokens`, times `n`. */
 export function maxOutputOf(body: CallBody, fallback: number): number {
   const config = body.generationConfig as { maxOutputTokens?: unknown } | undefined;
-  const value = [
-    body.max_tokens,
-    body.max_completion_tokens,
-    body.max_output_tokens,
-    config?.maxOutputTokens,
-  ].find((v) => typeof v === 'number' && Number.isFinite(v) && v >= 0) as number | undefined;
+  const value =
+    outputLimit(body.max_tokens) ??
+    outputLimit(body.max_completion_tokens) ??
+    outputLimit(body.max_output_tokens) ??
+    outputLimit(config?.maxOutputTokens);
   const n = typeof body.n === 'number' && Number.isInteger(body.n) && body.n > 1 ? body.n : 1;
   return (value ?? fallback) * n;
+}
+
+function outputLimit(v: unknown): number | undefined {
+  return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : undefined;
 }
 
 /**
@@ -28,6 +31,18 @@ export function maxOutputOf(body: CallBody, fallback: number): number {
  * Gemini `systemInstruction` + `contents`; tool definitions are counted as their JSON text.
  */
 export async function promptTokensOf(model: string, body: CallBody): Promise<number> {
+  const messages = promptMessages(body);
+  return messages.length === 0 ? 0 : estimateTokens(model, messages);
+}
+
+/** {@link promptTokensOf} without a promise once the model's tokenizer is loaded (else a promise of it). */
+export function promptTokensNow(model: string, body: CallBody): number | Promise<number> {
+  const messages = promptMessages(body);
+  if (messages.length === 0) return 0;
+  return estimateTokensNow(model, messages) ?? estimateTokens(model, messages);
+}
+
+function promptMessages(body: CallBody): ChatMessageLike[] {
   const messages: ChatMessageLike[] = [];
   if (body.system !== undefined) messages.push(message('system', body.system));
   if (body.systemInstruction !== undefined) messages.push(message('system', body.systemInstruction));
@@ -42,8 +57,7 @@ export async function promptTokensOf(model: string, body: CallBody): Promise<num
   }
   if (typeof body.prompt === 'string') messages.push(message('user', body.prompt));
   if (body.tools !== undefined) messages.push(message(undefined, JSON.stringify(body.tools)));
-  if (messages.length === 0) return 0;
-  return estimateTokens(model, messages);
+  return messages;
 }
 
 const PROMPT_KEYS = ['messages', 'contents', 'input'] as const;

@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from '../../core/errors.js';
-import { type CallBody, maxOutputOf, modelOf, promptTokensOf, usageOf } from './call-body.js';
+import { type CallBody, maxOutputOf, modelOf, promptTokensNow, usageOf } from './call-body.js';
 import { ModelLimiter } from './model-limiter.js';
 import type { ModelQuota } from './quotas.js';
 import {
@@ -72,7 +72,8 @@ export function limitedFetch(options: LimitedFetchOptions): typeof fetch {
     }
   };
 
-  const learn = async (model: string, s: ReceiverSignals, refused: boolean): Promise<number> => {
+  // Synchronous unless the answer reported usage to observe or asked for a block (most answers: neither).
+  const learn = (model: string, s: ReceiverSignals, refused: boolean): number | Promise<number> => {
     const maxRpm = s.perMinute?.requests ?? s.requests.limit;
     const maxTpm = s.perMinute?.tokens ?? s.tokens.limit;
     const maxRpd = s.daily?.limit;
@@ -85,7 +86,6 @@ export function limitedFetch(options: LimitedFetchOptions): typeof fetch {
     }
     const rpm = usedOf(s.requests);
     const tpm = usedOf(s.tokens);
-    if (rpm !== undefined || tpm !== undefined) await ml.observeUsage(model, { rpm, tpm });
     // Nothing left somewhere: wait for that dimension's reset (a 429 without a time: a short block).
     let blockMs = Math.max(
       exhaustedFor(s.requests),
@@ -94,8 +94,13 @@ export function limitedFetch(options: LimitedFetchOptions): typeof fetch {
       exhaustedFor(s.outputTokens),
     );
     if (refused) blockMs = s.retryAfterMs ?? (blockMs || DEFAULT_BLOCK_MS);
-    if (blockMs > 0) await ml.block(model, Math.ceil(blockMs));
-    return blockMs;
+    const observe = rpm !== undefined || tpm !== undefined;
+    if (!observe && !(blockMs > 0)) return blockMs;
+    return (async () => {
+      if (observe) await ml.observeUsage(model, { rpm, tpm });
+      if (blockMs > 0) await ml.block(model, Math.ceil(blockMs));
+      return blockMs;
+    })();
   };
 
   return async function rateLimitedFetch(
@@ -103,15 +108,18 @@ export function limitedFetch(options: LimitedFetchOptions): typeof fetch {
     init?: RequestInit,
   ): Promise<Response> {
     const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
-    const text = await bodyText(input, init);
+    // (Awaited only when it is a promise: each await costs a turn of the microtask queue.)
+    let text = bodyText(input, init);
+    if (typeof text === 'object') text = await text;
     const body = text === undefined ? undefined : parseObject(text);
     const model = modelOf(url, body);
     if (!body || !model) return send(input, init);
-    const quota = ml.quota(model);
-    let estimate = (await promptTokensOf(model, body)) + maxOutputOf(body, defaultOutput);
+    const maxTpm = ml.quota(model).maxTpm;
+    let prompt = promptTokensNow(model, body);
+    if (typeof prompt !== 'number') prompt = await prompt;
+    let estimate = prompt + maxOutputOf(body, defaultOutput);
     // The output limit is a ceiling, not a promise: never reserve more than the whole TPM for it.
-    if (quota.maxTpm > 0 && estimate > quota.maxTpm)
-      estimate = Math.max(quota.maxTpm, await promptTokensOf(model, body));
+    if (maxTpm > 0 && estimate > maxTpm) estimate = Math.max(maxTpm, prompt);
     for (let attempt = 0; ; attempt++) {
       const reservation = await ml.reserve(model, estimate, { signal: init?.signal ?? undefined });
       let response: Response;
@@ -138,7 +146,8 @@ export function limitedFetch(options: LimitedFetchOptions): typeof fetch {
         }
         continue;
       }
-      await learn(model, signals, false);
+      const learning = learn(model, signals, false);
+      if (typeof learning !== 'number') await learning;
       if (!response.ok) {
         await reservation.commit(0);
         return response;
@@ -301,10 +310,11 @@ function exhaustedFor(d: ReportedLimit): number {
   return d.remaining === 0 && d.resetMs !== undefined ? d.resetMs : 0;
 }
 
-async function bodyText(
+/** The request body's text (a promise only for a `Request`'s own body). */
+function bodyText(
   input: string | URL | Request,
   init: RequestInit | undefined,
-): Promise<string | undefined> {
+): string | undefined | Promise<string> {
   const body = init?.body;
   if (typeof body === 'string') return body;
   if (body instanceof ArrayBuffer || ArrayBuffer.isView(body)) {

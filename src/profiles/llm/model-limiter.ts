@@ -318,6 +318,10 @@ export class ModelLimiter {
     const request = { scopes: scope, cost: { requests: 1, tokens: estTokens } };
     const timeout =
       options.timeout === undefined ? undefined : parsePositiveDuration(options.timeout, 'timeout');
+    // Nobody waiting and room now (the common case on memory and SQLite): admitted without a wait line.
+    if (!options.signal?.aborted && this.limiter.acquireNow(request) !== undefined) {
+      return new Reservation(this.#host, model, estTokens, this.clock.now());
+    }
     const deadline = timeout === undefined ? undefined : this.clock.now() + timeout;
     for (;;) {
       // The engine's acquire waits exactly; a quota change or reset here aborts that wait so the request

@@ -111,28 +111,51 @@ const none = (): ReportedLimit => ({ limit: undefined, remaining: undefined, res
 
 /** Reads the rate-limit headers of an answer (any status). */
 export function readHeaders(headers: Headers, now: number): ReceiverSignals {
-  // One pass over the answer's headers (a handful) instead of looking up the 25 names it may carry.
+  // One pass over the answer's headers (a handful) instead of looking up the 25 names it may carry; only
+  // the families present are read (an OpenAI answer has no Anthropic names, and the reverse).
   let found: Found | undefined;
-  for (const [name, value] of headers) {
-    if (
-      name.startsWith('x-ratelimit-') ||
-      name.startsWith('anthropic-ratelimit-') ||
-      name === 'retry-after'
-    ) {
-      found ??= Object.create(null) as Found;
-      found[name] = value;
-    }
+  let openai = false;
+  let anthropic = false;
+  // The names alone, then the value of each that matters: a network answer's entries cost about twice
+  // its names to iterate (undici), and most of its headers are not rate limits.
+  for (const name of headers.keys()) {
+    if (name.startsWith('x-ratelimit-')) openai = true;
+    else if (name.startsWith('anthropic-ratelimit-')) anthropic = true;
+    else if (name !== 'retry-after') continue;
+    found ??= Object.create(null) as Found;
+    found[name] = headers.get(name) ?? undefined;
   }
   if (found === undefined) {
     return { requests: none(), tokens: none(), inputTokens: none(), outputTokens: none() };
   }
+  const retryAfter = found['retry-after'];
   return {
-    requests: dimension(found, OPENAI_REQUESTS, ANTHROPIC_REQUESTS, now),
-    tokens: dimension(found, OPENAI_TOKENS, ANTHROPIC_TOKENS, now),
-    inputTokens: dimension(found, undefined, ANTHROPIC_INPUT, now),
-    outputTokens: dimension(found, undefined, ANTHROPIC_OUTPUT, now),
-    retryAfterMs: parseRetryAfter(found['retry-after'] ?? null, now),
+    requests: family(found, openai, anthropic, OPENAI_REQUESTS, ANTHROPIC_REQUESTS, now),
+    tokens: family(found, openai, anthropic, OPENAI_TOKENS, ANTHROPIC_TOKENS, now),
+    inputTokens: anthropic ? dimension(found, undefined, ANTHROPIC_INPUT, now) : none(),
+    outputTokens: anthropic ? dimension(found, undefined, ANTHROPIC_OUTPUT, now) : none(),
+    retryAfterMs: retryAfter === undefined ? undefined : parseRetryAfter(retryAfter, now),
   };
+}
+
+/** {@link dimension} reading only the families of names the answer carries. */
+function family(
+  found: Found,
+  openai: boolean,
+  anthropic: boolean,
+  openaiNames: DimensionNames,
+  anthropicNames: DimensionNames,
+  now: number,
+): ReportedLimit {
+  if (!openai && !anthropic) return none();
+  if (!anthropic) {
+    return {
+      limit: int(found[openaiNames.limit] ?? null),
+      remaining: int(found[openaiNames.remaining] ?? null),
+      resetMs: parseResetDuration(found[openaiNames.reset]),
+    };
+  }
+  return dimension(found, openai ? openaiNames : undefined, anthropicNames, now);
 }
 
 interface GoogleDetail {

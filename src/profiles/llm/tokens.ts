@@ -1,6 +1,7 @@
 import { type Duration, parsePositiveDuration } from '../../core/duration.js';
 import { InvalidArgumentError } from '../../core/errors.js';
 import { UpstreamError } from './errors.js';
+import { TextCounts } from './text-counts.js';
 
 /** A chat message as the SDKs send it: text content, or an array of parts whose text parts are counted. */
 export interface ChatMessageLike {
@@ -47,12 +48,26 @@ async function encodingFor(name: string): Promise<Encoding> {
 async function counterFor(name: string): Promise<(text: string) => number> {
   const encoding = await encodingFor(name);
   // countTokens with options re-reads them on every call; countStringTokens counts the same way, directly.
-  const count =
+  const tokenize =
     typeof encoding.countStringTokens === 'function'
       ? (text: string) => (text === '' ? 0 : encoding.countStringTokens!(text))
       : (text: string) => encoding.countTokens(text, AS_TEXT);
+  // The texts of a chat come again on its next calls (the history is resent): each is tokenized once.
+  const known = new TextCounts();
+  const count = (text: string) => known.count(text, tokenize);
   counters.set(name, count);
   return count;
+}
+
+/** Encodings by model name (a handful of names per process; bounded all the same: names come from bodies). */
+const encodingOfModel = new Map<string, 'o200k_base' | 'cl100k_base' | undefined>();
+
+function encodingOf(model: string): 'o200k_base' | 'cl100k_base' | undefined {
+  if (encodingOfModel.has(model)) return encodingOfModel.get(model);
+  const name = openaiEncoding(model);
+  if (encodingOfModel.size >= 1024) encodingOfModel.clear();
+  encodingOfModel.set(model, name);
+  return name;
 }
 
 /** Token counts of roles (`system`, `user`, `assistant`, …: a handful per process), per count function. */
@@ -114,10 +129,20 @@ export function contentText(content: unknown): string {
  */
 export async function estimateTokens(model: string, input: TokenInput): Promise<number> {
   if (typeof model !== 'string') throw new InvalidArgumentError('model', 'a model name', model);
-  const encodingName = openaiEncoding(model);
-  const count = encodingName
-    ? (counters.get(encodingName) ?? (await counterFor(encodingName)))
-    : heuristicTokens;
+  const encodingName = encodingOf(model);
+  if (encodingName !== undefined && !counters.has(encodingName)) await counterFor(encodingName);
+  return estimateTokensNow(model, input)!;
+}
+
+/**
+ * {@link estimateTokens} without a promise, once the model's tokenizer is loaded (`undefined` before: call
+ * `estimateTokens`, which loads it). What `limitedFetch` counts with on every call.
+ */
+export function estimateTokensNow(model: string, input: TokenInput): number | undefined {
+  if (typeof model !== 'string') throw new InvalidArgumentError('model', 'a model name', model);
+  const encodingName = encodingOf(model);
+  const count = encodingName === undefined ? heuristicTokens : counters.get(encodingName);
+  if (count === undefined) return undefined;
   if (typeof input === 'string') return count(input);
   if (!Array.isArray(input))
     throw new InvalidArgumentError('input', 'a string or an array of chat messages', input);
