@@ -74,7 +74,7 @@ async function durable(): Promise<{ url: string; close(): Promise<void> }> {
   let pending: Array<{ id: string; payload: string; done: () => void }> = [];
   let delivered: string[] = [];
   let scheduled = false;
-  const post = (id: string, payload: string) => {
+  const post = (id: string, payload: string, tries = 0) => {
     const req = httpRequest(
       target,
       {
@@ -90,6 +90,12 @@ async function durable(): Promise<{ url: string; close(): Promise<void> }> {
         });
       },
     );
+    // A kept-alive socket the sink closed as this request went out ("socket hang up"): send it again on
+    // another, as a sender retries a delivery that never arrived (unhandled, it ended the whole bench).
+    req.on('error', (error) => {
+      if (tries < 3) post(id, payload, tries + 1);
+      else console.error(`ceiling side: ${id} not delivered: ${error.message}`);
+    });
     req.end(payload);
   };
   // One transaction per event-loop turn: this turn's offers and the last turn's deliveries.
