@@ -92,18 +92,21 @@ const ANTHROPIC_OUTPUT = anthropicNames('output-tokens');
 
 type Found = Record<string, string | undefined>;
 
-/** One dimension: OpenAI's headers first, else Anthropic's (no OpenAI names: Anthropic's only). */
+/** One dimension: OpenAI's headers first, else Anthropic's (a family left out is not read). */
 function dimension(
   found: Found,
   openai: DimensionNames | undefined,
-  anthropic: DimensionNames,
+  anthropic: DimensionNames | undefined,
   now: number,
 ): ReportedLimit {
   return {
-    limit: (openai && int(found[openai.limit] ?? null)) ?? int(found[anthropic.limit] ?? null),
-    remaining: (openai && int(found[openai.remaining] ?? null)) ?? int(found[anthropic.remaining] ?? null),
+    limit: (openai && int(found[openai.limit] ?? null)) ?? (anthropic && int(found[anthropic.limit] ?? null)),
+    remaining:
+      (openai && int(found[openai.remaining] ?? null)) ??
+      (anthropic && int(found[anthropic.remaining] ?? null)),
     resetMs:
-      (openai && parseResetDuration(found[openai.reset])) ?? untilTime(found[anthropic.reset] ?? null, now),
+      (openai && parseResetDuration(found[openai.reset])) ??
+      (anthropic && untilTime(found[anthropic.reset] ?? null, now)),
   };
 }
 
@@ -130,32 +133,23 @@ export function readHeaders(headers: Headers, now: number): ReceiverSignals {
   }
   const retryAfter = found['retry-after'];
   return {
-    requests: family(found, openai, anthropic, OPENAI_REQUESTS, ANTHROPIC_REQUESTS, now),
-    tokens: family(found, openai, anthropic, OPENAI_TOKENS, ANTHROPIC_TOKENS, now),
-    inputTokens: anthropic ? dimension(found, undefined, ANTHROPIC_INPUT, now) : none(),
-    outputTokens: anthropic ? dimension(found, undefined, ANTHROPIC_OUTPUT, now) : none(),
+    // Only the families the answer carries are read.
+    requests: dimension(
+      found,
+      openai ? OPENAI_REQUESTS : undefined,
+      anthropic ? ANTHROPIC_REQUESTS : undefined,
+      now,
+    ),
+    tokens: dimension(
+      found,
+      openai ? OPENAI_TOKENS : undefined,
+      anthropic ? ANTHROPIC_TOKENS : undefined,
+      now,
+    ),
+    inputTokens: dimension(found, undefined, anthropic ? ANTHROPIC_INPUT : undefined, now),
+    outputTokens: dimension(found, undefined, anthropic ? ANTHROPIC_OUTPUT : undefined, now),
     retryAfterMs: retryAfter === undefined ? undefined : parseRetryAfter(retryAfter, now),
   };
-}
-
-/** {@link dimension} reading only the families of names the answer carries. */
-function family(
-  found: Found,
-  openai: boolean,
-  anthropic: boolean,
-  openaiNames: DimensionNames,
-  anthropicNames: DimensionNames,
-  now: number,
-): ReportedLimit {
-  if (!openai && !anthropic) return none();
-  if (!anthropic) {
-    return {
-      limit: int(found[openaiNames.limit] ?? null),
-      remaining: int(found[openaiNames.remaining] ?? null),
-      resetMs: parseResetDuration(found[openaiNames.reset]),
-    };
-  }
-  return dimension(found, openai ? openaiNames : undefined, anthropicNames, now);
 }
 
 interface GoogleDetail {
