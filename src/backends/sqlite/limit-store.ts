@@ -7,6 +7,7 @@ import { chargeAll, describeStates, evaluate } from '../../engine/evaluate.js';
 import type { Plan, PlanItem } from '../../engine/plan.js';
 import type { LimitStore } from '../types.js';
 import type { Connection } from './connection.js';
+import { type KnownRow, KnownRows } from './known-rows.js';
 import { decodeState, EMPTY_STATE, encodeState } from './state-codec.js';
 
 /** Operations between two sweeps of idle state rows. */
@@ -17,47 +18,10 @@ const SWEEP_BATCH = 256;
 const NO_BLOCKS: readonly number[] = [0];
 
 /**
- * Rows the single-rule path remembers (see {@link KnownRow}): a few hundred bytes each (its key, its
- * state encoded in a buffer of its own and decoded), ~10–20 MB in all. Past it, the oldest remembered
- * is forgotten; a forgotten key is decided as if never seen, against its row.
- */
-const KNOWN_ROWS = 32_768;
-
-/**
- * A state row as this process last read or wrote it: its BLOB exactly as stored, the state it decodes
- * to, and the row's copy of its scope's block. A decision on a known row is computed in JS first and
- * written with one plain UPDATE that applies only if the row still holds exactly this BLOB and block (a
- * compare-and-set under the write lock): a row another process (or another path of this one) changed since
- * fails the comparison and is decided against what it holds. Equal bytes are an equal state, so the
- * decision is exact either way.
- */
-interface KnownRow {
-  blob: Buffer;
-  state: RuleState | undefined;
-  until: number;
-}
-
-/**
  * How long an idle state row (or an ended block) is kept before a sweep deletes it: a process whose clock lags
  * by less than this sees it exactly (see src/engine/README.md, clock skew).
  */
 const IDLE_GRACE_MS = 1000;
-
-/**
- * The bytes of `encoded` in memory of their own, reusing `into` when it has the same length. An encoded
- * state is a slice of Node's shared 8 KiB Buffer pool: a remembered slice would keep its whole pool
- * block alive (8 KiB per row, when other code allocates between two rows' writes).
- */
-function keep(encoded: Buffer, into: Buffer | undefined): Buffer {
-  if (encoded.length === 0) return EMPTY_STATE;
-  if (into !== undefined && into !== EMPTY_STATE && into.length === encoded.length) {
-    into.set(encoded);
-    return into;
-  }
-  const own = Buffer.allocUnsafeSlow(encoded.length);
-  own.set(encoded);
-  return own;
-}
 
 /** Makes the SQL function names of each store unique, so two stores on one database never mix. */
 let stores = 0;
@@ -88,7 +52,7 @@ export class SqliteLimitStore implements LimitStore {
   readonly #upsertOne: Statement<[string, string, string]>;
   /** A decision computed from a {@link KnownRow}, written only if the row still holds it. */
   readonly #casOne: Statement<[Buffer, number, string, Buffer, number]>;
-  readonly #known = new Map<string, KnownRow>();
+  readonly #known = new KnownRows();
   readonly #putState: Statement<[string, string, Buffer, number, string]>;
   readonly #blockRows: Statement<[number, string, string, string]>;
   readonly #getBlock: Statement<[string], number | undefined>;
@@ -209,7 +173,7 @@ export class SqliteLimitStore implements LimitStore {
         const decision = this.#decideKnown(plan, item, known, now);
         if (decision !== undefined) return decision;
       }
-      return this.#decideRow(plan, item, known, now);
+      return this.#decideRow(plan, item, now);
     } catch (error) {
       throw this.#conn.translate(error, 'decide');
     }
@@ -228,13 +192,12 @@ export class SqliteLimitStore implements LimitStore {
     const blob = encodeState(charged);
     const idleAt = algorithm.idleAt(charged, item.rule);
     if (this.#casOne.run(blob, idleAt, item.key, known.blob, known.until).changes !== 1) return undefined;
-    known.blob = keep(blob, known.blob);
-    known.state = charged;
+    this.#known.update(known, blob, charged);
     return decision;
   }
 
   /** The decision against the row itself (see the constructor); remembers the row as it leaves it. */
-  #decideRow(plan: Plan, item: PlanItem, known: KnownRow | undefined, now: number): Decision {
+  #decideRow(plan: Plan, item: PlanItem, now: number): Decision {
     const scope = plan.scopes[0]!;
     this.#plan = plan;
     this.#now = now;
@@ -248,19 +211,11 @@ export class SqliteLimitStore implements LimitStore {
     }
     const decision = this.#decision!;
     if (decision.allowed && !this.#existed) this.#created++;
+    // The row as it is now: what was written when admitted (a pool slice, copied), else what was read
+    // (SQLite's copy for the function call, in memory of its own).
     const seen = this.#seen;
-    // The row as it is now: what was written when admitted, else what was read (SQLite's copy for the
-    // function call, in memory of its own).
-    const blob = decision.allowed ? keep(this.#charged, known?.blob) : seen.blob;
-    const state = decision.allowed ? this.#last : seen.state;
-    if (known !== undefined) {
-      known.blob = blob;
-      known.state = state;
-      known.until = seen.until;
-    } else {
-      if (this.#known.size >= KNOWN_ROWS) this.#known.delete(this.#known.keys().next().value!);
-      this.#known.set(item.key, { blob, state, until: seen.until });
-    }
+    if (decision.allowed) this.#known.set(item.key, this.#charged, this.#last, seen.until, false);
+    else this.#known.set(item.key, seen.blob, seen.state, seen.until, true);
     return decision;
   }
 
