@@ -5,7 +5,7 @@
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import type { LimitRequest } from '../../src/core/types.js';
 import type { RateLimiter } from '../../src/limiter/rate-limiter.js';
-import { type Batch, duel, expectAdmitted } from '../harness.js';
+import { type Batch, expectAdmitted, melee } from '../harness.js';
 
 /** High enough that every decision admits: the bench measures the engine, not rejections. */
 export const LIMIT = 1_000_000_000;
@@ -82,32 +82,58 @@ export function oursAsync(limiter: RateLimiter, requests: readonly LimitRequest[
   };
 }
 
-/** The awaited ceiling of a row: an awaited async no-op against the row's peer, interleaved (same load). */
+/** The awaited ceilings of a row against the row's peer, interleaved (same load). */
 export interface Ceiling {
-  /** No-op calls per second. */
+  /** Awaited no-op calls per second. */
   noop: number;
-  /** The peer's rate in the same duel. */
+  /** Awaited no-op calls that read the clock once (`Date.now()`), per second. */
+  clocked: number;
+  /** The peer's rate in the same rounds. */
   peer: number;
   /** `noop / peer`: the most any awaited limiter could score against this peer. */
   ratio: number;
+  /**
+   * `clocked / peer`: the most a limiter could score that reads the time once per decision, as every
+   * limiter must (a decision at a stale time can charge a window already gone), and does nothing else.
+   */
+  clockedRatio: number;
 }
 
-/** Measures the awaited no-op against `peer` (a fresh batch of the row's peer). */
+/** Measures the awaited no-op, with and without a clock read, against `peer` (a fresh batch of the row's peer). */
 export async function awaitCeiling(peer: Batch): Promise<Ceiling> {
   const value = { allowed: true };
   const noop = async (i: number) => (i >= 0 ? value : null);
-  const run = async (n: number) => {
-    for (let i = 0; i < n; i++) await noop(i);
+  const clockedNoop = async (i: number) => (Date.now() >= i ? value : null);
+  const sides = await melee(
+    {
+      noop: async (n: number) => {
+        for (let i = 0; i < n; i++) await noop(i);
+      },
+      clocked: async (n: number) => {
+        for (let i = 0; i < n; i++) await clockedNoop(i);
+      },
+      peer,
+    },
+    { rounds: 9 },
+  );
+  const theirs = sides.peer.median;
+  return {
+    noop: sides.noop.median,
+    clocked: sides.clocked.median,
+    peer: theirs,
+    ratio: sides.noop.median / theirs,
+    clockedRatio: sides.clocked.median / theirs,
   };
-  const result = await duel(run, peer, { rounds: 7 });
-  return { noop: result.ours, peer: result.theirs, ratio: result.ours / result.theirs };
 }
 
-/** The note telling a row's ceiling and its share of it. */
+/** The note telling a row's ceilings and its share of each. */
 export function ceilingNote(ratio: number, ceiling: Ceiling, what = 'an awaited async no-op'): string {
+  const share = (of: number) => `${((100 * ratio) / of).toFixed(0)} %`;
   return (
     ` Ceiling: ${what}, interleaved with this peer, scores ${ceiling.ratio.toFixed(2)}x ` +
-    `(${(ceiling.noop / 1e6).toFixed(2)}M/s vs ${(ceiling.peer / 1e6).toFixed(2)}M/s); this row's ` +
-    `${ratio.toFixed(2)}x is ${((100 * ratio) / ceiling.ratio).toFixed(0)} % of it.`
+    `(${(ceiling.noop / 1e6).toFixed(2)}M/s vs ${(ceiling.peer / 1e6).toFixed(2)}M/s); the same no-op reading ` +
+    `the clock once (Date.now(), as any limiter must per decision) scores ${ceiling.clockedRatio.toFixed(2)}x ` +
+    `(${(ceiling.clocked / 1e6).toFixed(2)}M/s); this row's ${ratio.toFixed(2)}x is ${share(ceiling.ratio)} of ` +
+    `the first and ${share(ceiling.clockedRatio)} of the second.`
   );
 }
