@@ -1,19 +1,13 @@
 import type { RuleState } from '../../algorithms/types.js';
-import type { AlgorithmName, CompiledRule, Decision, RuleStats } from '../../core/types.js';
+import type { CompiledRule, Decision, RuleStats } from '../../core/types.js';
 import { describeStates } from '../../engine/evaluate.js';
 import type { Plan, PlanItem } from '../../engine/plan.js';
+import { ALGORITHM_CODE } from '../algorithm-codes.js';
 import type { LimitStore } from '../types.js';
 import type { Connection } from './connection.js';
 import { toBackendError, withTimeout } from './errors.js';
 import type { LimitKeys } from './keys.js';
 import { script } from './scripts.js';
-
-const ALGORITHM_CODE: Readonly<Record<AlgorithmName, number>> = {
-  'sliding-window': 1,
-  'token-bucket': 2,
-  'fixed-window': 3,
-  'anchored-window': 4,
-};
 
 type Arg = string | number;
 
