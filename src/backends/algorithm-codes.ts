@@ -1,8 +1,10 @@
 import type { AlgorithmName } from '../core/types.js';
 
 /**
- * The number each algorithm is known by outside TypeScript: in Redis script arguments (the Lua mirrors index
- * their algorithms by it). Never renumbered.
+ * The number each algorithm is known by in stored states and in Redis script arguments. A persisted state
+ * records the algorithm that wrote it by this number (SQLite: its BLOB's last byte, see
+ * `sqlite/state-codec.ts`), so that a rule which keeps its name but changes its algorithm never reads the
+ * other algorithm's numbers. Never renumbered: stored states carry them.
  */
 export const ALGORITHM_CODE: Readonly<Record<AlgorithmName, number>> = {
   'sliding-window': 1,
