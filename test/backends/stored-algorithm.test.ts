@@ -1,22 +1,26 @@
 /**
- * Stored states record the algorithm that wrote them (SQLite: the BLOB's last byte, state-codec.ts). Checked
- * here: states written before they carried their algorithm (the bytes below are what ratekeeper wrote up to
+ * Stored states record the algorithm that wrote them (SQLite: the BLOB's last byte, state-codec.ts; Redis:
+ * limits/state.lua). What is checked here is what the matrix of test/limiter/algorithm-change.test.ts does not
+ * reach: states written before they carried their algorithm (the bytes below are what ratekeeper wrote up to
  * commit ded400b, dumped from it) are still read as their own rule's, and are never misread by another
  * algorithm when their shape tells them apart; an earlier version sharing a SQLite file still reads the new
- * BLOBs.
+ * BLOBs; a Redis sliding window's log does not outlive its state when another algorithm writes over it.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RedisBackend } from '../../src/backends/redis/index.js';
 import { SqliteBackend } from '../../src/backends/sqlite/index.js';
 import { decodeState } from '../../src/backends/sqlite/state-codec.js';
 import type { Backend } from '../../src/backends/types.js';
 import { FakeClock } from '../../src/core/clock.js';
-import type { AlgorithmName } from '../../src/core/types.js';
+import type { AlgorithmName, Rule } from '../../src/core/types.js';
 import { compileRule } from '../../src/engine/rules.js';
 import { RateLimiter } from '../../src/limiter/rate-limiter.js';
+import { deletePrefixes, REDIS_URL, skipRedis, uniquePrefix } from '../helpers/redis.js';
 
 const ALGORITHMS: readonly AlgorithmName[] = [
   'sliding-window',
@@ -36,6 +40,13 @@ const SQLITE_ROWS: Record<AlgorithmName, [state: string, idleAt: number]> = {
   'fixed-window': ['00003093FDBC78420000000000000840', 1699999260000],
   'anchored-window': ['00806E93FDBC78420000000000000840', 1699999261000],
 };
+/** The hash field of each rule state in Redis (a sliding window's was tagged already: 'i' or 'f' first). */
+const REDIS_FIELDS: Partial<Record<AlgorithmName, string>> = {
+  'token-bucket': '0080389cfdbc7842',
+  'fixed-window': '00003093fdbc78420000000000000840',
+  'anchored-window': '00806e93fdbc78420000000000000840',
+};
+
 /**
  * Usage an untagged state of `written` shows to a rule of `read`: its own, or none when the shape says it
  * is another algorithm's. Fixed and anchored windows (two numbers each) cannot be told apart: each reads the
@@ -124,4 +135,79 @@ describe('SQLite: states written before they carried their algorithm', () => {
       db.close();
     }
   });
+});
+
+const skip = await skipRedis('stored-algorithm tests on Redis');
+
+describe.skipIf(skip)('Redis: states written before they carried their algorithm', () => {
+  let admin: Redis;
+  const prefixes: string[] = [];
+  beforeAll(() => {
+    admin = new Redis(REDIS_URL);
+  });
+  afterAll(async () => {
+    await deletePrefixes(admin, prefixes);
+    admin.disconnect();
+  });
+  function backend(): { prefix: string; backend: RedisBackend } {
+    const prefix = uniquePrefix('stored');
+    prefixes.push(prefix);
+    return { prefix, backend: new RedisBackend({ url: REDIS_URL, prefix, fallback: false }) };
+  }
+
+  const written = Object.keys(REDIS_FIELDS) as AlgorithmName[];
+  describe.each(written)('written by %s', (algorithm) => {
+    it.each(ALGORITHMS)('read by %s', async (read) => {
+      const { prefix, backend: b } = backend();
+      try {
+        const key = `{${prefix}}:l:s2:${algorithm}`;
+        await admin.hset(key, RULE, Buffer.from(REDIS_FIELDS[algorithm]!, 'hex'));
+        await admin.pexpire(key, 120_000);
+        await expectRead(b, algorithm, read);
+      } finally {
+        await b.close();
+      }
+    });
+  });
+
+  // A decision of one rule on one scope takes the scripts' fast path (limits/fast), a correction the general one.
+  it.each([
+    ['a decision', (l: RateLimiter) => l.tryAcquire({ scopes: 's' })],
+    ['a correction', (l: RateLimiter) => l.adjust({ scopes: 's', delta: 1 })],
+  ])(
+    'a sliding window written over by another algorithm (%s) leaves no log behind to come back',
+    async (_, write) => {
+      const { prefix, backend: b } = backend();
+      try {
+        const clock = new FakeClock(T);
+        const rule = (algorithm: AlgorithmName): Rule => ({ limit: 5, window: '1m', algorithm });
+        const limiter = new RateLimiter({ backend: b, clock, scopes: { s: rule('sliding-window') } });
+        // Three sub-windows (of 300 ms): the two older ones are in the log list.
+        for (const at of [T, T + 300, T + 600]) {
+          clock.set(at);
+          expect((await limiter.tryAcquire({ scopes: 's' })).allowed).toBe(true);
+        }
+        const log = `{${prefix}}:l:w2:1:s:${RULE}`;
+        expect(await admin.llen(log)).toBe(2);
+        limiter.define('s', rule('token-bucket'));
+        await write(limiter);
+        expect(await admin.exists(log)).toBe(0);
+        // Back to a sliding window: it starts over, and its new log holds only its own sub-windows.
+        limiter.define('s', rule('sliding-window'));
+        for (const at of [T + 900, T + 1200, T + 1500, T + 1800, T + 2100]) {
+          clock.set(at);
+          expect((await limiter.tryAcquire({ scopes: 's' })).allowed).toBe(true);
+        }
+        expect(await admin.llen(log)).toBe(4);
+        // Full: the oldest of its own sub-windows, the one of T + 900, frees a unit a window after its end.
+        const end = (Math.floor((T + 900) / 300) + 1) * 300;
+        expect(await limiter.tryAcquire({ scopes: 's' })).toMatchObject({
+          allowed: false,
+          retryAfterMs: end + 60_000 - (T + 2100),
+        });
+      } finally {
+        await b.close();
+      }
+    },
+  );
 });

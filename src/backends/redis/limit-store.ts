@@ -122,8 +122,10 @@ export class RedisLimitStore implements LimitStore {
     const waiting = this.#behindDecisions();
     if (waiting) await waiting;
     const args: Arg[] = [this.#keys.base, now, plan.scopes.length, ...plan.scopes];
-    for (const item of plan.items)
-      args.push(item.scope, item.rule.name, `${item.rule.windowMs},${item.rule.step}`);
+    for (const item of plan.items) {
+      const r = item.rule;
+      args.push(item.scope, r.name, `${ALGORITHM_CODE[r.algorithm]},${r.windowMs},${r.step}`);
+    }
     const reply = (await this.#call('limit-inspect.v2', [this.#keys.blocks], args)) as Array<string | null>;
     const blocks = new Map<string, number>();
     plan.scopes.forEach((scope, i) => {
