@@ -14,13 +14,19 @@ export interface Rule {
   limit: number;
   /** Length of the window (ms or `'1m'`-style string). Greater than zero. */
   window: Duration;
-  /** @default 'sliding-window' */
+  /**
+   * Changing it under the same `name` starts the rule's usage over (the old algorithm's state is not read).
+   * @default 'sliding-window'
+   */
   algorithm?: AlgorithmName;
   /** What the limit counts; matched against the request's cost. @default 'requests' */
   unit?: string;
   /** Token bucket only: the bucket's capacity. @default limit */
   burst?: number;
-  /** Identifies the rule's stored state; changing `limit` keeps it. @default `${unit}/${windowMs}ms` */
+  /**
+   * Identifies the rule's stored state: changing `limit` (or `burst`) keeps it, changing `algorithm` starts it
+   * over (a state records the algorithm that wrote it). @default `${unit}/${windowMs}ms`
+   */
   name?: string;
 }
 

@@ -77,7 +77,16 @@ export class RateLimiter {
     return request.alternatives === undefined ? plan : this.#pools.plan(plan, request);
   }
 
-  /** Sets or replaces the rules of a scope pattern at run time. Existing usage is kept per rule name. */
+  /**
+   * Sets or replaces the rules of a scope pattern at run time. Existing usage is kept per rule name and
+   * algorithm: a rule that keeps its name (a new `limit` or `burst`) keeps what was counted; a rule whose
+   * `algorithm` changes under the same name starts over, as if never used (the other algorithm's state is
+   * never read as its own). The same holds for a process started with an edited config on a SQLite file or
+   * Redis prefix that another config wrote, on every backend.
+   * @example
+   * limiter.define('chat:*', { limit: 2, window: '1s' });                             // usage of 'requests/1000ms' kept
+   * limiter.define('chat:*', { limit: 2, window: '1s', algorithm: 'token-bucket' }); // same name: starts over
+   */
   define(pattern: string, rules: Rule | readonly Rule[]): void {
     this.rules.define(pattern, rules);
   }

@@ -133,3 +133,44 @@ describe('SQLite remembered rows, bounded', () => {
     expect((await a.tryAcquire({ scopes: 'chat:39999' })).allowed).toBe(false);
   }, 60_000);
 });
+
+describe('SQLite remembered rows, a rule changing its algorithm', () => {
+  // A row's BLOB ends with the code of the algorithm that wrote it (state-codec.ts). Aligned to the minute,
+  // so that a fixed and an anchored window can hold the very same numbers.
+  const T0 = 1_699_999_980_000;
+
+  function file(): string {
+    const dir = mkdtempSync(join(tmpdir(), 'rk-known-'));
+    dirs.push(dir);
+    return join(dir, 'limits.db');
+  }
+  function limiter(path: string, clock: FakeClock, algorithm: AlgorithmName): RateLimiter {
+    const backend = new SqliteBackend({ path });
+    backends.push(backend);
+    return new RateLimiter({ backend, clock, scopes: { k: { limit: 5, window: 60_000, algorithm } } });
+  }
+  const used = async (l: RateLimiter) => (await l.stats('k'))[0]!.used;
+
+  it('define() with another algorithm does not decide on the state remembered for the old one', async () => {
+    const clock = new FakeClock(T0);
+    const a = limiter(file(), clock, 'fixed-window');
+    for (let i = 0; i < 2; i++) expect((await a.tryAcquire({ scopes: 'k' })).allowed).toBe(true);
+    // The row is as remembered: [T0, 2], which an anchored window would take for two units of its own.
+    a.define('k', { limit: 5, window: 60_000, algorithm: 'anchored-window' });
+    expect(await a.tryAcquire({ scopes: 'k' })).toMatchObject({ allowed: true, remaining: 4 });
+    expect(await used(a)).toBe(1);
+  });
+
+  it('a row rewritten by another algorithm with the very same numbers is not the row remembered', async () => {
+    const path = file();
+    const clock = new FakeClock(T0);
+    const fixed = limiter(path, clock, 'fixed-window');
+    const anchored = limiter(path, clock, 'anchored-window');
+    expect((await fixed.tryAcquire({ scopes: 'k' })).allowed).toBe(true); // [T0, 1], fixed
+    expect((await anchored.tryAcquire({ scopes: 'k' })).allowed).toBe(true); // [T0, 1], anchored
+    // The fixed store remembers [T0, 1]: the row holds those numbers, but not its algorithm's state.
+    expect(await fixed.tryAcquire({ scopes: 'k' })).toMatchObject({ allowed: true, remaining: 4 });
+    expect(await used(fixed)).toBe(1);
+    expect(await used(anchored)).toBe(0);
+  });
+});

@@ -333,7 +333,9 @@ export class MemoryLimitStore implements LimitStore {
     const states = plan.items.map((item) => {
       let cell = this.#scopes.get(item.scope);
       while (cell !== undefined && cell.rule.name !== item.rule.name) cell = cell.next;
-      return cell?.state();
+      // A state of another algorithm (the rule redefined under its name) is read as never used, as
+      // deciding does (see cellFor).
+      return cell?.rule.algorithm === item.rule.algorithm ? cell.state() : undefined;
     });
     return describeStates(plan, states, this.#blocks, now);
   }

@@ -1,19 +1,13 @@
 import type { RuleState } from '../../algorithms/types.js';
-import type { AlgorithmName, CompiledRule, Decision, RuleStats } from '../../core/types.js';
+import type { CompiledRule, Decision, RuleStats } from '../../core/types.js';
 import { describeStates } from '../../engine/evaluate.js';
 import type { Plan, PlanItem } from '../../engine/plan.js';
+import { ALGORITHM_CODE } from '../algorithm-codes.js';
 import type { LimitStore } from '../types.js';
 import type { Connection } from './connection.js';
 import { toBackendError, withTimeout } from './errors.js';
 import type { LimitKeys } from './keys.js';
 import { script } from './scripts.js';
-
-const ALGORITHM_CODE: Readonly<Record<AlgorithmName, number>> = {
-  'sliding-window': 1,
-  'token-bucket': 2,
-  'fixed-window': 3,
-  'anchored-window': 4,
-};
 
 type Arg = string | number;
 
@@ -128,8 +122,10 @@ export class RedisLimitStore implements LimitStore {
     const waiting = this.#behindDecisions();
     if (waiting) await waiting;
     const args: Arg[] = [this.#keys.base, now, plan.scopes.length, ...plan.scopes];
-    for (const item of plan.items)
-      args.push(item.scope, item.rule.name, `${item.rule.windowMs},${item.rule.step}`);
+    for (const item of plan.items) {
+      const r = item.rule;
+      args.push(item.scope, r.name, `${ALGORITHM_CODE[r.algorithm]},${r.windowMs},${r.step}`);
+    }
     const reply = (await this.#call('limit-inspect.v2', [this.#keys.blocks], args)) as Array<string | null>;
     const blocks = new Map<string, number>();
     plan.scopes.forEach((scope, i) => {

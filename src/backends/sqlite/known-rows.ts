@@ -1,4 +1,5 @@
 import type { RuleState } from '../../algorithms/types.js';
+import type { AlgorithmName } from '../../core/types.js';
 import { EMPTY_STATE } from './state-codec.js';
 
 /**
@@ -7,12 +8,16 @@ import { EMPTY_STATE } from './state-codec.js';
  * written with one plain UPDATE that applies only if the row still holds exactly this BLOB and block (a
  * compare-and-set under the write lock): a row another process (or another path of this one) changed since
  * fails the comparison and is decided against what it holds. Equal bytes are an equal state, so the
- * decision is exact either way.
+ * decision is exact either way (the bytes include the algorithm that wrote them: see state-codec.ts).
+ *
+ * `state` is the BLOB decoded for `algorithm`: a rule redefined with another algorithm must not decide on
+ * it, but against the row (which that algorithm reads as never used).
  */
 export interface KnownRow {
   blob: Buffer;
   state: RuleState | undefined;
   until: number;
+  algorithm: AlgorithmName;
 }
 
 /**
@@ -30,18 +35,22 @@ export class KnownRows {
     return this.#rows.get(key);
   }
 
-  /** Remembers `key`'s row as now holding `blob` (copied unless it owns its memory), `state` and `until`. */
-  set(key: string, blob: Buffer, state: RuleState | undefined, until: number, owned: boolean): void {
+  /**
+   * Remembers `key`'s row as now holding `blob` (copied unless it owns its memory) and `until`, which decode
+   * to `state` for `algorithm`.
+   */
+  set(key: string, row: KnownRow, owned: boolean): void {
     const known = this.#rows.get(key);
-    const bytes = owned ? blob : keep(blob, known?.blob);
+    const bytes = owned ? row.blob : keep(row.blob, known?.blob);
     if (known !== undefined) {
       known.blob = bytes;
-      known.state = state;
-      known.until = until;
+      known.state = row.state;
+      known.until = row.until;
+      known.algorithm = row.algorithm;
       return;
     }
     if (this.#rows.size >= KNOWN_ROWS) this.#rows.delete(this.#rows.keys().next().value!);
-    this.#rows.set(key, { blob: bytes, state, until });
+    this.#rows.set(key, { blob: bytes, state: row.state, until: row.until, algorithm: row.algorithm });
   }
 
   /** After a compare-and-set of `known`'s row: it holds `blob` (a pool slice, copied) and `state`. */

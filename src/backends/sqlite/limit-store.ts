@@ -33,7 +33,8 @@ let stores = 0;
  * on a row this process saw last, decided in JS and written only if the row is unchanged ({@link KnownRow});
  * else one whose WHERE runs the algorithm (see the constructor). `decideMany` decides many plans in one transaction,
  * which `RateLimiter#tryAcquire` uses for the calls of one tick (`groupCommit`). Processes sharing the file
- * therefore never admit more than a rule allows.
+ * therefore never admit more than a rule allows. A state BLOB records the algorithm that wrote it
+ * (state-codec.ts): a rule that changed its algorithm under the same name reads it as never used.
  *
  * Disk stays bounded: every 1,024 decisions of this process, the next few hundred state rows are examined
  * (resuming where the last sweep stopped, more when many rows were created) and the idle ones deleted,
@@ -81,7 +82,7 @@ export class SqliteLimitStore implements LimitStore {
   #idleAt = 0;
   #existed = false;
   /** The row the last `step` or `fresh` saw: its BLOB, decoded state and block copy. */
-  #seen: KnownRow = { blob: EMPTY_STATE, state: undefined, until: 0 };
+  #seen: KnownRow = { blob: EMPTY_STATE, state: undefined, until: 0, algorithm: 'sliding-window' };
 
   constructor(conn: Connection) {
     this.#conn = conn;
@@ -132,13 +133,15 @@ export class SqliteLimitStore implements LimitStore {
     const fn = (name: string) => `rk_${name}_${n}`;
     db.function(fn('fresh'), (until: number | null) => {
       this.#existed = false;
-      this.#seen = { blob: EMPTY_STATE, state: undefined, until: until ?? 0 };
+      const { algorithm } = this.#plan!.items[0]!.rule;
+      this.#seen = { blob: EMPTY_STATE, state: undefined, until: until ?? 0, algorithm };
       return this.#step(undefined, until) ? this.#charged : EMPTY_STATE;
     });
     db.function(fn('step'), (state: Buffer, until: number | null) => {
       this.#existed = true;
-      const decoded = decodeState(state);
-      this.#seen = { blob: state, state: decoded, until: until ?? 0 };
+      const { rule } = this.#plan!.items[0]!;
+      const decoded = decodeState(state, rule, this.#now);
+      this.#seen = { blob: state, state: decoded, until: until ?? 0, algorithm: rule.algorithm };
       return this.#step(decoded, until) ? 1 : 0;
     });
     db.function(fn('charged'), () => this.#charged);
@@ -184,12 +187,14 @@ export class SqliteLimitStore implements LimitStore {
    * UPDATE, no SQL function); `undefined` to decide against the row (refused here, or the row changed).
    */
   #decideKnown(plan: Plan, item: PlanItem, known: KnownRow, now: number): Decision | undefined {
+    // Decoded for another algorithm (the rule was redefined): the row is read again, for this one.
+    if (known.algorithm !== item.rule.algorithm) return undefined;
     const decision = evaluate(plan, [known.state], known.until === 0 ? NO_BLOCKS : [known.until], now);
     // A refusal is confirmed against the row: it may have been refunded or reset since.
     if (!decision.allowed) return undefined;
     const algorithm = algorithms[item.rule.algorithm];
     const charged = algorithm.charge(known.state, now, item.cost, item.rule);
-    const blob = encodeState(charged);
+    const blob = encodeState(charged, item.rule);
     const idleAt = algorithm.idleAt(charged, item.rule);
     if (this.#casOne.run(blob, idleAt, item.key, known.blob, known.until).changes !== 1) return undefined;
     this.#known.update(known, blob, charged);
@@ -214,8 +219,11 @@ export class SqliteLimitStore implements LimitStore {
     // The row as it is now: what was written when admitted (a pool slice, copied), else what was read
     // (SQLite's copy for the function call, in memory of its own).
     const seen = this.#seen;
-    if (decision.allowed) this.#known.set(item.key, this.#charged, this.#last, seen.until, false);
-    else this.#known.set(item.key, seen.blob, seen.state, seen.until, true);
+    if (decision.allowed) {
+      seen.blob = this.#charged;
+      seen.state = this.#last;
+    }
+    this.#known.set(item.key, seen, !decision.allowed);
     return decision;
   }
 
@@ -233,7 +241,7 @@ export class SqliteLimitStore implements LimitStore {
     const item = plan.items[0]!;
     const charged = algorithms[item.rule.algorithm].charge(state, now, item.cost, item.rule);
     this.#last = charged;
-    this.#charged = encodeState(charged);
+    this.#charged = encodeState(charged, item.rule);
     this.#idleAt = algorithms[item.rule.algorithm].idleAt(charged, item.rule);
     return true;
   }
@@ -252,7 +260,7 @@ export class SqliteLimitStore implements LimitStore {
     if (items.length === 0) return;
     this.#conn.write('adjust', () => {
       for (const item of items) {
-        const state = this.#read(item.key);
+        const state = this.#read(item, now);
         if (state === undefined) this.#created++;
         this.#store(item, algorithms[item.rule.algorithm].adjust(state, now, item.cost, item.rule, item.at));
       }
@@ -277,7 +285,7 @@ export class SqliteLimitStore implements LimitStore {
       const [state, until] = this.#conn.run('inspect', () => this.#getOne.get(item.key, item.scope)!);
       const blocks = new Map<string, number>();
       if (until !== null) blocks.set(item.scope, until);
-      return describeStates(plan, [decodeState(state)], blocks, now);
+      return describeStates(plan, [decodeState(state, item.rule, now)], blocks, now);
     }
     return this.#conn.read('inspect', () => {
       const blocks = new Map<string, number>();
@@ -285,7 +293,7 @@ export class SqliteLimitStore implements LimitStore {
         const until = this.#getBlock.get(scope);
         if (until !== undefined) blocks.set(scope, until);
       }
-      return describeStates(plan, this.#load(plan.items), blocks, now);
+      return describeStates(plan, this.#load(plan.items, now), blocks, now);
     });
   }
 
@@ -330,10 +338,10 @@ export class SqliteLimitStore implements LimitStore {
     let blocks: readonly number[];
     if (items.length === 1 && plan.scopes.length === 1) {
       const [blob, until] = this.#getOne.get(items[0]!.key, plan.scopes[0]!)!;
-      states = [decodeState(blob)];
+      states = [decodeState(blob, items[0]!.rule, now)];
       blocks = until === null ? NO_BLOCKS : [until];
     } else {
-      states = this.#load(items);
+      states = this.#load(items, now);
       blocks = this.#blocksOf(plan.scopes);
     }
     const decision = evaluate(plan, states, blocks, now);
@@ -347,14 +355,15 @@ export class SqliteLimitStore implements LimitStore {
     return decision;
   }
 
-  #load(items: readonly PlanItem[]): Array<RuleState | undefined> {
+  #load(items: readonly PlanItem[], now: number): Array<RuleState | undefined> {
     const states: Array<RuleState | undefined> = new Array(items.length);
-    for (let i = 0; i < items.length; i++) states[i] = this.#read(items[i]!.key);
+    for (let i = 0; i < items.length; i++) states[i] = this.#read(items[i]!, now);
     return states;
   }
 
-  #read(key: string): RuleState | undefined {
-    return decodeState(this.#getState.get(key));
+  /** The state of an item's rule (`undefined`: never used, or written by another algorithm). */
+  #read(item: PlanItem, now: number): RuleState | undefined {
+    return decodeState(this.#getState.get(item.key), item.rule, now);
   }
 
   #blocksOf(scopes: readonly string[]): number[] {
@@ -365,7 +374,7 @@ export class SqliteLimitStore implements LimitStore {
 
   #store(item: PlanItem, state: RuleState): void {
     const idleAt = algorithms[item.rule.algorithm].idleAt(state, item.rule);
-    this.#putState.run(item.key, item.scope, encodeState(state), idleAt, item.scope);
+    this.#putState.run(item.key, item.scope, encodeState(state, item.rule), idleAt, item.scope);
   }
 
   /**

@@ -7,7 +7,7 @@
 --              {ns}:l:s2:<scope> (hash: rule name -> state) and the logs of sliding windows
 --              (see includes/limits/keys.lua)
 -- ARGV[2]      grace ms added to every key's TTL past its idle time
--- ARGV[3]      number of rules R, then R pairs: "id,algorithm 1|2|3,limit,windowMs,capacity,step", name
+-- ARGV[3]      number of rules R, then R pairs: "id,algorithm 1|2|3|4,limit,windowMs,capacity,step", name
 -- then         number of plan shapes P, then P strings "nScopes,nItems,(scopeIndex,ruleId,cost)*"
 --              (scopeIndex: 1-based among the request's scopes)
 -- then         number of runs, then per run "count,shapeIndex,now" (shapeIndex 1-based) followed by

@@ -10,9 +10,10 @@
 -- ARGV[1]      the namespace's key prefix {ns}:l: (see includes/limits/keys.lua for the keys derived from it)
 -- ARGV[2]      now (ms)
 -- ARGV[3]      number of scopes S
--- ARGV[4..]    S scopes, then per rule item: scope, rule name, "windowMs,step" (the rule's)
+-- ARGV[4..]    S scopes, then per rule item: scope, rule name, "algorithm 1|2|3|4,windowMs,step" (the rule's)
 -- Returns      S block ends ('0' when none), then per item the state as comma-joined numbers (the
---              summary above for a list-form sliding window), or false when it has none
+--              summary above for a list-form sliding window), or false when it has none (or holds another
+--              algorithm's: limits/state)
 -- @include limits/sliding-live
 local now = tonumber(ARGV[2])
 local s = tonumber(ARGV[3])
@@ -33,15 +34,15 @@ while p <= #ARGV do
   end
   local raws = call('HMGET', STATE_KEY .. scope, unpack(names))
   for j = 1, #names do
-    local state = parse_state(raws[j], scope, names[j])
+    local v = numbers(ARGV[p + 3 * j - 1])
+    local state = parse_state(raws[j], scope, names[j], v[1])
     if not state then
       out[#out + 1] = false
     elseif state.lazy then
       if state.count == 0 then
         out[#out + 1] = ''
       else
-        local v = numbers(ARGV[p + 3 * j - 1])
-        local _, dead = lz_first_live(state, now, { window = v[1], step = v[2] })
+        local _, dead = lz_first_live(state, now, { window = v[2], step = v[3] })
         out[#out + 1] = format_numbers({ state.last_b, state.total - dead })
       end
     else

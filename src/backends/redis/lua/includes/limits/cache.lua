@@ -2,19 +2,20 @@
 -- @include limits/algorithms
 -- States are loaded once per script call and written back once at the end, so a batch of
 -- decisions sees each other's charges in order while touching each key only twice.
--- One slot per (state key, rule name): key, scope, field, state (false when absent), idle0 and lazy0 (the
--- idle time and list form of the state as loaded; idle0 false when absent or empty), and once written:
--- rule and now of the last write.
+-- One slot per (state key, rule name): key, scope, field, state (false when absent or another algorithm's),
+-- idle0 and lazy0 (the idle time and list form of the state as loaded; idle0 false when absent or empty),
+-- orphan (the field holds another algorithm's list-form sliding window, whose log goes when it is written
+-- over: see limits/state), and once written: rule and now of the last write.
 local cache = {}   -- scope -> { rule name -> slot }
 local created = {} -- state key -> true when some field was missing at load: the key may have no TTL yet
 local dirty = {}   -- written slots, in order of first write
 
 local function new_slot(key, scope, field, rule, raw)
-  local state = parse_state(raw, scope, field)
-  local slot = { key = key, scope = scope, field = field, state = state or false, idle0 = false }
-  if not state then
+  local state, orphan = parse_state(raw, scope, field, rule.alg)
+  local slot = { key = key, scope = scope, field = field, state = state or false, idle0 = false, orphan = orphan }
+  if not raw then
     created[key] = true
-  elseif not state_empty(state) then
+  elseif state and not state_empty(state) then
     slot.idle0 = ALGS[rule.alg].idle_at(state, rule)
     slot.lazy0 = state.lazy
   end
@@ -101,6 +102,7 @@ local function flush(grace)
     local rule = e.rule
     local empty = state_empty(state)
     local idle = not empty and ALGS[rule.alg].idle_at(state, rule)
+    if e.orphan then redis.call('DEL', log_key(e.scope, e.field)) end
     if empty or idle + grace <= e.now then
       redis.call('HDEL', e.key, e.field)
       if rule.alg == 1 then redis.call('DEL', log_key(e.scope, e.field)) end

@@ -11,6 +11,7 @@ local fast_states = {} -- scope -> state | false
 local fast_idle0 = {}  -- scope -> idle time as loaded | false (absent: the key may have no TTL yet)
 local fast_lazy0 = {}  -- scope -> whether the state was loaded in list form (sliding window)
 local fast_now = {}    -- scope -> now of its last charge
+local fast_orphan = {} -- scope -> true when its field holds another algorithm's list-form sliding window
 local fast_dirty = {}  -- charged scopes, in order of first charge
 
 -- The batch's rule when the fast path applies, else nil.
@@ -31,8 +32,11 @@ end
 local function decide_fast(rule, alg, cost, scope, now, out)
   local state = fast_states[scope]
   if state == nil then
-    state = parse_state(call('HGET', STATE_KEY .. scope, rule.name), scope, rule.name) or false
+    local orphan
+    state, orphan = parse_state(call('HGET', STATE_KEY .. scope, rule.name), scope, rule.name, rule.alg)
+    state = state or false
     fast_states[scope] = state
+    fast_orphan[scope] = orphan
     if state then
       fast_idle0[scope] = not state_empty(state) and alg.idle_at(state, rule)
       fast_lazy0[scope] = state.lazy or false
@@ -80,11 +84,15 @@ local function decide_fast_fw(rule, cost, scope, now, out)
   local window = rule.window
   if state == nil then
     local raw = call('HGET', STATE_KEY .. scope, rule.name)
-    if raw and #raw == 16 then
-      local a, b = sunpack('<dd', raw)
+    local a, b, code
+    if raw and #raw == 24 then a, b, code = sunpack('<ddd', raw) end
+    if code == 3 then
       state = { a, b }
     else
-      state = parse_state(raw, scope, rule.name) or false
+      local orphan
+      state, orphan = parse_state(raw, scope, rule.name, 3)
+      state = state or false
+      fast_orphan[scope] = orphan
     end
     fast_states[scope] = state
     fast_idle0[scope] = state and state[1] + window
@@ -137,6 +145,7 @@ local function flush_fast(grace, rule, alg)
     local now = fast_now[scope]
     local key = STATE_KEY .. scope
     local sliding = rule.alg == 1
+    if fast_orphan[scope] then call('DEL', log_key(scope, field)) end
     local empty = sliding and state_empty(state)
     local idle
     if rule.alg == 3 then
@@ -151,7 +160,7 @@ local function flush_fast(grace, rule, alg)
       if sliding then
         call('HSET', key, field, format_state(state, 1, scope, field))
       elseif #state == 2 then
-        call('HSET', key, field, spack('<dd', state[1], state[2]))
+        call('HSET', key, field, spack('<ddd', state[1], state[2], rule.alg))
       else
         call('HSET', key, field, pack_numbers(state))
       end

@@ -1,7 +1,7 @@
 -- limits/keys: the keys of a limit namespace, derived from ARGV[1], its key prefix {ns}:l: (all share one
 -- hash tag, so one script may touch any of them in a Cluster):
 --   {ns}:l:blocks                     sorted set, scope -> blocked until (ms)
---   {ns}:l:s2:<scope>                  hash, rule name -> state
+--   {ns}:l:s2:<scope>                  hash, rule name -> state (its form tells its algorithm: limits/state)
 --   {ns}:l:w2:<#scope>:<scope>:<rule>  list, the sub-window log of a sliding-window rule (packed b,u items)
 -- The layout version is in the names (v2: packed doubles), so v1 scripts never read v2 states.
 local STATE_KEY = ARGV[1] .. 's2:'

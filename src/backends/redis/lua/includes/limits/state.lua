@@ -1,5 +1,14 @@
--- limits/state: reading and writing stored rule states.
--- Token bucket and fixed window states are their numbers packed (8 or 16 bytes).
+-- limits/state: reading and writing stored rule states. Every form tells the algorithm that wrote it, so that
+-- a rule which keeps its name but changes its algorithm reads another algorithm's state as absent (it starts
+-- over) instead of misreading its numbers:
+--   token bucket     its TAT packed (8 bytes);
+--   fixed window     start, used and the algorithm's code 3 packed (24 bytes); anchored window: code 4;
+--                    16 bytes (start, used) were written before the code: fixed or anchored, which cannot be
+--                    told apart, read as the rule's own (so existing states keep their usage);
+--   sliding window   'i' or 'f' first, as below (8n + 1 bytes).
+-- The code is a third number, not a leading byte, so that scripts of an earlier version sharing the keys (a
+-- rolling upgrade) still read start and used of their own algorithm's states, and keep the code when they
+-- write them back (they update states in place).
 -- A sliding-window state is 'i' followed by total, count, last b, last u, first b, first u when every
 -- usage is an integer: the log itself is in the list (one packed "b,u" pair per item, every pair but the
 -- last, which only the header holds: charging the current sub-window rewrites the header alone), so a
@@ -38,16 +47,34 @@ local function lz_to_array(state)
   return out
 end
 
--- Reads a stored state: nil, an array, or a list-form sliding-window state.
-local function parse_state(raw, scope, rule_name)
+-- Reads a stored state for a rule of algorithm `alg` (1 sliding window, 2 token bucket, 3 fixed window,
+-- 4 anchored window): nil when absent or written by another algorithm, an array, or a list-form
+-- sliding-window state. The second value is true when the state is another algorithm's list-form sliding
+-- window: its log (limits/keys) must be deleted when the field is written over.
+local function parse_state(raw, scope, rule_name, alg)
   if not raw then return nil end
-  if #raw % 8 == 0 then return unpack_numbers(raw, 1) end
-  if string.byte(raw, 1) == 105 then -- 'i'
-    local total, count, last_b, last_u, first_b, first_u = struct.unpack('<dddddd', raw, 2)
-    return { lazy = true, log = log_key(scope, rule_name), total = total, count = count, last_b = last_b,
-      last_u = last_u, first_b = first_b, first_u = first_u }
+  local n = #raw
+  if n % 8 == 1 then
+    local list = string.byte(raw, 1) == 105 -- 'i'
+    if alg ~= 1 then return nil, list end
+    if list then
+      local total, count, last_b, last_u, first_b, first_u = struct.unpack('<dddddd', raw, 2)
+      return { lazy = true, log = log_key(scope, rule_name), total = total, count = count, last_b = last_b,
+        last_u = last_u, first_b = first_b, first_u = first_u }
+    end
+    return unpack_numbers(raw, 2)
   end
-  return unpack_numbers(raw, 2)
+  if n == 8 then
+    if alg == 2 then return unpack_numbers(raw, 1) end
+    return nil
+  end
+  if n == 24 then
+    local a, b, code = sunpack('<ddd', raw)
+    if code == alg then return { a, b } end
+    return nil
+  end
+  if n == 16 and (alg == 3 or alg == 4) then return unpack_numbers(raw, 1) end
+  return nil
 end
 
 local function state_empty(state)
@@ -58,6 +85,7 @@ end
 -- The value to store for a non-empty state; an array sliding-window log with integer usage moves
 -- (back) into its list.
 local function format_state(state, alg, scope, rule_name)
+  if alg == 3 or alg == 4 then return spack('<ddd', state[1], state[2], alg) end
   if alg ~= 1 then return pack_numbers(state) end
   if not state.lazy then
     local log = log_key(scope, rule_name)
