@@ -242,6 +242,18 @@ export interface QueueStore<T = unknown> {
    */
   completeMessages(lease: LeaseRef, messageIds: readonly string[], now: number): MaybePromise<boolean>;
   /**
+   * Moves some messages of a leased job into a job of their own, leased under the same lease token until
+   * the same time, so that each part can be released or buried on its own (a partial outcome whose
+   * failures differ: the permanent ones buried, the others retried). The new job has the job's priority,
+   * lane, scopes, attempts, last error and enqueue time, and each per-scope cost capped by its size (the
+   * job's own costs are capped by what it keeps, as `completeMessages` does). It has no place in line: on
+   * release it joins the end of its line, like a job added leased (if the process dies first, `recover`
+   * returns both parts). No status or counter changes. Ids that are not the job's are ignored.
+   * Returns the new job's id; the job's own id when nothing is split off (the ids name none of its
+   * messages, or all of them); null when the lease is not held (nothing changed; counted stale).
+   */
+  splitMessages(lease: LeaseRef, messageIds: readonly string[]): MaybePromise<string | null>;
+  /**
    * Returns a leased job to its place in the queue, claimable from `notBefore`.
    * `failed` records `error` (status `retrying`) and counts an attempt, unless `attempt` is false (a
    * receiver's retry-after answer: the receiver asked to wait, the delivery did not fail); otherwise

@@ -4,9 +4,10 @@ import type { RateLimiter } from '../limiter/rate-limiter.js';
 import { backoffDelay } from './backoff.js';
 import { Completions } from './completions.js';
 import type { ManagerEvents } from './events.js';
-import { classifyFailure, errorText, type FailureKind } from './failure.js';
+import { classifyFailure, errorText } from './failure.js';
 import type { LeaseKeeper } from './lease-keeper.js';
 import type { ResolvedOptions } from './options.js';
+import { failedParts, failuresOf, type MessageFailure } from './partial-outcome.js';
 import type { TurnBatch } from './turn-batch.js';
 
 /** Most jobs whose retry-after answers are counted at once (the oldest counts are forgotten first). */
@@ -14,9 +15,18 @@ const MAX_WAIT_COUNTS = 10_000;
 
 /**
  * What a sender may resolve with. Nothing (or no `failed`) means the whole batch was delivered. `failed`
- * names the messages that were not: the others are recorded delivered and never sent again; the failed
- * ones stay one batch and go on as if the sender had thrown their error (retry, wait, or dead letters).
- * @example return { failed: [{ id: 'm3', error: new RetryAfterError(2000) }] };
+ * names the messages that were not: the others are recorded delivered and never sent again; each failed
+ * one goes on as its own error says, as if the sender had thrown it for that message alone. A permanent
+ * failure is dead-lettered at once with its own error, whatever its siblings got; retry-after answers
+ * wait together (the longest), without counting an attempt; transient failures are retried together
+ * with backoff, counting one.
+ * @example
+ * return {
+ *   failed: [
+ *     { id: 'm3', error: new RetryAfterError(2000) }, // waits 2 s, then is sent again
+ *     { id: 'm4', error: new PermanentError('chat not found') }, // a dead letter now, never sent again
+ *   ],
+ * };
  */
 export interface SendOutcome {
   failed?: ReadonlyArray<{ id: string; error: unknown }>;
@@ -188,12 +198,52 @@ export class Dispatcher<T> {
         // Progress: the retry-after answers in a row start over (a batch delivered bit by bit is not stuck).
         this.#waits.delete(job.id);
       }
-      const rest = { ...job, messages: batch.filter((m) => failedIds.has(m.id)) };
-      await this.#failed(rest, lease, worstFailure(failed, this.#c.clock.now()), alternative);
+      await this.#failedParts(job, lease, batch, failed, alternative);
     } catch (error) {
       // The store failed: the lease is no longer renewed, so the job is recovered and its rest redelivered.
       this.#c.keeper.release(lease);
       this.#c.fault(error);
+    }
+  }
+
+  /**
+   * Settles the failed messages of a batch, each part as its own failure (see `failedParts`). The first
+   * part stays in the job; each other one is split off into a job of its own under the same lease owner
+   * first (kept renewed until settled), so a permanent failure is buried with its own error while a
+   * sibling waits for a retry-after or retries with backoff. The first part is settled first: a
+   * retry-after answer blocks the batch's scopes and holds its lane before a sibling is released.
+   */
+  async #failedParts(
+    job: Job<T>,
+    lease: LeaseRef,
+    batch: ReadonlyArray<QueuedMessage<T>>,
+    failed: readonly MessageFailure[],
+    alternative: number | undefined,
+  ): Promise<void> {
+    const parts = failedParts(failed, this.#c.clock.now());
+    const settle: Array<{ job: Job<T>; lease: LeaseRef; error: unknown }> = [];
+    const split: LeaseRef[] = [];
+    try {
+      for (const [i, part] of parts.entries()) {
+        const ids = new Set(part.ids);
+        const messages = batch.filter((m) => ids.has(m.id));
+        let held = lease;
+        if (i > 0) {
+          const jobId = await this.#c.queue.splitMessages(lease, part.ids);
+          if (jobId === null) {
+            this.#c.keeper.release(lease); // another process holds it now
+            return;
+          }
+          held = { jobId, owner: lease.owner };
+          split.push(held);
+          this.#c.keeper.keep(held);
+        }
+        settle.push({ job: { ...job, id: held.jobId, messages }, lease: held, error: part.error });
+      }
+      for (const part of settle) await this.#failed(part.job, part.lease, part.error, alternative);
+    } finally {
+      // A part not settled (the store failed) is no longer renewed: it is recovered and redelivered.
+      for (const held of split) this.#c.keeper.release(held);
     }
   }
 
@@ -286,48 +336,4 @@ export class Dispatcher<T> {
       this.#c.keeper.release(lease);
     }
   }
-}
-
-/** The failed messages a sender's answer names, or undefined when it names none (all delivered). */
-function failuresOf<T>(
-  outcome: unknown,
-  batch: ReadonlyArray<QueuedMessage<T>>,
-): Array<{ id: string; error: unknown }> | undefined {
-  if (outcome === null || typeof outcome !== 'object') return undefined;
-  const failed = (outcome as SendOutcome).failed;
-  if (!Array.isArray(failed) || failed.length === 0) return undefined;
-  const ids = new Set(batch.map((m) => m.id));
-  const out: Array<{ id: string; error: unknown }> = [];
-  const seen = new Set<string>();
-  for (const entry of failed) {
-    const id = (entry as { id?: unknown } | null)?.id;
-    if (typeof id !== 'string' || !ids.has(id) || seen.has(id)) continue;
-    seen.add(id);
-    out.push({ id, error: (entry as { error?: unknown }).error });
-  }
-  if (out.length > 0) return out;
-  // Failures that name no message of the batch (a wrong id): nothing is known delivered, so all failed.
-  const error =
-    (failed[0] as { error?: unknown } | null)?.error ?? new Error('sender reported failures for unknown ids');
-  return batch.map((m) => ({ id: m.id, error }));
-}
-
-/**
- * The failure the failed rest of a batch goes on with: a retry-after answer (the longest) wins, then a
- * transient error (retry with backoff), and only when every message failed permanently, a permanent one.
- */
-function worstFailure(failed: ReadonlyArray<{ error: unknown }>, now: number): unknown {
-  let best: { error: unknown; kind: FailureKind } | undefined;
-  const rank = (k: FailureKind) => (k.kind === 'retry-after' ? 2 : k.kind === 'transient' ? 1 : 0);
-  for (const { error } of failed) {
-    const kind = classifyFailure(error, now);
-    if (
-      !best ||
-      rank(kind) > rank(best.kind) ||
-      (kind.kind === 'retry-after' && best.kind.kind === 'retry-after' && kind.delayMs > best.kind.delayMs)
-    ) {
-      best = { error, kind };
-    }
-  }
-  return best?.error;
 }

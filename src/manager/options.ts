@@ -28,7 +28,8 @@ export interface SendContext {
  * Delivers a batch. Resolve when the receiver accepted it; throw to retry (see `classifyFailure`):
  * `RetryAfterError` / 429 answers wait exactly as told, `PermanentError` / 4xx go to dead letters.
  * Resolve with `{ failed: [{ id, error }] }` when only some messages failed (see {@link SendOutcome}):
- * the delivered ones are never sent again. Any other value counts as "all delivered".
+ * the delivered ones are never sent again, and each failed one goes on as its own error says (a permanent
+ * one to dead letters at once, whatever its siblings got). Any other value counts as "all delivered".
  */
 export type Sender<T> = (batch: Array<QueuedMessage<T>>, context: SendContext) => unknown;
 

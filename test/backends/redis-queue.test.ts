@@ -1,7 +1,8 @@
 /**
- * What only the Redis queue must prove beyond the conformance suite: a partial completion cuts the stored
- * JSON without re-encoding any payload (byte-exact, whatever the payload holds), per-scope costs are capped
- * by what is left, a lease is fenced per job in one call with several owners, and prune walks a large
+ * What only the Redis queue must prove beyond the conformance suite: a partial completion (and a split)
+ * cuts the stored JSON without re-encoding any payload (byte-exact, whatever the payload holds),
+ * per-scope costs are capped by what is left, a lease is fenced per job in one call with several
+ * owners, and prune walks a large
  * queue in bounded steps (several script calls, each a bounded slice of the records), and hasClaimable
  * reads a bounded number of jobs.
  */
@@ -139,6 +140,64 @@ describe.skipIf(skip)('RedisQueueStore', () => {
           expect(JSON.stringify(rest!.messages)).toBe(JSON.stringify(kept));
           // Leave no claimable job behind for the next run's claim.
           expect(await q.complete([{ jobId: rest!.id, owner: `p${now}` }], now)).toBe(1);
+        },
+      ),
+      { numRuns: 40 },
+    );
+    await b.close();
+  }, 60_000);
+
+  it('splitMessages cuts any JSON payloads and ids exactly into both parts (property)', async () => {
+    const b = backend();
+    const q = b.queue('split-property');
+    let now = T0;
+    const lease = { leaseUntil: T0 + 1e9, maxJobs: 2, remaining: 100, reserve: 0 };
+    await fc.assert(
+      fc.asyncProperty(
+        fc.uniqueArray(fc.string({ minLength: 1, maxLength: 6, unit: 'binary' }), {
+          minLength: 2,
+          maxLength: 8,
+        }),
+        fc.array(
+          fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.parse(JSON.stringify(v)) as unknown),
+          { minLength: 8, maxLength: 8 },
+        ),
+        fc.array(fc.boolean(), { minLength: 8, maxLength: 8 }),
+        async (rawIds, payloads, move) => {
+          now += 10;
+          const ids = rawIds.map((id) => `${now}:${id}`);
+          const messages = ids.map((id, i) => ({ id, payload: payloads[i] }));
+          // At least one message on each side: the first always moves, the last always stays.
+          const moved = ids.filter((_, i) => i === 0 || (move[i] && i < ids.length - 1));
+          const [job] = await q.add([batch(ids, payloads, { 'chat:1': ids.length })], now, {
+            owner: `o${now}`,
+            until: now + 1e9,
+          });
+          const ref = { jobId: job!.id, owner: `o${now}` };
+          const part = await q.splitMessages(ref, moved);
+          expect(part).not.toBe(job!.id);
+          for (const jobId of [job!.id, part!]) {
+            expect(await q.release({ jobId, owner: ref.owner }, now, { notBefore: now, failed: false })).toBe(
+              true,
+            );
+          }
+          const claimed = await q.claim({ now, owner: `p${now}`, ...lease });
+          const sides = [
+            messages.filter((m) => !moved.includes(m.id)),
+            messages.filter((m) => moved.includes(m.id)),
+          ];
+          expect(claimed.map((j) => j.id)).toEqual([job!.id, part]);
+          claimed.forEach((j, k) => {
+            expect(j.messages).toEqual(JSON.parse(JSON.stringify(sides[k])));
+            expect(JSON.stringify(j.messages)).toBe(JSON.stringify(sides[k]));
+            expect(j.costs).toEqual({ 'chat:1': sides[k]!.length });
+          });
+          expect(
+            await q.complete(
+              claimed.map((j) => ({ jobId: j.id, owner: `p${now}` })),
+              now,
+            ),
+          ).toBe(2);
         },
       ),
       { numRuns: 40 },

@@ -1,7 +1,9 @@
+// Past 400 lines on purpose: the command generators, their replay on a store and the comparison are one
+// suite whose parts only make sense together.
 /**
  * The model-based queue suite: random command sequences (fast-check) replayed on a real store and on
  * {@link ReferenceQueue}, every answer compared. Commands: add (queued or leased), record, hasClaimable,
- * claim, complete, completeMessages, release, bury, extend, recover, holdLane, getRecord, stats,
+ * claim, complete, completeMessages, splitMessages, release, bury, extend, recover, holdLane, getRecord, stats,
  * deadLetters, replay, purge, prune — with owners that hold the lease, other owners and stale ones, and a
  * clock that sometimes steps back.
  *
@@ -74,6 +76,8 @@ type Op =
   | { op: 'claim'; maxJobs: number; remaining: number; reserve: number; lease: number; owner: string }
   | { op: 'complete'; ids: string[]; owner: string }
   | { op: 'completeMessages'; id: string; owner: string; mids: string[] }
+  /** `take`: positions in the job's messages when it was leased (resolved to `mids` before it runs). */
+  | { op: 'splitMessages'; id: string; owner: string; take: number[]; mids?: string[] }
   | { op: 'release'; id: string; delay: number; failed: boolean; attempt: boolean; owner: string }
   | { op: 'bury'; id: string; owner: string }
   | { op: 'extend'; ids: string[]; owner: string; until: number }
@@ -127,12 +131,25 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   },
   {
     weight: 2,
+    // Some of these are splits, derived (not drawn) so that the fixed seed's sequences stay what they
+    // were: a completeMessages naming two or three ids splits instead, of one of the last two jobs leased
+    // (the second id's number tells which), the message at the position the first id's number gives.
     arbitrary: rec({
       op: fc.constant('completeMessages' as const),
       id: jobRef,
       owner: anyOwner,
       mids: fc.array(messageId, { maxLength: 3 }),
-    }),
+    }).map(
+      (r): Op =>
+        r.mids.length >= 2
+          ? {
+              op: 'splitMessages',
+              id: `#${Number(r.mids[1]!.slice(1)) % 2}`,
+              owner: r.owner,
+              take: [Number(r.mids[0]!.slice(1)) % 3],
+            }
+          : r,
+    ),
   },
   {
     weight: 3,
@@ -215,6 +232,7 @@ function forStore(o: Op, ids: IdMap): Op {
     case 'extend':
       return { ...o, ids: o.ids.map((id) => ids.store(id)) };
     case 'completeMessages':
+    case 'splitMessages':
     case 'release':
     case 'bury':
       return { ...o, id: ids.store(o.id) };
@@ -252,6 +270,8 @@ async function apply(store: QueueStore<unknown>, o: Op, now: number): Promise<un
         );
       case 'completeMessages':
         return await store.completeMessages({ jobId: o.id, owner: o.owner }, o.mids, now);
+      case 'splitMessages':
+        return await store.splitMessages({ jobId: o.id, owner: o.owner }, o.mids ?? []);
       case 'release':
         return await store.release({ jobId: o.id, owner: o.owner }, now, {
           notBefore: now + o.delay,
@@ -295,6 +315,11 @@ function normalize(o: Op, answer: unknown, ids: IdMap, refAnswer: unknown): unkn
       ids.learn(job.id, (refAnswer[i] as Job).id);
     });
   }
+  if (o.op === 'splitMessages' && typeof answer === 'string' && typeof refAnswer === 'string') {
+    // A new job (the part split off) is learned; the job's own id maps as before.
+    if (!ids.toRef.has(answer)) ids.learn(answer, refAnswer);
+    return ids.ref(answer);
+  }
   if (o.op === 'extend' && Array.isArray(answer)) {
     return answer.map((lease: LeaseRef) => ({ jobId: ids.ref(lease.jobId), owner: lease.owner }));
   }
@@ -335,20 +360,40 @@ export function describeQueueModel(
             const ids = new IdMap();
             let now = 100;
             const recent: Array<{ id: string; owner: string }> = [];
+            /** Message ids of each job when it was last leased or split (reference ids). */
+            const held = new Map<string, string[]>();
             for (const [step, dt] of steps) {
               // Times stay positive, as real ones are (a hold or lease ending at 0 would mean "none").
               now = Math.max(1, now + dt);
-              const o = resolve(step, recent);
+              let o = resolve(step, recent);
+              if (o.op === 'splitMessages') {
+                const mids = held.get(o.id) ?? [];
+                o = { ...o, mids: o.take.map((i) => mids[i] ?? 'm99') };
+              }
               const expected = await apply(model, o, now);
               if ((o.op === 'claim' || (o.op === 'add' && o.lease)) && Array.isArray(expected)) {
                 const owner = o.op === 'claim' ? o.owner : 'o1';
-                for (const job of expected as Job[]) recent.unshift({ id: job.id, owner });
+                for (const job of expected as Job[]) {
+                  recent.unshift({ id: job.id, owner });
+                  held.set(
+                    job.id,
+                    job.messages.map((m) => m.id),
+                  );
+                }
+              }
+              // A part split off is leased under the job's lease.
+              if (o.op === 'splitMessages' && typeof expected === 'string' && expected !== o.id) {
+                recent.unshift({ id: expected, owner: o.owner });
+                held.set(expected, o.mids!);
               }
               const actual = normalize(o, await apply(queue, forStore(o, ids), now), ids, expected);
               expect(actual, JSON.stringify(o)).toEqual(expected);
-              const did = Array.isArray(expected)
-                ? expected.length > 0
-                : expected === true || Number(expected) > 0;
+              const did =
+                o.op === 'splitMessages'
+                  ? typeof expected === 'string' && expected !== o.id
+                  : Array.isArray(expected)
+                    ? expected.length > 0
+                    : expected === true || Number(expected) > 0;
               if (did) hits[o.op] = (hits[o.op] ?? 0) + 1;
             }
             expect(await queue.stats(now)).toEqual(model.stats(now));
@@ -365,7 +410,7 @@ export function describeQueueModel(
     );
     // The sequences really exercise the store (not only refusals and empty answers).
     const runs = options.runs ?? Number(process.env.RK_FC_RUNS ?? 100);
-    for (const command of ['claim', 'bury', 'complete', 'release'] as const) {
+    for (const command of ['claim', 'bury', 'complete', 'release', 'splitMessages'] as const) {
       expect(hits[command] ?? 0, command).toBeGreaterThan(Math.floor(runs / 40));
     }
     expect(hits.deadLetters ?? 0, 'deadLetters').toBeGreaterThan(0);

@@ -1,3 +1,5 @@
+// Past 400 lines on purpose: one plain specification of every QueueStore method, read as a whole next to
+// the stores it judges; split up, it would no longer read as one model.
 import type {
   ClaimQuery,
   DeadLetter,
@@ -216,6 +218,29 @@ export class ReferenceQueue implements QueueStore<unknown> {
         job.costs[scope] = Math.min(job.costs[scope]!, job.messages.length);
     }
     return true;
+  }
+
+  splitMessages(lease: LeaseRef, messageIds: readonly string[]): string | null {
+    const job = this.#held(lease);
+    if (!job) return null;
+    const moved = job.messages.filter((m) => messageIds.includes(m.id));
+    const kept = job.messages.filter((m) => !messageIds.includes(m.id));
+    if (moved.length === 0 || kept.length === 0) return job.id;
+    const cap = (costs: Record<string, number> | undefined, n: number) =>
+      costs && Object.fromEntries(Object.entries(costs).map(([scope, cost]) => [scope, Math.min(cost, n)]));
+    const n = ++this.#jobSeq;
+    // A job of its own, leased like the job, with no place in line (it gets one when released).
+    this.#jobs.push({
+      ...job,
+      id: String(n),
+      n,
+      messages: moved,
+      costs: cap(job.costs, moved.length),
+      place: null,
+    });
+    job.messages = kept;
+    job.costs = cap(job.costs, kept.length);
+    return String(n);
   }
 
   #requeue(

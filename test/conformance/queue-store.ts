@@ -535,6 +535,87 @@ export function describeQueueStoreConformance(
         expect((await q.stats(T0 + 50)).inFlight).toBe(2);
       });
 
+      it('splitMessages moves messages into a job of their own, leased alike; each part is buried or released on its own', async () => {
+        const input = {
+          ...job('normal', ['s1', 's2', 's3', 's4'], 'lane-s', ['chat:1']),
+          costs: { 'chat:1': 3 },
+        };
+        await addOne(input);
+        const [claimed] = await q.claim(query({ owner: 'w1' }));
+        const part = await q.splitMessages(L(claimed!.id), ['s2', 'not-in-job']);
+        expect(typeof part).toBe('string');
+        expect(part).not.toBe(claimed!.id);
+        // Nothing else changed: the same messages in flight, the same statuses, no counter moved.
+        let stats = await q.stats(T0 + 1);
+        expect(stats).toMatchObject({ inFlight: 4, deadLettered: 0, retrying: 0 });
+        expect(stats.counters).toEqual({ delivered: 0, dropped: 0, deadLettered: 0, retried: 0, stale: 0 });
+        expect(await q.getRecord('s2')).toMatchObject({ status: 'passed-to-sender', attempts: 0 });
+        // The part has its own lease: burying it leaves the job leased with the others.
+        expect(await q.bury(L(part!), T0 + 1, 'permanent: chat not found')).toBe(true);
+        expect(await q.getRecord('s2')).toMatchObject({
+          status: 'dead-lettered',
+          attempts: 1,
+          lastError: 'permanent: chat not found',
+        });
+        expect(await q.getRecord('s1')).toMatchObject({ status: 'passed-to-sender', lastError: null });
+        const dead = await q.deadLetters();
+        expect(dead).toHaveLength(1);
+        expect(dead[0]).toMatchObject({
+          id: part,
+          priority: 'normal',
+          lane: 'lane-s',
+          scopes: ['chat:1'],
+          costs: { 'chat:1': 1 },
+          attempts: 1,
+          enqueuedAt: T0,
+          lastError: 'permanent: chat not found',
+          messages: [{ id: 's2', payload: payload('s2') }],
+        });
+        expect(
+          await q.release(L(claimed!.id), T0 + 2, { notBefore: T0 + 2, failed: true, error: 'HTTP 503' }),
+        ).toBe(true);
+        const [rest] = await q.claim(query({ now: T0 + 2, owner: 'w2' }));
+        expect(rest!.id).toBe(claimed!.id);
+        expect(rest!.messages.map((m) => m.id)).toEqual(['s1', 's3', 's4']);
+        expect(rest!.costs).toEqual({ 'chat:1': 3 });
+        expect(rest!.attempts).toBe(1);
+        stats = await q.stats(T0 + 2);
+        expect(stats).toMatchObject({ inFlight: 3, deadLettered: 1 });
+        expect(stats.counters).toMatchObject({ deadLettered: 1, retried: 1, stale: 0 });
+        // A replayed part is a job like any other.
+        expect(await q.replay({ messageIds: ['s2'] }, T0 + 3)).toBe(1);
+        expect(await q.getRecord('s2')).toMatchObject({ status: 'enqueued', attempts: 0 });
+      });
+
+      it('splitMessages: nothing to split off answers the job itself; a lease not held answers null, counted stale', async () => {
+        await addOne(job('critical', ['n1', 'n2']));
+        const queued = await addOne(job('normal', ['n3', 'n4']));
+        const [claimed] = await q.claim(query({ maxJobs: 1 }));
+        expect(await q.splitMessages(L(claimed!.id), [])).toBe(claimed!.id);
+        expect(await q.splitMessages(L(claimed!.id), ['n3'])).toBe(claimed!.id);
+        expect(await q.splitMessages(L(claimed!.id), ['n2', 'n1'])).toBe(claimed!.id);
+        expect((await q.stats(T0)).counters.stale).toBe(0);
+        expect(await q.splitMessages(L(claimed!.id, 'someone-else'), ['n1'])).toBeNull();
+        expect(await q.splitMessages(L(queued.id), ['n3'])).toBeNull();
+        expect(await q.splitMessages(L('no-such-job'), ['n3'])).toBeNull();
+        expect((await q.stats(T0)).counters.stale).toBe(3);
+        expect(await q.complete([L(claimed!.id)], T0 + 1)).toBe(1);
+        expect((await q.stats(T0 + 1)).counters.delivered).toBe(2);
+      });
+
+      it('a part split off has no place in line: released, it joins the end; a crash returns both parts', async () => {
+        await addOne(job('normal', ['a1', 'a2']));
+        await addOne(job('normal', ['b1']));
+        const [a] = await q.claim(query({ maxJobs: 1, leaseUntil: T0 + 50 }));
+        const part = await q.splitMessages(L(a!.id), ['a2']);
+        // The part keeps the job's lease end: both come back when it expires.
+        expect(await q.recover(T0 + 50)).toBe(2);
+        expect(await claimIds({ now: T0 + 50 })).toEqual(['a1', 'b1', 'a2']);
+        expect(await q.complete([L(a!.id), L(part!)], T0 + 51)).toBe(2);
+        expect(await q.getRecord('a2')).toMatchObject({ status: 'passed-to-sender', deliveredAt: T0 + 51 });
+        expect(await q.stats(T0 + 51)).toMatchObject({ inFlight: 1, counters: { delivered: 2 } });
+      });
+
       it('a claim ends the holds that are over: a clock that steps back afterwards does not bring them back', async () => {
         await q.holdLane('a', T0 + 10);
         await addOne(job('critical', ['x1']));

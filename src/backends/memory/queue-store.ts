@@ -271,6 +271,30 @@ export class MemoryQueueStore<T = unknown> implements QueueStore<T> {
     return true;
   }
 
+  splitMessages(lease: LeaseRef, messageIds: readonly string[]): string | null {
+    const entry = this.#held(lease);
+    if (!entry) return null;
+    const named = new Set(messageIds);
+    const moved = entry.messages.filter((m) => named.has(m.id));
+    if (moved.length === 0 || moved.length === entry.messages.length) return entry.id;
+    const kept = entry.messages.filter((m) => !named.has(m.id));
+    const seq = ++this.#seq;
+    // Not in line (inLine false): released, it joins the end of its line, like a job added leased.
+    const part: Entry<T> = {
+      ...entry,
+      id: String(seq),
+      seq,
+      messages: moved,
+      costs: entry.costs && cappedCosts(entry.costs, moved.length),
+      inLine: false,
+    };
+    entry.messages = kept;
+    if (entry.costs) entry.costs = cappedCosts(entry.costs, kept.length);
+    this.#leased.set(part.id, part);
+    for (const m of moved) this.#records.set(m.id, part);
+    return part.id;
+  }
+
   release(
     lease: LeaseRef,
     now: number,

@@ -38,10 +38,10 @@ type JobReply = [
 /**
  * A queue in Redis, with the semantics of MemoryQueueStore: every operation is one Lua script over the
  * queue's keys, which share the hash tag `{prefix:q:name}` (one Cluster slot per queue); `prune` is a
- * loop of bounded steps. Payloads are stored as JSON and never parsed by Lua (a partial completion cuts
- * the JSON text between messages). Every operation on a leased job names its lease and is refused
- * (counted `stale`) unless the job is still leased to that owner. While Redis is unreachable every
- * operation rejects with a BackendError.
+ * loop of bounded steps. Payloads are stored as JSON and never parsed by Lua (a partial completion or a
+ * split cuts the JSON text between messages). Every operation on a leased job names its lease and is
+ * refused (counted `stale`) unless the job is still leased to that owner. While Redis is unreachable
+ * every operation rejects with a BackendError.
  */
 export class RedisQueueStore<T = unknown> implements QueueStore<T> {
   readonly #connection: Connection;
@@ -133,6 +133,11 @@ export class RedisQueueStore<T = unknown> implements QueueStore<T> {
     return (
       (await this.#run('queue-complete-messages.v2', [lease.jobId, lease.owner, now, ...messageIds])) === 1
     );
+  }
+
+  async splitMessages(lease: LeaseRef, messageIds: readonly string[]): Promise<string | null> {
+    const reply = await this.#run('queue-split-messages.v2', [lease.jobId, lease.owner, ...messageIds]);
+    return typeof reply === 'string' ? reply : null;
   }
 
   async release(

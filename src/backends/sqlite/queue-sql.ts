@@ -111,6 +111,13 @@ export class QueueStatements {
   readonly cutJob: Statement<[string, string, number, string | null, number]>;
   /** Records one message of a job delivered: updatedAt, deliveredAt, queue, message id, job id. */
   readonly deliverRecord: Statement<[number, number, number, string, number]>;
+  /**
+   * A copy of a leased job holding some of its messages, with no place in line: costs, ids, payloads,
+   * size, then the job's id. Its records stay in the job's range (moved by {@link moveRecords}).
+   */
+  readonly splitJob: Statement<[string | null, string, string, number, number]>;
+  /** Hands records to another job: new job id, queue, old job id, message ids (a JSON array). */
+  readonly moveRecords: Statement<[number | bigint, number, number, string]>;
   readonly requeue: Statement<[number, number, number, string | null, number | null, number]>;
   readonly bury: Statement<[string, number, number, number]>;
   readonly extend: Statement<[number, number, number, string, number]>;
@@ -221,6 +228,17 @@ export class QueueStatements {
     this.deliverRecord = db.prepare(
       `UPDATE rk_record SET status = 'passed-to-sender', updated_at = ?, delivered_at = ?, job_id = NULL
        WHERE queue = ? AND id = ? AND job_id = ?`,
+    );
+    this.splitJob = db.prepare(
+      `INSERT INTO rk_job (queue, state, priority, seq, lane, scopes, costs, ids, payloads, size, span, first_rid,
+         attempts, enqueued_at, not_before, last_error, owner, lease_until, failed_at)
+       SELECT queue, state, priority, NULL, lane, scopes, ?, ?, ?, ?, span, first_rid,
+         attempts, enqueued_at, not_before, last_error, owner, lease_until, failed_at
+       FROM rk_job WHERE id = ?`,
+    );
+    this.moveRecords = db.prepare(
+      `UPDATE rk_record SET job_id = ?
+       WHERE queue = ? AND job_id = ? AND id IN (SELECT value FROM json_each(?))`,
     );
     this.requeue = db.prepare(
       `UPDATE rk_job SET state = ?, owner = NULL, not_before = ?, attempts = ?, last_error = ?,

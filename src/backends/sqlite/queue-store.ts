@@ -75,6 +75,7 @@ export class SqliteQueueStore<T = unknown> implements QueueStore<T> {
   readonly #completeMessages: Transaction<
     (lease: LeaseRef, messageIds: readonly string[], now: number) => boolean
   >;
+  readonly #splitMessages: Transaction<(lease: LeaseRef, messageIds: readonly string[]) => string | null>;
   readonly #release: Transaction<Releaser>;
   readonly #bury: Transaction<(lease: LeaseRef, now: number, error: string) => boolean>;
   readonly #extend: Transaction<(leases: readonly LeaseRef[], until: number) => LeaseRef[]>;
@@ -142,6 +143,30 @@ export class SqliteQueueStore<T = unknown> implements QueueStore<T> {
       );
       sql.addCounters.run(gone, 0, 0, 0, this.#queue);
       return true;
+    });
+    this.#splitMessages = db.transaction((lease, messageIds) => {
+      const row = this.#leasedRow(lease);
+      if (!row) return null;
+      const ids = JSON.parse(row.ids) as string[];
+      const named = new Set(messageIds);
+      const moved: number[] = [];
+      const kept: number[] = [];
+      for (let i = 0; i < ids.length; i++) (named.has(ids[i]!) ? moved : kept).push(i);
+      if (moved.length === 0 || kept.length === 0) return String(row.id);
+      // Payloads re-encoded from the store's own JSON come back as the same text (see completeMessages).
+      const payloads = JSON.parse(row.payloads) as unknown[];
+      const costs = row.costs === null ? null : (JSON.parse(row.costs) as Record<string, number>);
+      const part = (at: number[]) => ({
+        ids: JSON.stringify(at.map((i) => ids[i])),
+        payloads: JSON.stringify(at.map((i) => payloads[i])),
+        costs: costs && JSON.stringify(cappedCosts(costs, at.length)),
+      });
+      const off = part(moved);
+      const { lastInsertRowid } = sql.splitJob.run(off.costs, off.ids, off.payloads, moved.length, row.id);
+      sql.moveRecords.run(lastInsertRowid, this.#queue, row.id, off.ids);
+      const rest = part(kept);
+      sql.cutJob.run(rest.ids, rest.payloads, kept.length, rest.costs, row.id);
+      return String(lastInsertRowid);
     });
     this.#release = db.transaction((lease, now, notBefore, failed, error, attempt) => {
       const row = this.#leasedRow(lease);
@@ -243,6 +268,10 @@ export class SqliteQueueStore<T = unknown> implements QueueStore<T> {
 
   completeMessages(lease: LeaseRef, messageIds: readonly string[], now: number): boolean {
     return this.#conn.run('completeMessages', () => this.#completeMessages.immediate(lease, messageIds, now));
+  }
+
+  splitMessages(lease: LeaseRef, messageIds: readonly string[]): string | null {
+    return this.#conn.run('splitMessages', () => this.#splitMessages.immediate(lease, messageIds));
   }
 
   release(

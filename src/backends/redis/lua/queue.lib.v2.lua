@@ -20,8 +20,9 @@
 --                         because their lease was not the job's: see held)
 -- ARGV[1]  {q}:j:         prefix of job hashes; {q}:j:<id> holds
 --                         p priority, l lane, s scopes JSON, c per-scope costs JSON (absent: none),
---                         m messages JSON (opaque; cut between messages by queue-complete-messages,
---                         never decoded), ids message ids JSON (element i is the id of message i),
+--                         m messages JSON (opaque; cut between messages by queue-complete-messages
+--                         and queue-split-messages, never decoded), ids message ids JSON (element i
+--                         is the id of message i),
 --                         n size, a attempts, e enqueuedAt, nb notBefore, err lastError (absent: null),
 --                         st ready|leased|dead, o owner (the lease token that every script acting on a
 --                         leased job checks: see held) and lu lease end (while leased), lo lease order,
