@@ -137,6 +137,49 @@ describe('SQLite: states written before they carried their algorithm', () => {
   });
 });
 
+describe('SQLite: an old sliding window read by a process whose clock lags', () => {
+  // Found in review: the shape check bounded the newest sub-window by the reader's `now` plus one window,
+  // so a reader lagging the writer by more than a window read a real old state as never used, and
+  // admitted a whole limit more. A lagging clock must count more, never less (src/engine/README.md).
+  const T = 1_700_000_000_000;
+  const rule = { limit: 5, window: '100ms', algorithm: 'sliding-window' } as const;
+
+  async function admittedAfterLag(lagMs: number, stripTag: boolean): Promise<number> {
+    const path = join(dir, `skew-${++files}.sqlite`);
+    const writerBackend = new SqliteBackend({ path });
+    const writer = new RateLimiter({
+      backend: writerBackend,
+      clock: new FakeClock(T + lagMs),
+      scopes: { s: rule },
+    });
+    for (let i = 0; i < 5; i++) expect((await writer.tryAcquire({ scopes: 's' })).allowed).toBe(true);
+    await writerBackend.close();
+    if (stripTag) {
+      // The same doubles without the algorithm's byte: what a process of the version before wrote.
+      const db = new Database(path);
+      db.prepare('UPDATE rk_limit_state SET state = substr(state, 1, length(state) - 1)').run();
+      db.close();
+    }
+    const readerBackend = new SqliteBackend({ path });
+    const reader = new RateLimiter({ backend: readerBackend, clock: new FakeClock(T), scopes: { s: rule } });
+    let admitted = 0;
+    try {
+      for (let i = 0; i < 10; i++) if ((await reader.tryAcquire({ scopes: 's' })).allowed) admitted++;
+    } finally {
+      await readerBackend.close();
+    }
+    return admitted;
+  }
+
+  it.each([150, 1_500, 60_000])('a reader %i ms behind counts the old state (none admitted)', async (lag) => {
+    expect(await admittedAfterLag(lag, true)).toBe(0);
+  });
+
+  it('and the tagged state the same', async () => {
+    expect(await admittedAfterLag(1_500, false)).toBe(0);
+  });
+});
+
 const skip = await skipRedis('stored-algorithm tests on Redis');
 
 describe.skipIf(skip)('Redis: states written before they carried their algorithm', () => {

@@ -53,9 +53,13 @@ export function decodeState(
 /**
  * Whether numbers stored without an algorithm can be `rule`'s state: a token bucket's one time; a fixed or
  * anchored window's start and usage (those two cannot be told apart: each reads the other's as its own); a
- * sliding window's pairs, sub-window indexes ascending, the newest starting at most one window after `now`
- * (a time in ms read as a sub-window index would be `step` times later, and count for ages).
+ * sliding window's pairs, sub-window indexes ascending, the newest starting at most a window and a day of
+ * clock skew after `now` (a time in ms read as a sub-window index would be `step` times later, and count for
+ * ages).
  */
+/** How far ahead of this process's clock an untagged sliding window's newest sub-window may start. */
+const UNTAGGED_SKEW_MS = 86_400_000;
+
 function fitsUntagged(state: readonly number[], rule: CompiledRule, now: number): boolean {
   for (let i = 0; i < state.length; i++) if (!Number.isFinite(state[i])) return false;
   switch (rule.algorithm) {
@@ -70,7 +74,9 @@ function fitsUntagged(state: readonly number[], rule: CompiledRule, now: number)
         if (!Number.isInteger(state[i]) || state[i + 1]! < 0) return false;
         if (i > 0 && state[i]! <= state[i - 2]!) return false;
       }
-      return state[state.length - 2]! * rule.step <= now + rule.windowMs;
+      // A day of clock skew allowed: the writer's clock may be ahead of this one (a legitimate state must
+      // never read as never used); a misread time in ms is `step` times later than any clock.
+      return state[state.length - 2]! * rule.step <= now + rule.windowMs + UNTAGGED_SKEW_MS;
     }
   }
 }
