@@ -1,11 +1,15 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { afterAll } from 'vitest';
+import { RedisBackend } from '../../src/backends/redis/index.js';
 import type { Backend } from '../../src/backends/types.js';
 import { FakeClock, settle } from '../../src/core/clock.js';
 import { MemoryBackend } from '../../src/index.js';
 import { RateLimitManager } from '../../src/manager/manager.js';
 import type { RateLimitManagerOptions, SendContext } from '../../src/manager/options.js';
+import { deletePrefixes, REDIS_URL, skipRedis, uniquePrefix } from '../helpers/redis.js';
 
 export const T0 = 1_700_000_000_000;
 
@@ -33,6 +37,32 @@ export function backendCases(): BackendCase[] {
       },
     },
   ];
+}
+
+/**
+ * {@link backendCases} and, when a Redis answers (see `skipRedis`), Redis under a unique prefix per backend
+ * made (`tag` names them), deleted after the file's tests. Call at the top level of a test file.
+ */
+export async function backendCasesWithRedis(what: string, tag: string): Promise<BackendCase[]> {
+  const cases = backendCases();
+  if (await skipRedis(what)) return cases;
+  const prefixes: string[] = [];
+  cases.push({
+    name: 'redis',
+    make: async () => {
+      const prefix = uniquePrefix(tag);
+      prefixes.push(prefix);
+      return new RedisBackend({ url: REDIS_URL, prefix, fallback: false });
+    },
+    cleanup: () => {},
+  });
+  afterAll(async () => {
+    if (prefixes.length === 0) return;
+    const admin = new Redis(REDIS_URL);
+    await deletePrefixes(admin, prefixes);
+    admin.disconnect();
+  });
+  return cases;
 }
 
 export interface Delivery {

@@ -3,36 +3,13 @@
  * new token is lost under the old lease only, and stays kept (and renewed) under the new one. Real
  * stores: memory, SQLite and Redis.
  */
-import { Redis } from 'ioredis';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { RedisBackend } from '../../src/backends/redis/index.js';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { Backend, LeaseRef } from '../../src/backends/types.js';
 import { FakeClock } from '../../src/core/clock.js';
 import { LeaseKeeper } from '../../src/manager/lease-keeper.js';
-import { deletePrefixes, REDIS_URL, skipRedis, uniquePrefix } from '../helpers/redis.js';
-import { type BackendCase, backendCases, T0 } from './harness.js';
+import { backendCasesWithRedis, T0 } from './harness.js';
 
-const skip = await skipRedis('the lease keeper on Redis');
-const prefixes: string[] = [];
-const cases: BackendCase[] = [...backendCases()];
-if (!skip) {
-  cases.push({
-    name: 'redis',
-    make: async () => {
-      const prefix = uniquePrefix('keeper');
-      prefixes.push(prefix);
-      return new RedisBackend({ url: REDIS_URL, prefix, fallback: false });
-    },
-    cleanup: () => {},
-  });
-}
-
-afterAll(async () => {
-  if (prefixes.length === 0) return;
-  const admin = new Redis(REDIS_URL);
-  await deletePrefixes(admin, prefixes);
-  admin.disconnect();
-});
+const cases = await backendCasesWithRedis('the lease keeper on Redis', 'keeper');
 
 describe.each(cases)('LeaseKeeper on $name', (bc) => {
   let backend: Backend | undefined;

@@ -4,39 +4,16 @@
  * reason and never sent again, whatever its siblings got. On memory, SQLite (a real file) and Redis, on the
  * direct path (`sendOrEnqueue` sending at once) and the queued path (the loop claiming it).
  */
-import { Redis } from 'ioredis';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { RedisBackend } from '../../src/backends/redis/index.js';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { Backend, MessageRecord, QueueStore } from '../../src/backends/types.js';
 import { FakeClock, settle } from '../../src/core/clock.js';
 import type { RetryOptions } from '../../src/manager/backoff.js';
 import type { ManagerEvents } from '../../src/manager/events.js';
 import { type ManagerStats, RateLimitManager } from '../../src/manager/manager.js';
 import { PermanentError, RetryAfterError } from '../../src/manager/sender-errors.js';
-import { deletePrefixes, REDIS_URL, skipRedis, uniquePrefix } from '../helpers/redis.js';
-import { type BackendCase, backendCases, T0 } from './harness.js';
+import { type BackendCase, backendCasesWithRedis, T0 } from './harness.js';
 
-const skip = await skipRedis('partial failures on Redis');
-const prefixes: string[] = [];
-const cases: BackendCase[] = [...backendCases()];
-if (!skip) {
-  cases.push({
-    name: 'redis',
-    make: async () => {
-      const prefix = uniquePrefix('partial');
-      prefixes.push(prefix);
-      return new RedisBackend({ url: REDIS_URL, prefix, fallback: false });
-    },
-    cleanup: () => {},
-  });
-}
-
-afterAll(async () => {
-  if (prefixes.length === 0) return;
-  const admin = new Redis(REDIS_URL);
-  await deletePrefixes(admin, prefixes);
-  admin.disconnect();
-});
+const cases = await backendCasesWithRedis('partial failures on Redis', 'partial');
 
 /** What the receiver answers a message on each of its sends (the last answer repeats; none: delivered). */
 type Answer = 'ok' | (() => unknown);
