@@ -1,3 +1,5 @@
+// Past 400 lines on purpose: one test per promise of the QueueStore contract, in one suite that every
+// backend runs unchanged; split up, the contract would no longer read as a whole.
 /**
  * The QueueStore conformance suite: every backend (memory, SQLite, Redis) must pass it unchanged.
  *
