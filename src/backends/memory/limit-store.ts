@@ -19,6 +19,10 @@ const NEVER_USED: RuleState = [];
  */
 const IDLE_GRACE_MS = 1000;
 
+/** The most and the fewest entries a sweep examines besides the ones created since the last sweep. */
+const SWEEP_MAX = 256;
+const SWEEP_MIN = 16;
+
 /**
  * Limit state in a `Map` of scopes, for one process. Synchronous, so every decision is trivially atomic.
  * A scope's rule states are {@link Cell}s charged in place and chained together (`Cell.next`); the map holds
@@ -38,6 +42,9 @@ export class MemoryLimitStore implements LimitStore {
   /** Entries created since the last sweep: each sweep examines more than that, so it keeps up. */
   #created = 0;
   #sweeper: Iterator<Cell> | undefined;
+  #swept = 0;
+  /** The sweeps' budget besides the entries created since the last sweep (see `#sweep`). */
+  #sweepBase = SWEEP_MAX;
   /**
    * Scratch arrays of `#decide`, reused because it is synchronous and never re-entered: the cells of the
    * plan being decided and their answers (positions past the plan's length are stale and never read).
@@ -52,6 +59,11 @@ export class MemoryLimitStore implements LimitStore {
   /** Number of rule states held (for tests of bounded memory). */
   get size(): number {
     return this.#cellCount;
+  }
+
+  /** Entries the sweeps have examined so far (for tests of what sweeping costs). */
+  get swept(): number {
+    return this.#swept;
   }
 
   decide(plan: Plan, now: number): Decision {
@@ -356,22 +368,35 @@ export class MemoryLimitStore implements LimitStore {
   }
 
   /**
-   * Deletes idle entries among the next `256 + 2 × created-since-last-sweep` ones, resuming where the last
+   * Deletes idle entries among the next `base + 2 × created-since-last-sweep` ones, resuming where the last
    * sweep stopped: it examines entries faster than they are created, so it keeps finishing passes and the
    * map stays bounded by the scopes live within about one pass, even when every request uses a new key.
+   * `base` adapts to what the sweeps find: it halves (down to {@link SWEEP_MIN}) after a sweep that found
+   * nothing idle, and doubles (up to {@link SWEEP_MAX}) after one that found idle entries in more than one
+   * of 16 it examined. Examining a live entry only costs (on a big map, a cache miss each), so while every
+   * state is live the sweeps cost a sixteenth of the full budget; once states go idle they are back at it
+   * within a few sweeps.
    */
   #sweep(now: number): void {
-    const budget = 256 + 2 * this.#created;
+    const budget = this.#sweepBase + 2 * this.#created;
     this.#created = 0;
     this.#sweeper ??= this.#scopes.values();
-    for (let i = 0; i < budget; i++) {
+    let examined = 0;
+    let deleted = 0;
+    for (; examined < budget; examined++) {
       const next = this.#sweeper.next();
       if (next.done) {
         this.#sweeper = undefined;
         break;
       }
-      if (idleAt(next.value) + IDLE_GRACE_MS <= now) this.#delete(next.value);
+      if (idleAt(next.value) + IDLE_GRACE_MS <= now) {
+        this.#delete(next.value);
+        deleted++;
+      }
     }
+    this.#swept += examined;
+    if (deleted * 16 > examined) this.#sweepBase = Math.min(SWEEP_MAX, this.#sweepBase * 2);
+    else if (deleted === 0) this.#sweepBase = Math.max(SWEEP_MIN, this.#sweepBase >>> 1);
     for (const [scope, until] of this.#blocks) if (until + IDLE_GRACE_MS <= now) this.#blocks.delete(scope);
   }
 }
