@@ -2,7 +2,9 @@
  * Every example in the README runs as written (issue 12): each `ts` block is byte-identical to a file in
  * examples/, those files type-check against the built package's types, and each runs — `import … from
  * 'ratekeeper'` resolving to the built dist/, as for a user — in a fresh directory (so `./ratekeeper.db` is
- * a temp file), printing exactly what its comments say.
+ * a temp file), printing exactly what its comments say. The READMEs under src/ are held to the same: each of
+ * their blocks is an example under examples/docs/ that runs, or a sketch under examples/sketches/ (it needs
+ * the reader's bot token, API client or code) that type-checks against the package's types.
  */
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -12,7 +14,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REDIS_URL, skipRedis } from '../helpers/redis.js';
 import { ensureBuilt, ROOT } from '../packaging/built.js';
-import { mismatches, synced, tsBlocks } from './blocks.js';
+import { mismatches, readmes, SKETCHES, synced, tsBlocks } from './blocks.js';
 
 const run = promisify(execFile);
 const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
@@ -22,10 +24,20 @@ const EXAMPLES = readdirSync(join(ROOT, 'examples'))
   .map((f) => `examples/${f}`);
 const read = (file: string) =>
   existsSync(join(ROOT, file)) ? readFileSync(join(ROOT, file), 'utf8') : undefined;
-const noRedis = await skipRedis('the README example that uses Redis (examples/backends.ts)');
+const noRedis = await skipRedis(
+  'the README examples that use Redis (examples/backends.ts, examples/docs/redis-backend.ts)',
+);
+/** The READMEs under src/ and the files their blocks show. */
+const SUB_READMES = readmes(ROOT).filter((name) => name !== 'README.md');
+const filesIn = (dir: string) =>
+  readdirSync(join(ROOT, dir))
+    .filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))
+    .sort()
+    .map((f) => `${dir}/${f}`);
+const DOC_FILES = [...filesIn('examples/docs'), ...filesIn(SKETCHES.replace(/\/$/, ''))];
 
 /** What each example prints (stdout, exactly). */
-const OUTPUT: Record<string, string> = {
+const OUTPUT: Record<string, string | RegExp> = {
   'examples/limiter.ts': [
     'true false chat:42 true',
     'false block',
@@ -50,10 +62,47 @@ const OUTPUT: Record<string, string> = {
     '{ critical: 0, normal: 0, optional: 0 }',
   ].join('\n'),
   'examples/backends.ts': ['memory true false', 'sqlite true false', 'redis true false'].join('\n'),
+  // The READMEs under src/.
+  'examples/docs/plan.ts': [
+    '{',
+    '  feasible: false,',
+    '  workers: 4,',
+    '  finishMs: 160600,',
+    '  leftover: 132,',
+    "  bottleneck: { kind: 'rate', type: 'REBALANCE_NEEDED', endpoint: 'rebalance' },",
+    '  exact: false,',
+    '  deadlineMs: 180000,',
+    '  types: {',
+    '    REBALANCE_NEEDED: {',
+    '      jobs: 312,',
+    '      workers: 3,',
+    '      finishMs: 160600,',
+    '      leftover: 132,',
+    "      endpoints: { rebalance: 90, 'rebalance-overflow-1': 90 }",
+    '    },',
+    '    NEW_BALANCE_UPDATE: {',
+    '      jobs: 80,',
+    '      workers: 1,',
+    '      finishMs: 136600,',
+    '      leftover: 0,',
+    '      endpoints: { balance: 80 }',
+    '    }',
+    '  }',
+    '}',
+  ].join('\n'),
+  'examples/docs/redis-backend.ts': "{ mode: 'redis', fallbacks: 0, recoveries: 0, lastError: null }",
+  // The service's log lines (pino, JSON): it listened on a free port, then stopped.
+  'examples/docs/server.ts':
+    /^\{"level":30,"time":\d+,"service":"ratekeeper","msg":"Server listening at http:\/\/127\.0\.0\.1:\d+"\}\n\{"level":30,"time":\d+,"service":"ratekeeper","address":"http:\/\/127\.0\.0\.1:\d+","backend":"sqlite","targets":\["hooks"\],"msg":"ratekeeper listening"\}\n\{"level":30,"time":\d+,"service":"ratekeeper","msg":"ratekeeper stopped"\}$/,
 };
-const NEEDS_REDIS = new Set(['examples/backends.ts']);
-/** Examples that keep everything in memory (they write no ./ratekeeper.db). */
-const MEMORY_ONLY = new Set(['examples/clock.ts', 'examples/pools.ts']);
+const NEEDS_REDIS = new Set(['examples/backends.ts', 'examples/docs/redis-backend.ts']);
+/** Examples that write no ./ratekeeper.db (memory only, or Redis only). */
+const MEMORY_ONLY = new Set([
+  'examples/clock.ts',
+  'examples/pools.ts',
+  'examples/docs/plan.ts',
+  'examples/docs/redis-backend.ts',
+]);
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -81,7 +130,47 @@ describe('README code blocks are the example files', () => {
   });
 
   it('every example has its expected output here', () => {
-    expect(Object.keys(OUTPUT).sort()).toEqual(EXAMPLES);
+    expect(Object.keys(OUTPUT).sort()).toEqual([...EXAMPLES, ...filesIn('examples/docs')].sort());
+  });
+});
+
+describe('the READMEs under src/: each block is an example that runs or a sketch that type-checks', () => {
+  it('every ts block is byte-identical to the file its marker names', () => {
+    expect(SUB_READMES.length).toBeGreaterThanOrEqual(6);
+    const problems = SUB_READMES.flatMap((name) =>
+      mismatches(readFileSync(join(ROOT, name), 'utf8'), read, [], name),
+    );
+    expect(problems).toEqual([]);
+  });
+
+  it('every file under examples/docs and examples/sketches is shown in one of them', () => {
+    const shown = new Set(
+      SUB_READMES.flatMap((name) => tsBlocks(readFileSync(join(ROOT, name), 'utf8')).map((b) => b.file)),
+    );
+    expect(DOC_FILES.length).toBeGreaterThanOrEqual(10);
+    expect(DOC_FILES.filter((file) => !shown.has(file))).toEqual([]);
+  });
+
+  it('the check catches a sketch marked as an example and an example marked as a sketch', () => {
+    const name = 'src/planner/README.md';
+    const text = readFileSync(join(ROOT, name), 'utf8');
+    const asSketch = text.replace(
+      '<!-- example: examples/docs/plan.ts',
+      '<!-- sketch: examples/docs/plan.ts',
+    );
+    expect(mismatches(asSketch, read, [], name)).toEqual([
+      expect.stringMatching(
+        /^src\/planner\/README\.md:\d+: a sketch must be a file under examples\/sketches\//,
+      ),
+    ]);
+    const llm = 'src/profiles/llm/README.md';
+    const asExample = readFileSync(join(ROOT, llm), 'utf8').replace(
+      '<!-- sketch: examples/sketches/llm-reserve.ts',
+      '<!-- example: examples/sketches/llm-reserve.ts',
+    );
+    expect(mismatches(asExample, read, [], llm)).toEqual([
+      expect.stringMatching(/an example that runs must not be under examples\/sketches\//),
+    ]);
   });
 });
 
@@ -90,6 +179,12 @@ describe('README examples run as written against the built package', () => {
 
   it('they type-check against the built types', { timeout: 200_000 }, async () => {
     await run(join(ROOT, 'node_modules', '.bin', 'tsc'), ['-p', join(ROOT, 'examples', 'tsconfig.json')], {
+      cwd: ROOT,
+    });
+  });
+
+  it('the sketches type-check against the built types', { timeout: 200_000 }, async () => {
+    await run(join(ROOT, 'node_modules', '.bin', 'tsc'), ['-p', join(ROOT, SKETCHES, 'tsconfig.json')], {
       cwd: ROOT,
     });
   });
@@ -107,7 +202,9 @@ describe('README examples run as written against the built package', () => {
           cwd,
           env: { ...process.env, REDIS_URL: `${REDIS_URL.replace(/\/\d*$/, '')}/${db}` },
         });
-        expect(stdout.trimEnd()).toBe(OUTPUT[file]);
+        const expected = OUTPUT[file]!;
+        if (typeof expected === 'string') expect(stdout.trimEnd()).toBe(expected);
+        else expect(stdout.trimEnd()).toMatch(expected);
         expect(stderr).toBe('');
         // The examples that open SQLite wrote ./ratekeeper.db in their own directory, not in the package.
         expect(existsSync(join(cwd, 'ratekeeper.db'))).toBe(!MEMORY_ONLY.has(file));
