@@ -1,3 +1,5 @@
+// Past 400 lines on purpose: the slots, claims, calls and re-plans of one participant share its state and
+// its stop protocol (deadline, cancel, grace); apart, each piece would need all of it passed in.
 import type { Job, LeaseRef, QueueStore } from '../backends/types.js';
 import { chooseEndpoint, endpointRequest } from './endpoint.js';
 import { type ParticipantContext, remainingOf } from './handler.js';

@@ -7,21 +7,10 @@ import { type Plan, type PlanItem, stateKey } from '../../engine/plan.js';
 import type { ScopeRules } from '../../engine/rules.js';
 import type { LimitStore } from '../types.js';
 import { type Cell, cellFor } from './cells.js';
+import { IDLE_GRACE_MS, Sweeper } from './sweeper.js';
 
 const NO_BLOCKS: readonly number[] = [];
 const NEVER_USED: RuleState = [];
-
-/**
- * How long an idle state (or an ended block) is kept before a sweep deletes it: a clock lagging by less than
- * this sees it exactly (see src/engine/README.md, clock skew). Keeping an idle state changes nothing (it equals
- * "never used"), and a key used every few ms whose state goes idle in between (a token bucket refilled at
- * once) would otherwise be deleted and created again on nearly every use.
- */
-const IDLE_GRACE_MS = 1000;
-
-/** The most and the fewest entries a sweep examines besides the ones created since the last sweep. */
-const SWEEP_MAX = 256;
-const SWEEP_MIN = 16;
 
 /**
  * Limit state in a `Map` of scopes, for one process. Synchronous, so every decision is trivially atomic.
@@ -39,12 +28,7 @@ export class MemoryLimitStore implements LimitStore {
   readonly #blocks = new Map<string, number>();
   #cellCount = 0;
   #ops = 0;
-  /** Entries created since the last sweep: each sweep examines more than that, so it keeps up. */
-  #created = 0;
-  #sweeper: Iterator<Cell> | undefined;
-  #swept = 0;
-  /** The sweeps' budget besides the entries created since the last sweep (see `#sweep`). */
-  #sweepBase = SWEEP_MAX;
+  readonly #sweeper = new Sweeper(this.#scopes, (head) => this.#delete(head));
   /**
    * Scratch arrays of `#decide`, reused because it is synchronous and never re-entered: the cells of the
    * plan being decided and their answers (positions past the plan's length are stale and never read).
@@ -63,7 +47,7 @@ export class MemoryLimitStore implements LimitStore {
 
   /** Entries the sweeps have examined so far (for tests of what sweeping costs). */
   get swept(): number {
-    return this.#swept;
+    return this.#sweeper.examined;
   }
 
   decide(plan: Plan, now: number): Decision {
@@ -296,7 +280,7 @@ export class MemoryLimitStore implements LimitStore {
     const cell = cellFor(scope, rule, this, state);
     if (head === undefined) {
       this.#scopes.set(scope, cell);
-      this.#created++;
+      this.#sweeper.created++;
       this.#cellCount++;
       return cell;
     }
@@ -367,36 +351,9 @@ export class MemoryLimitStore implements LimitStore {
     return plan.scopes.map((scope) => this.#blocks.get(scope) ?? 0);
   }
 
-  /**
-   * Deletes idle entries among the next `base + 2 × created-since-last-sweep` ones, resuming where the last
-   * sweep stopped: it examines entries faster than they are created, so it keeps finishing passes and the
-   * map stays bounded by the scopes live within about one pass, even when every request uses a new key.
-   * `base` adapts to what the sweeps find: it halves (down to {@link SWEEP_MIN}) after a sweep that found
-   * nothing idle, and doubles (up to {@link SWEEP_MAX}) after one that found idle entries in more than one
-   * of 16 it examined. Examining a live entry only costs (on a big map, a cache miss each), so while every
-   * state is live the sweeps cost a sixteenth of the full budget; once states go idle they are back at it
-   * within a few sweeps.
-   */
+  /** Deletes some idle states (see {@link Sweeper}) and the blocks that ended. */
   #sweep(now: number): void {
-    const budget = this.#sweepBase + 2 * this.#created;
-    this.#created = 0;
-    this.#sweeper ??= this.#scopes.values();
-    let examined = 0;
-    let deleted = 0;
-    for (; examined < budget; examined++) {
-      const next = this.#sweeper.next();
-      if (next.done) {
-        this.#sweeper = undefined;
-        break;
-      }
-      if (idleAt(next.value) + IDLE_GRACE_MS <= now) {
-        this.#delete(next.value);
-        deleted++;
-      }
-    }
-    this.#swept += examined;
-    if (deleted * 16 > examined) this.#sweepBase = Math.min(SWEEP_MAX, this.#sweepBase * 2);
-    else if (deleted === 0) this.#sweepBase = Math.max(SWEEP_MIN, this.#sweepBase >>> 1);
+    this.#sweeper.step(now);
     for (const [scope, until] of this.#blocks) if (until + IDLE_GRACE_MS <= now) this.#blocks.delete(scope);
   }
 }
@@ -411,12 +368,4 @@ function chargedOf(head: Cell, scope: string, rules: ScopeRules): readonly Compi
   head.resolvedBy = rules.token;
   head.charged = charged;
   return charged;
-}
-
-/** When the last state of a scope's chain goes idle. */
-function idleAt(head: Cell): number {
-  let at = Number.NEGATIVE_INFINITY;
-  for (let cell: Cell | undefined = head; cell !== undefined; cell = cell.next)
-    at = Math.max(at, cell.idleAt());
-  return at;
 }
