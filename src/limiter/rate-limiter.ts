@@ -1,4 +1,5 @@
 import { MemoryBackend } from '../backends/memory/index.js';
+import { checkLimitStore } from '../backends/shape.js';
 import type { Backend, LimitStore } from '../backends/types.js';
 import { type Clock, type ClockLike, toClock } from '../core/clock.js';
 import { type Duration, parseDuration } from '../core/duration.js';
@@ -67,7 +68,7 @@ export class RateLimiter {
     this.backend = options.backend ?? new MemoryBackend();
     if (!this.backend?.limits)
       throw new InvalidArgumentError('backend', 'a ratekeeper Backend', options.backend);
-    this.#store = this.backend.limits;
+    this.#store = checkLimitStore(this.backend.limits, 'backend.limits');
     this.#lines = new WaitLines(this.#store, this.clock);
   }
 

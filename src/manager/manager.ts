@@ -1,9 +1,10 @@
-// Past ~400 lines (477): the facade's public verbs plus the two offer paths of sendOrEnqueue (one per
+// Past ~400 lines (478): the facade's public verbs plus the two offer paths of sendOrEnqueue (one per
 // backend kind: awaited store calls, or one savepoint of a loop turn's transaction on SQLite), which share
 // the manager's private state. Next split: the offer paths into an admission part of their own.
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { MemoryBackend } from '../backends/memory/index.js';
+import { checkQueueStore } from '../backends/shape.js';
 import type {
   Backend,
   DeadLetter,
@@ -126,7 +127,7 @@ export class RateLimitManager<T = unknown> extends EventEmitter<ManagerEvents> {
         [this.scope]: { limit: this.#o.capacity, window: this.#o.durationMs, algorithm: this.#o.algorithm },
       },
     });
-    this.#queue = this.backend.queue<T>(this.#o.name);
+    this.#queue = checkQueueStore<T>(this.backend.queue<T>(this.#o.name), 'backend.queue()');
     this.#writer = new TickWriter(this.#queue);
     const atomically = this.backend.atomically?.bind(this.backend);
     this.#turn = atomically ? new TurnBatch(atomically) : undefined;

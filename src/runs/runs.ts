@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { checkQueueStore } from '../backends/shape.js';
 import type { Backend, JobInput, QueueStore } from '../backends/types.js';
 import { type Clock, systemClock } from '../core/clock.js';
 import { type Duration, parseDuration } from '../core/duration.js';
@@ -83,7 +84,7 @@ export class Runs {
   }
 
   #queue<T>(backlog: string, type: string): QueueStore<T> {
-    return this.backend.queue<T>(backlogQueue(backlog, type));
+    return checkQueueStore<T>(this.backend.queue<T>(backlogQueue(backlog, type)), 'backend.queue()');
   }
 
   /** Adds jobs of one type to a backlog, after those waiting (FIFO). */
