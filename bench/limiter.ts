@@ -202,18 +202,35 @@ async function sqlite(inFlight: number): Promise<BenchRow> {
       // The bare UPDATE runs in the same rounds as the row, so that the ceiling and the row share each
       // moment's noise (measured in a duel of its own, it moved between 2.3x and 3.5x across runs).
       const bare = bareUpdate(path.join(dir, 'bare.db'), keys);
-      cleanup = bare.close;
-      const sides = await melee({ ours, theirs, bare: bare.batch }, { warmupMs: 600 });
+      // And the UPDATE our single-rule decision runs, on our own schema, with no decision in JS: what the
+      // row's shape costs, apart from what deciding costs. Its states are the size ours have at this rate.
+      for (let i = 0; i < 3 * KEYS; i++) await limiter.tryAcquire(requests[i % KEYS]!);
+      const { bytes } = backend.database
+        .prepare('SELECT avg(length(state)) AS bytes FROM rk_limit_state')
+        .get() as { bytes: number };
+      const shaped = shapedUpdate(path.join(dir, 'shaped.db'), keys, Math.round(bytes));
+      cleanup = () => {
+        bare.close();
+        void shaped.close();
+      };
+      const sides = await melee({ ours, theirs, bare: bare.batch, shaped: shaped.batch }, { warmupMs: 600 });
       result = { ours: sides.ours.median, theirs: sides.theirs.median };
       const ceilingRatio = sides.bare.median / result.theirs;
+      const shapedRatio = sides.shaped.median / result.theirs;
       // One caller: at least 85 % of what a bare autocommit UPDATE scores against the peer in this run.
       target = Number((0.85 * ceilingRatio).toFixed(3));
+      const us = (ops: number) => (1e6 / ops).toFixed(1);
       ceilingNote =
         ` Ceiling, in the same rounds: a bare autocommit UPDATE per call (same pragmas and page size as ours) runs at ` +
         `${(sides.bare.median / 1e3).toFixed(1)}k/s vs ${(result.theirs / 1e3).toFixed(1)}k/s: ` +
         `${ceilingRatio.toFixed(2)}x, the most any limiter that commits each decision before answering could ` +
         `score on this row; this row's ${(result.ours / result.theirs).toFixed(2)}x is ` +
-        `${((100 * result.ours) / result.theirs / ceilingRatio).toFixed(0)} % of it (target: 85 %).`;
+        `${((100 * result.ours) / result.theirs / ceilingRatio).toFixed(0)} % of it (target: 85 %). ` +
+        `Our row's shape, in the same rounds: the compare-and-set UPDATE our decision runs, on our schema, with ` +
+        `constant ${Math.round(bytes)}-byte states (the size ours have here) and no decision in JS, scores ` +
+        `${shapedRatio.toFixed(2)}x (${((100 * shapedRatio) / ceilingRatio).toFixed(0)} % of the bare UPDATE); ` +
+        `this row is ${((100 * result.ours) / sides.shaped.median).toFixed(0)} % of that. Per call: bare ` +
+        `${us(sides.bare.median)} µs, row shape ${us(sides.shaped.median)} µs, ours ${us(result.ours)} µs.`;
     } else {
       result = await duel(ours, theirs, { warmupMs: 600 });
     }
@@ -245,6 +262,49 @@ async function sqlite(inFlight: number): Promise<BenchRow> {
     db.close();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The single-rule decision's UPDATE on our own schema (a SqliteBackend's file), with no decision in JS: per
+ * call, the compare-and-set `UPDATE rk_limit_state SET state = ?, idle_at = ? WHERE key = ? AND state = ?
+ * AND blocked_until = ?` that the known-row path runs, each key's state switching between two constant
+ * states of `bytes` bytes (so that every UPDATE finds the row it expects and writes it).
+ */
+function shapedUpdate(
+  file: string,
+  keys: readonly string[],
+  bytes: number,
+): { batch: (n: number) => Promise<void>; close: () => Promise<void> } {
+  const backend = new SqliteBackend({ path: file });
+  const db = backend.database;
+  const states = [Buffer.alloc(bytes, 1), Buffer.alloc(bytes, 2)];
+  const rule = `requests/${WINDOW_S * 1000}ms`;
+  const rowKeys = keys.map((scope) => `${scope}|${rule}`);
+  const insert = db.prepare(
+    'INSERT INTO rk_limit_state (key, scope, state, idle_at, blocked_until) VALUES (?, ?, ?, ?, 0)',
+  );
+  db.transaction(() => {
+    keys.forEach((scope, i) => insert.run(rowKeys[i]!, scope, states[0]!, Date.now()));
+  })();
+  const update = db.prepare(
+    'UPDATE rk_limit_state SET state = ?, idle_at = ? WHERE key = ? AND state = ? AND blocked_until = ?',
+  );
+  const holds = new Uint8Array(keys.length);
+  return {
+    batch: async (n: number) => {
+      for (let i = 0; i < n; i++) {
+        const k = i % keys.length;
+        const from = holds[k]!;
+        const to = from ^ 1;
+        const changes = await Promise.resolve(
+          update.run(states[to]!, Date.now(), rowKeys[k]!, states[from]!, 0),
+        );
+        if (changes.changes !== 1) throw new Error('the shaped UPDATE found no row');
+        holds[k] = to;
+      }
+    },
+    close: () => backend.close(),
+  };
 }
 
 /**
