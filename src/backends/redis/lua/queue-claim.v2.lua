@@ -58,8 +58,11 @@ local at = fmt(now)
 for k, id in ipairs(ids_claimed) do
   redis.call('HSET', JOB .. id, 'st', 'leased', 'o', owner, 'lu', lease_until, 'lo', first_lo + k,
     'rs', 'passed-to-sender', 'ru', at)
-  leases[#leases + 1] = lease_until
-  leases[#leases + 1] = id
+  -- Newest first: the leases share one score, and a small sorted set (a listpack) walks past every
+  -- equal-score member that sorts before a new one; added in reverse claim order, most go in at once
+  -- instead of each walking past all the others (zsetAdd was 8 % of a drain's Redis instructions).
+  leases[2 * (n - k) + 1] = lease_until
+  leases[2 * (n - k) + 2] = id
 end
 redis.call('ZADD', K_LEASED, unpack(leases))
 return claimed
