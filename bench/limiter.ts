@@ -284,7 +284,7 @@ function shapedUpdate(
     'INSERT INTO rk_limit_state (key, scope, state, idle_at, blocked_until) VALUES (?, ?, ?, ?, 0)',
   );
   db.transaction(() => {
-    keys.forEach((scope, i) => insert.run(rowKeys[i]!, scope, states[0]!, Date.now()));
+    for (let i = 0; i < keys.length; i++) insert.run(rowKeys[i]!, keys[i]!, states[0]!, Date.now());
   })();
   const update = db.prepare(
     'UPDATE rk_limit_state SET state = ?, idle_at = ? WHERE key = ? AND state = ? AND blocked_until = ?',
