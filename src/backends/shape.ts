@@ -48,11 +48,13 @@ const QUEUE_STORE = methods<QueueStore>()([
   'prune',
 ] as const);
 
-/** Stores found complete (a store is checked once, however often it is handed over). */
-const complete = new WeakSet<object>();
+/** Stores found complete, per interface (a store is checked once for each, however often it is handed over). */
+const complete = new WeakMap<readonly string[], WeakSet<object>>();
 
 function check<S>(store: unknown, names: readonly string[], what: string, field: string): S {
-  if (complete.has(store as object)) return store as S;
+  let found = complete.get(names);
+  if (found === undefined) complete.set(names, (found = new WeakSet()));
+  if (found.has(store as object)) return store as S;
   const missing =
     typeof store === 'object' && store !== null
       ? names.filter((name) => typeof (store as Record<string, unknown>)[name] !== 'function')
@@ -64,7 +66,7 @@ function check<S>(store: unknown, names: readonly string[], what: string, field:
       store,
     );
   }
-  complete.add(store as object);
+  found.add(store as object);
   return store as S;
 }
 

@@ -64,7 +64,20 @@ describe('custom backends are checked up front', () => {
     );
   });
 
-  it('the stores of every built-in backend pass', async () => {
+  it('a limit store handed over as a queue is checked as a queue, though it passed as a limit store', () => {
+    const real = new MemoryBackend();
+    const backend: Backend = {
+      kind: 'custom',
+      limits: real.limits,
+      queue: () => real.limits as unknown as QueueStore,
+      close: () => real.close(),
+    };
+    expect(() => new RateLimitManager({ backend, capacity: 1, duration: '1s', sender })).toThrow(
+      /backend\.queue\(\): expected a QueueStore \(missing: add\(\), record\(\)/,
+    );
+  });
+
+  it("the memory backend's stores pass", async () => {
     const backend = new MemoryBackend();
     const manager = new RateLimitManager({ backend, capacity: 1, duration: '1s', sender });
     expect(manager.backend).toBe(backend);
