@@ -69,7 +69,7 @@ describe('custom backends are checked up front', () => {
     const backend: Backend = {
       kind: 'custom',
       limits: real.limits,
-      queue: () => real.limits as unknown as QueueStore,
+      queue: <T>() => real.limits as unknown as QueueStore<T>,
       close: () => real.close(),
     };
     expect(() => new RateLimitManager({ backend, capacity: 1, duration: '1s', sender })).toThrow(

@@ -5,7 +5,7 @@
  *   it and checks what it prints);
  * - `<!-- sketch: examples/sketches/NAME.ts … -->`: a fragment that uses the reader's own values (a bot
  *   token, an API client, their code), type-checked against the package's types with those values declared
- *   in examples/sketches/context.d.ts, not run.
+ *   in examples/sketches/context.ts, not run.
  * `npx tsx test/readme/sync.ts` rewrites the blocks from the files.
  */
 
