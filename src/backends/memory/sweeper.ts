@@ -20,7 +20,9 @@ const SWEEP_MIN = 16;
  * found nothing idle, and doubles (up to {@link SWEEP_MAX}) after one that found idle entries in more than
  * one of 16 it examined. Examining a live entry only costs (on a big map, a cache miss each), so while every
  * state is live the sweeps cost a sixteenth of the full budget; once states go idle they are back at it
- * within a few sweeps.
+ * within a few sweeps. The price: where idle states are sparse (fewer than one in 16 of those examined) the
+ * budget stays low, so on a big live map an idle state can wait up to 16 times longer to be deleted (the
+ * map stays bounded: every sweep still examines more than twice the entries created since the last).
  */
 export class Sweeper {
   /** Entries created since the last sweep (the store counts them here). */
