@@ -53,7 +53,10 @@ const complete = new WeakMap<readonly string[], WeakSet<object>>();
 
 function check<S>(store: unknown, names: readonly string[], what: string, field: string): S {
   let found = complete.get(names);
-  if (found === undefined) complete.set(names, (found = new WeakSet()));
+  if (found === undefined) {
+    found = new WeakSet();
+    complete.set(names, found);
+  }
   if (found.has(store as object)) return store as S;
   const missing =
     typeof store === 'object' && store !== null
